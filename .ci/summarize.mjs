@@ -1,0 +1,67 @@
+// Sums vitest JSON reports into CI's closing line.
+//
+//   node .ci/summarize.mjs <label>=<exit code>=<report.json> ...
+//
+// Prints one line per run, then as the LAST line:
+//   N passed, N failed[, N skipped]
+// Field names are those of vitest 4's json reporter (numPassedTests,
+// numFailedTests, numPendingTests = skipped, numTodoTests, testResults[]).
+// A test file that failed outside any test (import error, failing hook) counts
+// as one failure; so does a run that exited non-zero without any failure in its
+// report (unhandled error, no tests found, crash, timeout, missing report), so
+// the closing line never says "0 failed" for a run that failed.
+// Exit code: 0 when everything passed, 1 otherwise.
+
+import fs from 'node:fs';
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+
+for (const arg of process.argv.slice(2)) {
+  const m = /^([^=]+)=(-?\d+)=(.+)$/.exec(arg);
+  if (!m) {
+    console.error(`summarize: bad argument ${JSON.stringify(arg)} (want label=exitcode=file.json)`);
+    process.exit(2);
+  }
+  const [, label, rcText, file] = m;
+  const rc = Number(rcText);
+  let p = 0;
+  let f = 0;
+  let s = 0;
+  const notes = [];
+  let report = null;
+  try {
+    report = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    notes.push(err.code === 'ENOENT' ? 'no JSON report written' : `unreadable JSON report: ${err.message}`);
+  }
+  if (report) {
+    p = report.numPassedTests ?? 0;
+    f = report.numFailedTests ?? 0;
+    s = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+    // Files that failed without a failing test in them (e.g. import errors).
+    const fileFailures = (report.testResults ?? []).filter(
+      (r) => r.status === 'failed' && !(r.assertionResults ?? []).some((a) => a.status === 'failed'),
+    );
+    if (fileFailures.length) {
+      f += fileFailures.length;
+      notes.push(`${fileFailures.length} test file(s) failed outside a test`);
+    }
+    if ((report.numTotalTests ?? 0) === 0) notes.push('no tests ran');
+  }
+  if (rc !== 0 && f === 0) {
+    f = 1;
+    notes.push(`vitest exited ${rc} without a failing test${rc === 124 ? ' (timed out)' : ''}`);
+  }
+  if (rc === 0 && f > 0) notes.push('exit code 0 despite failures');
+  console.log(
+    `  ${label}: ${p} passed, ${f} failed${s ? `, ${s} skipped` : ''} (exit ${rc})${notes.length ? ` - ${notes.join('; ')}` : ''}`,
+  );
+  passed += p;
+  failed += f;
+  skipped += s;
+}
+
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed === 0 ? 0 : 1);

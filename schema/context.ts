@@ -1,0 +1,12 @@
+import type { PrismaClient } from '../server/generated/prisma/client.ts';
+import type { Logger } from '../server/logger.ts';
+
+/** Per-request context. Every GraphQL request is authenticated before it gets here. */
+export interface GraphQLContext {
+  prisma: PrismaClient;
+  viewer: { ownerId: string; tokenId: string };
+  /** External base URL (config.publicUrl): the LTI tab's URLs are built from it. */
+  publicUrl: string;
+  now: () => Date;
+  logger: Logger;
+}

@@ -1,0 +1,116 @@
+import type { ApiToken } from '../server/generated/prisma/client.ts';
+import { issueApiToken } from '../server/auth/api-tokens.ts';
+import { NotFoundError } from '../server/errors.ts';
+import { InputChecker, LIMITS } from '../server/validation.ts';
+import { ValidationError } from '../server/errors.ts';
+import { builder, PAGE } from './builder.ts';
+import { decodeIdOf } from './errors.ts';
+
+const ApiTokenNode = builder.prismaNode('ApiToken', {
+  description: 'An API token. The secret itself is shown only once, when it is created.',
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, ownerId: ctx.viewer.ownerId }),
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    prefix: t.exposeString('prefix', { description: 'The first characters, to recognise it.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    lastUsedAt: t.expose('lastUsedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'Updated at most once a minute.',
+    }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+    isCurrent: t.boolean({
+      description: 'True for the token this request was made with.',
+      select: { id: true },
+      resolve: (token, _args, ctx) => token.id === ctx.viewer.tokenId,
+    }),
+  }),
+});
+
+builder.prismaNode('Owner', {
+  description: 'An owner account: the one whose API token made the request.',
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, AND: [{ id: ctx.viewer.ownerId }] }),
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    apiTokens: t.relatedConnection('tokens', {
+      description: 'Your API tokens, revoked ones included, oldest first.',
+      cursor: 'id',
+      query: { orderBy: { id: 'asc' } },
+      ...PAGE,
+    }, { name: 'ApiTokenConnection' }, { name: 'ApiTokenEdge' }),
+  }),
+});
+
+builder.queryField('viewer', (t) =>
+  t.prismaField({
+    type: 'Owner',
+    description: 'The owner account the API token belongs to.',
+    resolve: (query, _root, _args, ctx) =>
+      ctx.prisma.owner.findUniqueOrThrow({ ...query, where: { id: ctx.viewer.ownerId } }),
+  }),
+);
+
+const CreateApiTokenPayload = builder
+  .objectRef<{ token: string; apiToken: ApiToken }>('CreateApiTokenPayload')
+  .implement({
+    fields: (t) => ({
+      token: t.exposeString('token', {
+        description: 'The secret, to send as `Authorization: Bearer <token>`. Shown only this once.',
+      }),
+      apiToken: t.field({ type: ApiTokenNode, resolve: (p) => p.apiToken }),
+    }),
+  });
+
+const ApiTokenPayload = builder.objectRef<{ apiToken: ApiToken }>('ApiTokenPayload').implement({
+  fields: (t) => ({ apiToken: t.field({ type: ApiTokenNode, resolve: (p) => p.apiToken }) }),
+});
+
+builder.mutationFields((t) => ({
+  createApiToken: t.field({
+    type: CreateApiTokenPayload,
+    errors: { types: [ValidationError], directResult: true, union: { name: 'CreateApiTokenResult' } },
+    args: {
+      input: t.arg({
+        type: builder.inputType('CreateApiTokenInput', {
+          fields: (f) => ({ name: f.string({ required: true, description: 'What it is for.' }) }),
+        }),
+        required: true,
+      }),
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const check = new InputChecker();
+      const name = check.text('name', input.name, LIMITS.name);
+      check.done();
+      const issued = await issueApiToken(ctx.prisma, ctx.viewer.ownerId, name);
+      const apiToken = await ctx.prisma.apiToken.findUniqueOrThrow({ where: { id: issued.id } });
+      return { token: issued.token, apiToken };
+    },
+  }),
+  revokeApiToken: t.field({
+    type: ApiTokenPayload,
+    description: 'Revokes a token at once. Revoking the token in use signs this client out.',
+    errors: { types: [NotFoundError], directResult: true, union: { name: 'RevokeApiTokenResult' } },
+    args: {
+      input: t.arg({
+        type: builder.inputType('RevokeApiTokenInput', {
+          fields: (f) => ({ id: f.id({ required: true }) }),
+        }),
+        required: true,
+      }),
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const id = decodeIdOf('ApiToken', String(input.id));
+      // Idempotent: revoking twice keeps the first revocation time.
+      await ctx.prisma.apiToken.updateMany({
+        where: { id, ownerId: ctx.viewer.ownerId, revokedAt: null },
+        data: { revokedAt: ctx.now() },
+      });
+      const apiToken = await ctx.prisma.apiToken.findFirst({ where: { id, ownerId: ctx.viewer.ownerId } });
+      if (!apiToken) throw new NotFoundError('ApiToken', String(input.id));
+      return { apiToken };
+    },
+  }),
+}));

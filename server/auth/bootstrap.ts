@@ -1,0 +1,26 @@
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import { issueApiToken, type IssuedApiToken } from './api-tokens.ts';
+
+/** Arbitrary constant shared by every process: serialises first-start bootstrap. */
+const BOOTSTRAP_LOCK = 7_318_201_001n;
+
+/**
+ * On an empty database, creates the first owner account and its first API token, and
+ * returns the token (to be printed once). Returns undefined when an owner exists.
+ * Safe when several processes start together: a transaction-scoped advisory lock
+ * makes exactly one of them create the owner.
+ */
+export async function ensureFirstOwner(
+  prisma: PrismaClient,
+  ownerName = 'Owner',
+): Promise<(IssuedApiToken & { ownerId: string }) | undefined> {
+  const ownerId = await prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`;
+    if ((await tx.owner.count()) > 0) return undefined;
+    const owner = await tx.owner.create({ data: { name: ownerName }, select: { id: true } });
+    return owner.id;
+  });
+  if (!ownerId) return undefined;
+  const issued = await issueApiToken(prisma, ownerId, 'initial token');
+  return { ...issued, ownerId };
+}

@@ -1,0 +1,75 @@
+/**
+ * `tsx server/cli/migrate.ts dev [--name x] | deploy | status`
+ *
+ * Stands in for `prisma migrate …`, whose native engine cannot be downloaded here. The database
+ * is `DATABASE_URL` (postgres://…) or else the PGlite directory `PGLITE_DIR` (default ./data/pglite).
+ */
+import { relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { isPostgresUrl, openDatabase, type Database } from '../db/client.ts';
+import { createMigration, deployMigrations, migrationStatus } from '../db/migrate.ts';
+
+const USAGE = 'usage: tsx server/cli/migrate.ts dev [--name <name>] | deploy | status';
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const command = positionals[0];
+  if (values.help || positionals.length !== 1 || !['dev', 'deploy', 'status'].includes(command!)) {
+    console.error(USAGE);
+    return values.help ? 0 : 2;
+  }
+
+  const url = process.env.DATABASE_URL || undefined;
+  if (url && !isPostgresUrl(url)) {
+    // Falling back to PGlite here would silently migrate a different database.
+    console.error('DATABASE_URL must be a postgres:// or postgresql:// URL (unset it to use PGlite).');
+    return 2;
+  }
+
+  if (command === 'dev') {
+    // Diff first, so a broken schema or history never touches the database.
+    const file = await createMigration(values.name ?? 'migration');
+    console.log(file ? `Created ${relative(process.cwd(), file)}` : 'Schema unchanged: no new migration.');
+  }
+
+  const db = await openDatabase({ url, pgliteDir: process.env.PGLITE_DIR || undefined });
+  try {
+    if (command === 'status') printStatus(db, await migrationStatus(db));
+    else {
+      const applied = await deployMigrations(db);
+      console.log(
+        applied.length
+          ? `Applied ${applied.length} migration(s) to ${db.describe}:\n${applied.map((n) => `  ${n}`).join('\n')}`
+          : `${db.describe} is up to date.`,
+      );
+    }
+  } finally {
+    await db.close();
+  }
+  return 0;
+}
+
+function printStatus(db: Database, status: Awaited<ReturnType<typeof migrationStatus>>): void {
+  const list = (names: string[]) => names.map((n) => `\n  ${n}`).join('');
+  console.log(`Database: ${db.describe}`);
+  console.log(`Applied: ${status.applied.length}${list(status.applied)}`);
+  console.log(`Pending: ${status.pending.length}${list(status.pending)}`);
+  const p = status.problems;
+  if (p?.failed.length) console.log(`Failed (fix, then mark rolled back):${list(p.failed)}`);
+  if (p?.edited.length) console.log(`Edited after being applied:${list(p.edited)}`);
+  if (p?.missingLocally.length) console.log(`Applied but missing from prisma/migrations:${list(p.missingLocally)}`);
+}
+
+// PGlite and the wasm engine leave timers behind: exit explicitly either way.
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const e = error as { code?: unknown; message?: unknown };
+    console.error(typeof e.code === 'string' ? `${e.code}: ${String(e.message)}` : error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,132 @@
+/**
+ * Every setting the server reads, with its default, in one place. `main.ts` is the
+ * only caller of `loadConfig(process.env)`; everything else receives a `Config`.
+ * The README's configuration table mirrors `CONFIG_VARIABLES` (a test keeps them in sync).
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+export interface Config {
+  port: number;
+  host: string;
+  /** External base URL, without trailing slash; every URL we hand to an LMS starts with it. */
+  publicUrl: string;
+  /** A postgres:// URL, or undefined for the embedded PGlite database. */
+  databaseUrl: string | undefined;
+  /** PGlite data directory, used when `databaseUrl` is unset. */
+  pgliteDir: string;
+  logLevel: LogLevel;
+}
+
+export interface ConfigVariable {
+  name: string;
+  default: string;
+  description: string;
+}
+
+export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
+  { name: 'PORT', default: '3000', description: 'TCP port to listen on (0 picks a free port).' },
+  {
+    name: 'HOST',
+    default: '127.0.0.1',
+    description: 'Interface to bind. Use 0.0.0.0 only behind a proxy or firewall.',
+  },
+  {
+    name: 'PUBLIC_URL',
+    default: 'http://localhost:$PORT',
+    description:
+      'External base URL used in every URL handed to an LMS (launch, login, keyset). Must be https unless the host is loopback; behind a proxy, the https URL the proxy serves.',
+  },
+  {
+    name: 'DATABASE_URL',
+    default: '(unset)',
+    description: 'postgres://… selects PostgreSQL. Unset: the embedded PGlite database in PGLITE_DIR.',
+  },
+  {
+    name: 'PGLITE_DIR',
+    default: './data/pglite',
+    description: 'Data directory of the embedded database (only when DATABASE_URL is unset).',
+  },
+  { name: 'LOG_LEVEL', default: 'info', description: 'One of debug, info, warn, error, silent.' },
+];
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Validates the whole environment at once so the operator sees every problem together. */
+export function loadConfig(env: Env): Config {
+  const problems: string[] = [];
+  const value = (name: string) => {
+    const v = env[name]?.trim();
+    return v === '' ? undefined : v;
+  };
+
+  let port = 3000;
+  const rawPort = value('PORT');
+  if (rawPort !== undefined) {
+    port = Number(rawPort);
+    if (!/^\d+$/.test(rawPort) || port > 65535) {
+      problems.push(`PORT must be an integer from 0 to 65535, got "${rawPort}"`);
+    }
+  }
+
+  const host = value('HOST') ?? '127.0.0.1';
+
+  let publicUrl = `http://localhost:${port}`;
+  const rawPublicUrl = value('PUBLIC_URL');
+  if (rawPublicUrl !== undefined) {
+    const parsed = parseUrl(rawPublicUrl);
+    if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
+      problems.push(`PUBLIC_URL must be an absolute http(s) URL, got "${rawPublicUrl}"`);
+    } else if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) {
+      problems.push(
+        `PUBLIC_URL must use https unless its host is loopback (LMSs require https launch URLs), got "${rawPublicUrl}"`,
+      );
+    } else if (parsed.search || parsed.hash || parsed.username || parsed.password) {
+      problems.push('PUBLIC_URL must not contain credentials, a query or a fragment');
+    } else {
+      publicUrl = `${parsed.origin}${parsed.pathname}`.replace(/\/+$/, '');
+    }
+  }
+
+  const databaseUrl = value('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL (or unset for the embedded database)');
+  }
+
+  const logLevel = (value('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${value('LOG_LEVEL')}"`);
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    port,
+    host,
+    publicUrl,
+    databaseUrl,
+    pgliteDir: value('PGLITE_DIR') ?? './data/pglite',
+    logLevel,
+  };
+}
+
+function parseUrl(s: string): URL | undefined {
+  try {
+    return new URL(s);
+  } catch {
+    return undefined;
+  }
+}

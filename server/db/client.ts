@@ -1,0 +1,85 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaClient } from '../generated/prisma/client.ts';
+
+export type DatabaseKind = 'pglite' | 'postgresql';
+
+/** What the rest of the server gets: a Prisma client plus what migrations need. */
+export interface Database {
+  kind: DatabaseKind;
+  prisma: PrismaClient;
+  /** The driver adapter factory, shared by the client and the migration engine. */
+  adapterFactory: SqlMigrationAwareDriverAdapterFactory;
+  /** Human-readable location without credentials, for logs. */
+  describe: string;
+  /** PostgreSQL only: the connection string, for the migration lock's own connection. */
+  url?: string;
+  close(): Promise<void>;
+}
+
+export interface DatabaseTarget {
+  /** `postgres://…`/`postgresql://…` selects PostgreSQL. */
+  url?: string | undefined;
+  /** PGlite data directory; `memory://` keeps it in memory (tests). */
+  pgliteDir?: string | undefined;
+  /** Restore a PGlite instance from a `dumpDataDir()` tarball (tests). */
+  pgliteLoadDataDir?: Blob | undefined;
+  /** Pool size for PostgreSQL. */
+  poolMax?: number | undefined;
+}
+
+export function isPostgresUrl(url: string | undefined): url is string {
+  return url !== undefined && /^postgres(ql)?:\/\//i.test(url);
+}
+
+/** Strips the password from a connection string for logging. */
+export function redactDatabaseUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgresql://(unparseable url)';
+  }
+}
+
+export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+  if (isPostgresUrl(target.url)) {
+    const adapterFactory = new PrismaPg({
+      connectionString: target.url,
+      max: target.poolMax ?? 10,
+    });
+    const prisma = new PrismaClient({ adapter: adapterFactory });
+    return {
+      kind: 'postgresql',
+      prisma,
+      adapterFactory,
+      describe: redactDatabaseUrl(target.url),
+      url: target.url,
+      close: () => prisma.$disconnect(),
+    };
+  }
+  const dir = target.pgliteDir ?? './data/pglite';
+  if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
+  const pglite = await PGlite.create({
+    dataDir: dir,
+    ...(target.pgliteLoadDataDir ? { loadDataDir: target.pgliteLoadDataDir } : {}),
+  });
+  const adapterFactory = new PrismaPGlite(pglite);
+  const prisma = new PrismaClient({ adapter: adapterFactory });
+  return {
+    kind: 'pglite',
+    prisma,
+    adapterFactory,
+    describe: `pglite:${dir}`,
+    async close() {
+      await prisma.$disconnect();
+      await pglite.close();
+    },
+    // Exposed for tests that snapshot a migrated database.
+    ...({ pglite } as object),
+  };
+}

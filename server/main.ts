@@ -1,0 +1,82 @@
+/**
+ * The composition root: the only module that reads the environment, opens the
+ * database and listens. Everything else receives its dependencies.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.ts';
+import { ensureFirstOwner } from './auth/bootstrap.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { openDatabase } from './db/client.ts';
+import { deployMigrations } from './db/migrate.ts';
+import { createLogger } from './logger.ts';
+import { GRAPHQL_PATH } from './graphql/yoga.ts';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+
+  const db = await openDatabase({ url: config.databaseUrl, pgliteDir: config.pgliteDir });
+  logger.info({ database: db.describe }, 'database opened');
+  const applied = await deployMigrations(db, { logger });
+  if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
+
+  const firstOwner = await ensureFirstOwner(db.prisma);
+
+  // Listen first: with PORT=0 and no PUBLIC_URL, the public URL depends on the port we get.
+  let handler: ReturnType<typeof createApp>['nodeHandler'] | undefined;
+  const server = createServer((req, res) => void handler!(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const publicUrl = process.env.PUBLIC_URL?.trim() ? config.publicUrl : `http://localhost:${port}`;
+  handler = createApp({ ...config, publicUrl }, { db, logger }).nodeHandler;
+  logger.info({ host: config.host, port, publicUrl }, 'listening');
+
+  const lines = [
+    `LTI micro-apps server listening on http://${config.host}:${port}`,
+    `  GraphQL API:  ${publicUrl}${GRAPHQL_PATH}  (Authorization: Bearer <api token>)`,
+    `  Health:       ${publicUrl}/healthz`,
+    `  Database:     ${db.describe}`,
+  ];
+  if (firstOwner) {
+    lines.push(
+      '',
+      'First start: created an owner account and its API token. It is shown only this once:',
+      '',
+      `  ${firstOwner.token}`,
+      '',
+      'Make more with `npm run token -- create`.',
+    );
+  }
+  console.log(lines.join('\n'));
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    server.close();
+    server.closeAllConnections();
+    await db.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error('Failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,81 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../server/db/client.ts';
+import { deployMigrations, migrationStatus, readMigrations } from '../../server/db/migrate.ts';
+
+// Runs only in the PostgreSQL pass (`*.pg.test.ts` are included when TEST_DATABASE_URL is set).
+const SLOW = { timeout: 60_000 };
+const committed = readMigrations().migrationDirectories.map((m) => m.path);
+
+// Needs a PostgreSQL URL whose user may create databases, e.g. postgres://postgres@127.0.0.1:5432/postgres.
+const adminUrl = process.env.TEST_DATABASE_URL!;
+
+describe('deployMigrations on PostgreSQL', SLOW, () => {
+  const prefix = `migrate_test_${process.pid}_${Date.now()}`;
+  const created: string[] = [];
+  async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end();
+    }
+  }
+  async function freshDatabaseUrl(suffix: string): Promise<string> {
+    const name = `${prefix}_${suffix}`;
+    await admin((c) => c.query(`CREATE DATABASE "${name}"`));
+    created.push(name);
+    const u = new URL(adminUrl!);
+    u.pathname = `/${name}`;
+    return u.toString();
+  }
+  afterAll(() =>
+    admin(async (c) => {
+      for (const name of created) await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    }),
+  );
+
+  it('applies the history exactly once when three processes deploy at once', async () => {
+    const url = await freshDatabaseUrl('concurrent');
+    // Separate Database objects (separate pools) stand in for separate server processes.
+    const dbs = await Promise.all([1, 2, 3].map(() => openDatabase({ url, poolMax: 2 })));
+    try {
+      const results = await Promise.all(dbs.map((db) => deployMigrations(db)));
+      expect(results.flat()).toEqual(committed);
+      expect(results.filter((r) => r.length > 0)).toHaveLength(1);
+      const rows = await dbs[0]!.prisma.$queryRaw<{ migration_name: string }[]>`
+        SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
+      expect(rows.map((r) => r.migration_name)).toEqual(committed);
+      expect(await migrationStatus(dbs[0]!)).toEqual({ applied: committed, pending: [] });
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()));
+    }
+    // The engine's connections are closed: a template copy (as the test setup does) needs that.
+    const others = await admin((c) =>
+      c.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [`${prefix}_concurrent`]),
+    );
+    expect(others.rows[0].n).toBe(0);
+  });
+
+  it('runs a migration as one script, semicolons in bodies included', async () => {
+    // Guards the executeScript workaround: @prisma/adapter-pg alone splits this at every ";".
+    const dir = mkdtempSync(join(tmpdir(), 'migrate-fn-'));
+    mkdirSync(join(dir, '1_fn'));
+    writeFileSync(
+      join(dir, '1_fn', 'migration.sql'),
+      "CREATE FUNCTION semi() RETURNS text LANGUAGE sql AS $$ SELECT 'a;b' $$;\nCOMMENT ON FUNCTION semi() IS 'x; y';\n",
+    );
+    const db = await openDatabase({ url: await freshDatabaseUrl('fn') });
+    try {
+      expect(await deployMigrations(db, { migrationsDir: dir })).toEqual(['1_fn']);
+      expect(await db.prisma.$queryRaw`SELECT semi() AS s`).toEqual([{ s: 'a;b' }]);
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { App } from '../../server/app.ts';
+import { hashApiToken, LAST_USED_RESOLUTION_MS } from '../../server/auth/api-tokens.ts';
+import type { Database } from '../../server/db/client.ts';
+import {
+  CreateApiTokenDocument,
+  RevokeApiTokenDocument,
+  ViewerDocument,
+} from '../generated/graphql.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { createOwner, createTestApp, graphqlClient, TEST_PUBLIC_URL, type TestOwner } from '../helpers/server.ts';
+
+let db: Database;
+let app: App;
+let alice: TestOwner;
+let bob: TestOwner;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = createTestApp(db);
+  alice = await createOwner(db, 'Alice');
+  bob = await createOwner(db, 'Bob');
+});
+afterAll(() => db.close());
+
+function post(headers: Record<string, string>, body = '{"query":"{ viewer { name } }"}') {
+  return app.fetch(
+    new Request(`${TEST_PUBLIC_URL}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    }),
+  );
+}
+
+describe('authentication', () => {
+  it.each([
+    ['no Authorization header', {}],
+    ['a malformed header', { authorization: 'Token abc' }],
+    ['a well-formed unknown token', { authorization: `Bearer lmt_${'A'.repeat(43)}` }],
+    ['a token of the wrong shape', { authorization: 'Bearer lmt_short' }],
+  ])('answers 401 with WWW-Authenticate for %s, running nothing', async (_label, headers) => {
+    const before = await db.prisma.app.count();
+    const res = await post(headers, '{"query":"mutation { createApp(input:{name:\\"x\\",exerciseUrl:\\"https://x.example\\"}) { __typename } }"}');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    const body = (await res.json()) as { data?: unknown; errors: { message: string; extensions: { code: string } }[] };
+    expect(body.data ?? null).toBeNull();
+    expect(body.errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
+    expect(await db.prisma.app.count()).toBe(before);
+  });
+
+  it('accepts a valid token and shows the viewer', async () => {
+    const { viewer } = await graphqlClient(app, alice.token).run(ViewerDocument, {});
+    expect(viewer.name).toBe('Alice');
+    const current = viewer.apiTokens.edges.map((e) => e.node).find((t) => t.isCurrent);
+    expect(current?.prefix).toBe(alice.token.slice(0, 10));
+  });
+
+  it('stores only the hash of a token', async () => {
+    const rows = await db.prisma.apiToken.findMany();
+    for (const row of rows) {
+      expect(row.tokenHash).toMatch(/^[0-9a-f]{64}$/);
+      expect(JSON.stringify(row)).not.toContain(alice.token);
+    }
+    expect(rows.some((r) => r.tokenHash === hashApiToken(alice.token))).toBe(true);
+  });
+
+  it('records last use, at most once per minute', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const owner = await createOwner(db, 'Clocked');
+      const client = graphqlClient(app, owner.token);
+      const row = () => db.prisma.apiToken.findFirstOrThrow({ where: { tokenHash: hashApiToken(owner.token) } });
+      expect((await row()).lastUsedAt).toBeNull();
+      vi.setSystemTime(new Date('2026-11-27T10:00:00.000Z'));
+      await client.run(ViewerDocument, {});
+      expect((await row()).lastUsedAt?.toISOString()).toBe('2026-11-27T10:00:00.000Z');
+      vi.setSystemTime(new Date('2026-11-27T10:00:30.000Z'));
+      await client.run(ViewerDocument, {});
+      expect((await row()).lastUsedAt?.toISOString()).toBe('2026-11-27T10:00:00.000Z');
+      vi.setSystemTime(new Date(Date.parse('2026-11-27T10:00:00.000Z') + LAST_USED_RESOLUTION_MS));
+      await client.run(ViewerDocument, {});
+      expect((await row()).lastUsedAt?.toISOString()).toBe('2026-11-27T10:01:00.000Z');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('API tokens', () => {
+  it('creates a token that is shown once and works at once', async () => {
+    const { createApiToken } = await graphqlClient(app, alice.token).run(CreateApiTokenDocument, {
+      input: { name: 'CI' },
+    });
+    if (createApiToken.__typename !== 'CreateApiTokenPayload') throw new Error(createApiToken.__typename);
+    expect(createApiToken.token).toMatch(/^lmt_[A-Za-z0-9_-]{43}$/);
+    expect(createApiToken.apiToken).toMatchObject({ name: 'CI', revokedAt: null, isCurrent: false });
+    const { viewer } = await graphqlClient(app, createApiToken.token).run(ViewerDocument, {});
+    expect(viewer.name).toBe('Alice');
+    // Listing never shows secrets again.
+    const listed = JSON.stringify(viewer.apiTokens);
+    expect(listed).not.toContain(createApiToken.token);
+  });
+
+  it('refuses an empty or oversized name', async () => {
+    const client = graphqlClient(app, alice.token);
+    const before = await db.prisma.apiToken.count();
+    for (const name of ['', ' ', 'n'.repeat(201)]) {
+      const { createApiToken } = await client.run(CreateApiTokenDocument, { input: { name } });
+      expect(createApiToken).toMatchObject({ __typename: 'ValidationError', fields: [{ field: 'name' }] });
+    }
+    expect(await db.prisma.apiToken.count()).toBe(before);
+  });
+
+  it('revokes a token: it stops working at once, and revoking twice keeps the first time', async () => {
+    const client = graphqlClient(app, alice.token);
+    const created = await client.run(CreateApiTokenDocument, { input: { name: 'temp' } });
+    if (created.createApiToken.__typename !== 'CreateApiTokenPayload') throw new Error('create failed');
+    const { token, apiToken } = created.createApiToken;
+    const { revokeApiToken } = await client.run(RevokeApiTokenDocument, { input: { id: apiToken.id } });
+    expect(revokeApiToken.__typename).toBe('ApiTokenPayload');
+    if (revokeApiToken.__typename !== 'ApiTokenPayload') return;
+    expect(revokeApiToken.apiToken.revokedAt).not.toBeNull();
+    expect((await graphqlClient(app, token).raw(ViewerDocument, {})).status).toBe(401);
+    const again = await client.run(RevokeApiTokenDocument, { input: { id: apiToken.id } });
+    expect(again.revokeApiToken).toMatchObject({ apiToken: { revokedAt: revokeApiToken.apiToken.revokedAt } });
+  });
+
+  it('cannot revoke or see another owner’s token', async () => {
+    const bobClient = graphqlClient(app, bob.token);
+    const { viewer } = await bobClient.run(ViewerDocument, {});
+    const bobTokenId = viewer.apiTokens.edges[0]!.node.id;
+    const { revokeApiToken } = await graphqlClient(app, alice.token).run(RevokeApiTokenDocument, {
+      input: { id: bobTokenId },
+    });
+    expect(revokeApiToken).toMatchObject({ __typename: 'NotFoundError', id: bobTokenId });
+    expect((await bobClient.raw(ViewerDocument, {})).status).toBe(200);
+    const aliceView = await graphqlClient(app, alice.token).run(ViewerDocument, {});
+    expect(aliceView.viewer.apiTokens.edges.map((e) => e.node.id)).not.toContain(bobTokenId);
+  });
+});
+
+describe('error masking', () => {
+  it('never answers 500 for a broken query, and masks unexpected errors', async () => {
+    const bad = await post({ authorization: `Bearer ${alice.token}` }, '{"query":"{ viewer { nope } }"}');
+    expect(bad.status).toBeLessThan(500);
+    const notJson = await post({ authorization: `Bearer ${alice.token}` }, '{not json');
+    expect(notJson.status).toBe(400);
+  });
+});

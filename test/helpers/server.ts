@@ -1,0 +1,62 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type ExecutionResult } from 'graphql';
+import { createApp, type App } from '../../server/app.ts';
+import { issueApiToken } from '../../server/auth/api-tokens.ts';
+import { loadConfig, type Config } from '../../server/config.ts';
+import type { Database } from '../../server/db/client.ts';
+import { createSilentLogger } from '../../server/logger.ts';
+
+export const TEST_PUBLIC_URL = 'https://tool.example.test';
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({ PUBLIC_URL: TEST_PUBLIC_URL, LOG_LEVEL: 'silent' }), ...overrides };
+}
+
+export interface TestOwner {
+  ownerId: string;
+  token: string;
+}
+
+export async function createOwner(db: Database, name = 'Owner'): Promise<TestOwner> {
+  const owner = await db.prisma.owner.create({ data: { name } });
+  const { token } = await issueApiToken(db.prisma, owner.id, 'test');
+  return { ownerId: owner.id, token };
+}
+
+export interface GraphQLClient {
+  /** Runs a typed operation; throws if the response has top-level errors. */
+  run<R, V>(doc: TypedDocumentNode<R, V>, variables: V): Promise<R>;
+  /** Runs a typed operation and returns the raw HTTP status and body. */
+  raw<R, V>(doc: TypedDocumentNode<R, V>, variables: V): Promise<{ status: number; body: ExecutionResult<R> }>;
+}
+
+export function graphqlClient(app: App, token: string | undefined): GraphQLClient {
+  const raw = async <R, V>(doc: TypedDocumentNode<R, V>, variables: V) => {
+    const response = await app.fetch(
+      new Request(`${TEST_PUBLIC_URL}/graphql`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json, application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify({ query: print(doc), variables }),
+      }),
+    );
+    return { status: response.status, body: (await response.json()) as ExecutionResult<R> };
+  };
+  return {
+    raw,
+    async run(doc, variables) {
+      const { status, body } = await raw(doc, variables);
+      if (body.errors?.length || !body.data) {
+        throw new Error(`GraphQL ${status}: ${JSON.stringify(body.errors)}`);
+      }
+      return body.data;
+    },
+  };
+}
+
+export function createTestApp(db: Database, config: Config = testConfig()): App {
+  return createApp(config, { db, logger: createSilentLogger() });
+}

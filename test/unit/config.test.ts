@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../server/config.ts';
+
+describe('loadConfig', () => {
+  it('has safe defaults', () => {
+    expect(loadConfig({})).toEqual({
+      port: 3000,
+      host: '127.0.0.1',
+      publicUrl: 'http://localhost:3000',
+      databaseUrl: undefined,
+      pgliteDir: './data/pglite',
+      logLevel: 'info',
+    });
+  });
+
+  it('normalises PUBLIC_URL and reads every variable', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      PUBLIC_URL: 'https://tool.example.org/lti-apps/',
+      DATABASE_URL: 'postgres://u:p@db:5432/lti',
+      PGLITE_DIR: '/var/lib/lti',
+      LOG_LEVEL: 'WARN',
+    });
+    expect(config).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      publicUrl: 'https://tool.example.org/lti-apps',
+      databaseUrl: 'postgres://u:p@db:5432/lti',
+      pgliteDir: '/var/lib/lti',
+      logLevel: 'warn',
+    });
+  });
+
+  it('reports every problem at once', () => {
+    try {
+      loadConfig({
+        PORT: '99999',
+        PUBLIC_URL: 'http://tool.example.org',
+        DATABASE_URL: 'mysql://x',
+        LOG_LEVEL: 'loud',
+      });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems;
+      expect(problems).toHaveLength(4);
+      expect(problems.join('\n')).toMatch(/PORT[\s\S]*PUBLIC_URL must use https[\s\S]*DATABASE_URL[\s\S]*LOG_LEVEL/);
+    }
+  });
+
+  it.each(['ftp://x.example', 'not a url', 'https://x.example/?q=1', 'https://u:p@x.example'])(
+    'refuses PUBLIC_URL=%s',
+    (value) => {
+      expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(ConfigError);
+    },
+  );
+
+  it('allows plain http PUBLIC_URL on loopback hosts only', () => {
+    expect(loadConfig({ PUBLIC_URL: 'http://127.0.0.1:4000' }).publicUrl).toBe('http://127.0.0.1:4000');
+    expect(loadConfig({ PUBLIC_URL: 'http://[::1]:4000' }).publicUrl).toBe('http://[::1]:4000');
+    expect(() => loadConfig({ PUBLIC_URL: 'http://192.168.1.10' })).toThrow(/https/);
+  });
+
+  it('is documented in the README, variable by variable', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const v of CONFIG_VARIABLES) expect(readme).toContain(`| \`${v.name}\``);
+  });
+});
