@@ -1,5 +1,6 @@
 import type { PrismaClient } from '../server/generated/prisma/client.ts';
 import type { Logger } from '../server/logger.ts';
+import type { ToolKeys } from '../server/lti/tool-keys.ts';
 
 /** Per-request context. Every GraphQL request is authenticated before it gets here. */
 export interface GraphQLContext {
@@ -9,4 +10,5 @@ export interface GraphQLContext {
   publicUrl: string;
   now: () => Date;
   logger: Logger;
+  toolKeys: ToolKeys;
 }

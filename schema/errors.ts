@@ -1,5 +1,5 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { AppError, NotFoundError, ValidationError, type FieldProblem } from '../server/errors.ts';
+import { AppError, ForbiddenError, NotFoundError, ValidationError, type FieldProblem } from '../server/errors.ts';
 import { builder } from './builder.ts';
 
 /** Expected failures of a mutation are members of its result union, never top-level errors. */
@@ -7,7 +7,7 @@ export const ErrorInterface = builder.interfaceRef<AppError>('Error').implement(
   description: 'An expected failure, returned as a member of a mutation result union.',
   fields: (t) => ({
     message: t.exposeString('message', { description: 'A sentence for a person.' }),
-    code: t.exposeString('code', { description: 'Stable, machine-readable: ERR_VALIDATION, ERR_NOT_FOUND.' }),
+    code: t.exposeString('code', { description: 'Stable, machine-readable: ERR_VALIDATION, ERR_NOT_FOUND, ERR_FORBIDDEN.' }),
   }),
 });
 
@@ -37,6 +37,14 @@ builder.objectType(NotFoundError, {
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The ID that was looked up.' }),
   }),
+});
+
+builder.objectType(ForbiddenError, {
+  name: 'ForbiddenError',
+  description: 'You may not do this; e.g. server-wide actions are reserved to administrators.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof ForbiddenError,
+  fields: () => ({}),
 });
 
 /**

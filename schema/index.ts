@@ -4,6 +4,8 @@ import './errors.ts';
 import './owner.ts';
 import './app.ts';
 import './registration.ts';
+import './launch.ts';
+import './tool-keys.ts';
 
 export type { GraphQLContext } from './context.ts';
 

@@ -34,6 +34,9 @@ builder.prismaNode('Owner', {
   findUnique: (id, ctx) => ({ id, AND: [{ id: ctx.viewer.ownerId }] }),
   fields: (t) => ({
     name: t.exposeString('name'),
+    isAdmin: t.exposeBoolean('isAdmin', {
+      description: 'Administrators may rotate the tool signing keys (server-wide).',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     apiTokens: t.relatedConnection('tokens', {
       description: 'Your API tokens, revoked ones included, oldest first.',

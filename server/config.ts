@@ -17,6 +17,12 @@ export interface Config {
   /** PGlite data directory, used when `databaseUrl` is unset. */
   pgliteDir: string;
   logLevel: LogLevel;
+  /** A new tool key is published this long before it signs (≥ our JWKS max-age). */
+  toolKeyRotationLeadSeconds: number;
+  /** A replaced tool key stays published this long after its successor starts signing. */
+  toolKeyRetireGraceSeconds: number;
+  /** How long an exercise page may use its launch credential. */
+  launchCredentialTtlSeconds: number;
 }
 
 export interface ConfigVariable {
@@ -49,6 +55,22 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     description: 'Data directory of the embedded database (only when DATABASE_URL is unset).',
   },
   { name: 'LOG_LEVEL', default: 'info', description: 'One of debug, info, warn, error, silent.' },
+  {
+    name: 'TOOL_KEY_ROTATION_LEAD_SECONDS',
+    default: '900',
+    description:
+      'After a tool key rotation, the new key is published this long before it signs anything (at least the JWKS max-age, 300).',
+  },
+  {
+    name: 'TOOL_KEY_RETIRE_GRACE_SECONDS',
+    default: '86400',
+    description: 'A replaced tool key stays in the keyset this long after its successor starts signing.',
+  },
+  {
+    name: 'LAUNCH_CREDENTIAL_TTL_SECONDS',
+    default: '21600',
+    description: 'How long an exercise page may report completion after a launch (6 hours).',
+  },
 ];
 
 export class ConfigError extends Error {
@@ -112,6 +134,20 @@ export function loadConfig(env: Env): Config {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${value('LOG_LEVEL')}"`);
   }
 
+  const seconds = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = value(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max) {
+      problems.push(`${name} must be a whole number of seconds from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const toolKeyRotationLeadSeconds = seconds('TOOL_KEY_ROTATION_LEAD_SECONDS', 900, 0, 30 * 86400);
+  const toolKeyRetireGraceSeconds = seconds('TOOL_KEY_RETIRE_GRACE_SECONDS', 86400, 0, 365 * 86400);
+  const launchCredentialTtlSeconds = seconds('LAUNCH_CREDENTIAL_TTL_SECONDS', 21600, 60, 30 * 86400);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -120,6 +156,9 @@ export function loadConfig(env: Env): Config {
     databaseUrl,
     pgliteDir: value('PGLITE_DIR') ?? './data/pglite',
     logLevel,
+    toolKeyRotationLeadSeconds,
+    toolKeyRetireGraceSeconds,
+    launchCredentialTtlSeconds,
   };
 }
 

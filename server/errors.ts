@@ -35,3 +35,8 @@ export class NotFoundError extends AppError {
     super(`No ${typename} with id "${id}"`);
   }
 }
+
+/** The viewer may not do this (e.g. server-wide actions reserved to administrators). */
+export class ForbiddenError extends AppError {
+  readonly code = 'ERR_FORBIDDEN';
+}

@@ -41,12 +41,16 @@ async function main(): Promise<void> {
   });
   const { port } = server.address() as AddressInfo;
   const publicUrl = process.env.PUBLIC_URL?.trim() ? config.publicUrl : `http://localhost:${port}`;
-  handler = createApp({ ...config, publicUrl }, { db, logger }).nodeHandler;
+  const app = createApp({ ...config, publicUrl }, { db, logger });
+  await app.toolKeys.ensureKey();
+  const stopJobs = app.startBackgroundJobs();
+  handler = app.nodeHandler;
   logger.info({ host: config.host, port, publicUrl }, 'listening');
 
   const lines = [
     `LTI micro-apps server listening on http://${config.host}:${port}`,
     `  GraphQL API:  ${publicUrl}${GRAPHQL_PATH}  (Authorization: Bearer <api token>)`,
+    `  LTI keyset:   ${publicUrl}/lti/jwks  (each app's launch and login URLs: App.ltiTool)`,
     `  Health:       ${publicUrl}/healthz`,
     `  Database:     ${db.describe}`,
   ];
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    stopJobs();
     server.close();
     server.closeAllConnections();
     await db.close();

@@ -17,7 +17,7 @@ export async function ensureFirstOwner(
   const ownerId = await prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`;
     if ((await tx.owner.count()) > 0) return undefined;
-    const owner = await tx.owner.create({ data: { name: ownerName }, select: { id: true } });
+    const owner = await tx.owner.create({ data: { name: ownerName, isAdmin: true }, select: { id: true } });
     return owner.id;
   });
   if (!ownerId) return undefined;

@@ -3,12 +3,14 @@ import { getSchema, type GraphQLContext } from '../../schema/index.ts';
 import { authenticateApiToken } from '../auth/api-tokens.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
+import type { ToolKeys } from '../lti/tool-keys.ts';
 
 export interface GraphQLDeps {
   prisma: PrismaClient;
   publicUrl: string;
   now: () => Date;
   logger: Logger;
+  toolKeys: ToolKeys;
 }
 
 export const GRAPHQL_PATH = '/graphql';
@@ -18,7 +20,7 @@ export const GRAPHQL_PATH = '/graphql';
  * without a valid one the answer is HTTP 401 before any field runs.
  */
 export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<object, GraphQLContext> {
-  const { prisma, publicUrl, now, logger } = deps;
+  const { prisma, publicUrl, now, logger, toolKeys } = deps;
   return createYoga<object, GraphQLContext>({
     schema: getSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
@@ -43,7 +45,7 @@ export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<obje
           },
         });
       }
-      return { prisma, viewer, publicUrl, now, logger };
+      return { prisma, viewer, publicUrl, now, logger, toolKeys };
     },
   });
 }

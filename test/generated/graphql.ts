@@ -65,11 +65,14 @@ export type UpdateLtiRegistrationInput = {
 
 export type AppFieldsFragment = { id: string, name: string, exerciseUrl: string, isPublic: boolean, createdAt: string, updatedAt: string, ltiTool: { launchUrl: string, loginUrl: string, keysetUrl: string } };
 
+type ErrorFields_ForbiddenError_Fragment = { __typename: 'ForbiddenError', code: string, message: string };
+
 type ErrorFields_NotFoundError_Fragment = { __typename: 'NotFoundError', id: string, code: string, message: string };
 
 type ErrorFields_ValidationError_Fragment = { __typename: 'ValidationError', code: string, message: string, fields: Array<{ field: string, message: string }> };
 
 export type ErrorFieldsFragment =
+  | ErrorFields_ForbiddenError_Fragment
   | ErrorFields_NotFoundError_Fragment
   | ErrorFields_ValidationError_Fragment
 ;
@@ -97,6 +100,7 @@ export type NodeQueryVariables = Exact<{
 export type NodeQuery = { node:
     | { __typename: 'ApiToken', name: string, id: string }
     | { __typename: 'App', name: string, id: string }
+    | { __typename: 'Launch', id: string }
     | { __typename: 'LtiRegistration', clientId: string, id: string }
     | { __typename: 'Owner', name: string, id: string }
    | null };

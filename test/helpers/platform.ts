@@ -204,8 +204,10 @@ export async function startTestPlatform(options: PlatformOptions = {}): Promise<
 
   route = async (request, signal) => {
     const { pathname } = request.url;
-    const allow = (methods: string[], serve: () => Promise<PlatformResponse>) =>
-      methods.includes(request.method) ? serve() : Promise.resolve(json(405, { error: 'method not allowed' }, { allow: methods.join(', ') }));
+    const allow = async (methods: string[], serve: () => Promise<PlatformResponse>) =>
+      methods.includes(request.method)
+        ? serve()
+        : json(405, { error: 'method not allowed' }, { allow: methods.join(', ') });
     if (pathname === PLATFORM_PATH.keyset(clientId)) {
       return allow(['GET'], async () => {
         keysetFetches += 1;

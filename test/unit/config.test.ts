@@ -11,6 +11,9 @@ describe('loadConfig', () => {
       databaseUrl: undefined,
       pgliteDir: './data/pglite',
       logLevel: 'info',
+      toolKeyRotationLeadSeconds: 900,
+      toolKeyRetireGraceSeconds: 86400,
+      launchCredentialTtlSeconds: 21600,
     });
   });
 
@@ -22,6 +25,9 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgres://u:p@db:5432/lti',
       PGLITE_DIR: '/var/lib/lti',
       LOG_LEVEL: 'WARN',
+      TOOL_KEY_ROTATION_LEAD_SECONDS: '0',
+      TOOL_KEY_RETIRE_GRACE_SECONDS: '60',
+      LAUNCH_CREDENTIAL_TTL_SECONDS: '3600',
     });
     expect(config).toEqual({
       port: 8080,
@@ -30,6 +36,9 @@ describe('loadConfig', () => {
       databaseUrl: 'postgres://u:p@db:5432/lti',
       pgliteDir: '/var/lib/lti',
       logLevel: 'warn',
+      toolKeyRotationLeadSeconds: 0,
+      toolKeyRetireGraceSeconds: 60,
+      launchCredentialTtlSeconds: 3600,
     });
   });
 
@@ -40,13 +49,16 @@ describe('loadConfig', () => {
         PUBLIC_URL: 'http://tool.example.org',
         DATABASE_URL: 'mysql://x',
         LOG_LEVEL: 'loud',
+        LAUNCH_CREDENTIAL_TTL_SECONDS: '5',
       });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       const problems = (err as ConfigError).problems;
-      expect(problems).toHaveLength(4);
-      expect(problems.join('\n')).toMatch(/PORT[\s\S]*PUBLIC_URL must use https[\s\S]*DATABASE_URL[\s\S]*LOG_LEVEL/);
+      expect(problems).toHaveLength(5);
+      expect(problems.join('\n')).toMatch(
+        /PORT[\s\S]*PUBLIC_URL must use https[\s\S]*DATABASE_URL[\s\S]*LOG_LEVEL[\s\S]*LAUNCH_CREDENTIAL_TTL_SECONDS/,
+      );
     }
   });
 

@@ -1,0 +1,18 @@
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import type { PlatformKeysets } from './platform-keysets.ts';
+
+export interface LtiDeps {
+  prisma: PrismaClient;
+  /** Config.publicUrl: our origin for target_link_uri, and the base of our URLs. */
+  publicUrl: string;
+  now: () => Date;
+  logger: Logger;
+  keysets: PlatformKeysets;
+  /** How long a login may take between initiation and launch. */
+  loginStateTtlMs: number;
+  /** How long the exercise page may use its launch credential. */
+  launchCredentialTtlMs: number;
+  /** Leeway for exp/iat/nbf, for clock skew between platform and tool. */
+  clockToleranceSeconds: number;
+}

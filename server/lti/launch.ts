@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { randomToken, uuidv7 } from '../ids.ts';
+import { readForm } from '../http/form.ts';
+import { CLAIM } from './claims.ts';
+import {
+  checkAudience,
+  checkDeployment,
+  checkIssuer,
+  checkMessageType,
+  checkNonce,
+  checkResourceLink,
+  checkRoles,
+  checkSubject,
+  checkTimes,
+  checkVersion,
+} from './checks/claims.ts';
+import { checkStateCookie, loadLoginState } from './checks/state.ts';
+import { checkTargetLinkUri } from './checks/target-link.ts';
+import { checkTokenHeader, verifyTokenSignature } from './checks/token.ts';
+import type { LtiDeps } from './deps.ts';
+import { LtiError } from './errors.ts';
+import { consumeStateAndRecordLaunch, type LaunchData } from './launch-record.ts';
+import { clearStateCookie } from './state-cookie.ts';
+import { ltiToolUrls } from './tool-urls.ts';
+
+/** Where the exercise page finds its launch credential: the URL fragment never reaches servers or logs. */
+export const LAUNCH_FRAGMENT_PARAM = 'lti_launch';
+const MAX_STORED = 1000;
+
+export function hashCredential(credential: string): string {
+  return createHash('sha256').update(credential).digest('hex');
+}
+
+export interface LaunchOutcome {
+  launchId: string;
+  appId: string;
+  registrationId: string;
+}
+
+/**
+ * The launch (LTI 1.3 core §5.1.2, OIDC form_post): a pipeline of small checks, each of
+ * which passes or throws an LtiError with its own code. Order: the browser binding and
+ * the login it finishes, the token's header, its signature (only against the keyset of
+ * the registration the login was for), then the claims. On success the login is consumed
+ * and the launch recorded in one statement, and the browser goes to the exercise.
+ */
+export async function handleLaunch(request: Request, appId: string, deps: LtiDeps): Promise<Response> {
+  if (request.method !== 'POST') throw new LtiError('ERR_LTI_METHOD', `${request.method} on the launch URL`);
+  const form = await readForm(request);
+  const platformError = form.get('error');
+  if (platformError) {
+    throw new LtiError('ERR_LTI_PLATFORM_ERROR', `platform answered error=${platformError.slice(0, 100)} ${form.get('error_description')?.slice(0, 300) ?? ''}`);
+  }
+  const now = deps.now();
+  const state = checkStateCookie(form.get('state'), request.headers.get('cookie'));
+  const login = await loadLoginState(deps.prisma, state, appId, now);
+  const idToken = form.get('id_token');
+  checkTokenHeader(idToken);
+
+  const registration = await deps.prisma.ltiRegistration.findUnique({
+    where: { id: login.registrationId },
+    select: {
+      id: true,
+      issuer: true,
+      clientId: true,
+      keysetUrl: true,
+      deploymentIds: true,
+      app: { select: { id: true, isPublic: true, exerciseUrl: true } },
+    },
+  });
+  if (!registration || registration.app.id !== appId) {
+    throw new LtiError('ERR_LTI_UNKNOWN_REGISTRATION', `registration ${login.registrationId} was removed during the login`);
+  }
+  const context = { appId, registrationId: registration.id };
+  try {
+    const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets);
+    checkTimes(claims, now, deps.clockToleranceSeconds);
+    checkIssuer(claims, registration.issuer);
+    checkAudience(claims, registration.clientId);
+    checkNonce(claims, login.nonce);
+    const deploymentId = checkDeployment(claims, registration.deploymentIds);
+    checkVersion(claims);
+    checkMessageType(claims);
+    const resourceLink = checkResourceLink(claims);
+    const subject = checkSubject(claims);
+    const roles = checkRoles(claims);
+    checkTargetLinkUri(claims[CLAIM.targetLinkUri], deps.publicUrl);
+    if (!registration.app.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${appId} is not public`);
+
+    const credential = randomToken();
+    const launch: LaunchData = {
+      id: uuidv7(now.getTime()),
+      appId,
+      registrationId: registration.id,
+      deploymentId,
+      subject,
+      name: optionalString(claims.name),
+      givenName: optionalString(claims.given_name),
+      familyName: optionalString(claims.family_name),
+      email: optionalString(claims.email),
+      roles,
+      ...contextOf(claims),
+      resourceLinkId: resourceLink.id,
+      resourceLinkTitle: optionalString(resourceLink.title),
+      ...agsOf(claims),
+      credentialHash: hashCredential(credential),
+      credentialExpiresAt: new Date(now.getTime() + deps.launchCredentialTtlMs),
+    };
+    if (!(await consumeStateAndRecordLaunch(deps.prisma, state, launch, now))) {
+      throw new LtiError('ERR_LTI_NONCE_REUSED', 'state consumed by a concurrent launch');
+    }
+    deps.logger.info({ launchId: launch.id, ...context }, 'lti launch');
+
+    const target = new URL(registration.app.exerciseUrl);
+    target.hash = `${LAUNCH_FRAGMENT_PARAM}=${credential}`;
+    return new Response(null, {
+      status: 303,
+      headers: {
+        location: target.toString(),
+        'set-cookie': clearStateCookie(state, ltiToolUrls(deps.publicUrl, appId).launchUrl),
+        'cache-control': 'no-store',
+        'referrer-policy': 'no-referrer',
+      },
+    });
+  } catch (err) {
+    if (err instanceof LtiError) Object.assign(err.context, context);
+    throw err;
+  }
+}
+
+function optionalString(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value.slice(0, MAX_STORED) : null;
+}
+
+function contextOf(claims: Record<string, unknown>) {
+  const c = claims[CLAIM.context] as Record<string, unknown> | undefined;
+  const ctx = typeof c === 'object' && c !== null ? c : {};
+  return {
+    contextId: optionalString(ctx.id),
+    contextTitle: optionalString(ctx.title),
+    contextLabel: optionalString(ctx.label),
+  };
+}
+
+function agsOf(claims: Record<string, unknown>) {
+  const a = claims[CLAIM.ags] as Record<string, unknown> | undefined;
+  const ags = typeof a === 'object' && a !== null ? a : {};
+  const scopes = Array.isArray(ags.scope) ? ags.scope.filter((s): s is string => typeof s === 'string') : [];
+  return {
+    agsLineitem: optionalString(ags.lineitem),
+    agsLineitems: optionalString(ags.lineitems),
+    agsScopes: scopes.slice(0, 20).map((s) => s.slice(0, 200)),
+  };
+}

@@ -1,0 +1,119 @@
+import {
+  createLocalJWKSet,
+  errors as joseErrors,
+  type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWSHeaderParameters,
+  type KeyObject,
+  type CryptoKey,
+} from 'jose';
+import { fetchTextLimited, type FetchLike } from '../http/limited-fetch.ts';
+import type { Logger } from '../logger.ts';
+
+export interface PlatformKeysetOptions {
+  fetch: FetchLike;
+  logger: Logger;
+  /** Clock in ms, for cache ages. */
+  nowMs?: () => number;
+  /** Keysets older than this are refreshed in the background (launches keep using the cache). */
+  refreshAfterMs?: number;
+  /** An unknown `kid` triggers at most one refetch per keyset per this interval. */
+  unknownKidCooldownMs?: number;
+  timeoutMs?: number;
+  maxBytes?: number;
+}
+
+export class KeysetUnavailableError extends Error {
+  override name = 'KeysetUnavailableError';
+}
+
+interface Entry {
+  resolve: ReturnType<typeof createLocalJWKSet>;
+  fetchedAt: number;
+}
+
+type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey | KeyObject>;
+
+/**
+ * Platform keysets, cached per keyset URL in this process (a cache only: nothing depends
+ * on it for correctness). A cached key never causes a fetch on the launch path: stale
+ * keysets are refreshed in the background, and only an unknown `kid` makes a launch wait
+ * for one refetch (rate-limited so forged kids cannot make us hammer the platform).
+ * Concurrent launches share one fetch. Keys without `alg` (Open edX, Brightspace) are
+ * matched by `kid` and key type, as jose does.
+ */
+export class PlatformKeysets {
+  readonly #entries = new Map<string, Entry>();
+  readonly #inflight = new Map<string, Promise<Entry>>();
+  readonly #lastForcedRefetch = new Map<string, number>();
+  readonly #opts: Required<PlatformKeysetOptions>;
+  /** Number of HTTP fetches made (benchmarks and metrics). */
+  fetchCount = 0;
+
+  constructor(options: PlatformKeysetOptions) {
+    this.#opts = {
+      nowMs: () => Date.now(),
+      refreshAfterMs: 10 * 60_000,
+      unknownKidCooldownMs: 5_000,
+      timeoutMs: 5_000,
+      maxBytes: 256 * 1024,
+      ...options,
+    };
+  }
+
+  /** A jose key resolver for one keyset URL. */
+  resolverFor(keysetUrl: string): KeyResolver {
+    return async (header, token) => {
+      let entry = this.#entries.get(keysetUrl) ?? (await this.#fetch(keysetUrl));
+      if (this.#opts.nowMs() - entry.fetchedAt > this.#opts.refreshAfterMs) this.#refreshInBackground(keysetUrl);
+      try {
+        return await entry.resolve(header, token);
+      } catch (err) {
+        if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+        const now = this.#opts.nowMs();
+        const last = this.#lastForcedRefetch.get(keysetUrl) ?? Number.NEGATIVE_INFINITY;
+        if (now - last < this.#opts.unknownKidCooldownMs) throw err;
+        this.#lastForcedRefetch.set(keysetUrl, now);
+        entry = await this.#fetch(keysetUrl);
+        return entry.resolve(header, token);
+      }
+    };
+  }
+
+  #refreshInBackground(keysetUrl: string): void {
+    if (this.#inflight.has(keysetUrl)) return;
+    this.#fetch(keysetUrl).catch((err: unknown) =>
+      this.#opts.logger.warn({ keysetUrl, err: (err as Error).message }, 'background keyset refresh failed; keeping cached keys'),
+    );
+  }
+
+  #fetch(keysetUrl: string): Promise<Entry> {
+    const inflight = this.#inflight.get(keysetUrl);
+    if (inflight) return inflight;
+    const promise = this.#load(keysetUrl).finally(() => this.#inflight.delete(keysetUrl));
+    this.#inflight.set(keysetUrl, promise);
+    return promise;
+  }
+
+  async #load(keysetUrl: string): Promise<Entry> {
+    this.fetchCount++;
+    let jwks: JSONWebKeySet;
+    try {
+      const { status, text } = await fetchTextLimited(
+        this.#opts.fetch,
+        keysetUrl,
+        { method: 'GET', headers: { accept: 'application/json, application/jwk-set+json' } },
+        { timeoutMs: this.#opts.timeoutMs, maxBytes: this.#opts.maxBytes },
+      );
+      if (status !== 200) throw new Error(`HTTP ${status}`);
+      jwks = JSON.parse(text) as JSONWebKeySet;
+      if (!jwks || !Array.isArray(jwks.keys)) throw new Error('not a JWK set (no "keys" array)');
+    } catch (err) {
+      throw new KeysetUnavailableError(`keyset ${keysetUrl}: ${(err as Error).message}`, { cause: err });
+    }
+    const entry: Entry = { resolve: createLocalJWKSet(jwks), fetchedAt: this.#opts.nowMs() };
+    this.#entries.set(keysetUrl, entry);
+    this.#opts.logger.debug({ keysetUrl, keys: jwks.keys.length }, 'platform keyset fetched');
+    return entry;
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * The login `state` is bound to the browser with a cookie, so a launch form posted from
+ * another browser (login CSRF, a stolen state) is refused. One cookie per login in
+ * flight, so two tabs launching at once don't overwrite each other.
+ *
+ * - HttpOnly; Path = the app's launch path only; a few minutes of life.
+ * - https: `SameSite=None; Secure; Partitioned` — the launch is a cross-site form POST
+ *   from the LMS, and Partitioned (CHIPS) keeps it working inside LMS iframes where
+ *   third-party cookies are blocked.
+ * - http (loopback development only): `SameSite=Lax`, since browsers refuse
+ *   `SameSite=None` without Secure; LMS and tool on one loopback host are same-site.
+ */
+const PREFIX = 'lti_state_';
+
+export function stateCookieName(state: string): string {
+  return PREFIX + state.slice(0, 16);
+}
+
+export function stateCookie(state: string, launchUrl: string, maxAgeSeconds: number): string {
+  const url = new URL(launchUrl);
+  const attrs = [`${stateCookieName(state)}=${state}`, `Path=${url.pathname}`, `Max-Age=${maxAgeSeconds}`, 'HttpOnly'];
+  attrs.push(url.protocol === 'https:' ? 'SameSite=None; Secure; Partitioned' : 'SameSite=Lax');
+  return attrs.join('; ');
+}
+
+export function clearStateCookie(state: string, launchUrl: string): string {
+  return stateCookie(state, launchUrl, 0);
+}
