@@ -11,4 +11,5 @@ export interface GraphQLContext {
   now: () => Date;
   logger: Logger;
   toolKeys: ToolKeys;
+  onGradeQueued: () => void;
 }

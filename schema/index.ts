@@ -6,6 +6,7 @@ import './app.ts';
 import './registration.ts';
 import './launch.ts';
 import './tool-keys.ts';
+import './grade.ts';
 
 export type { GraphQLContext } from './context.ts';
 

@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { createServerAdapter, type ServerAdapter } from '@whatwg-node/server';
 import type { Config } from './config.ts';
 import type { Database } from './db/client.ts';
+import { AccessTokens } from './grades/access-tokens.ts';
+import { COMPLETIONS_PATH, handleCompletion } from './grades/completion-route.ts';
+import { DeliveryWorker, type DeliveryPolicy } from './grades/delivery-worker.ts';
 import { createGraphQLHandler, GRAPHQL_PATH } from './graphql/yoga.ts';
+import { createStaticAssets, projectFile } from './http/static-assets.ts';
 import { ltiErrorResponse } from './http/error-page.ts';
 import type { FetchLike } from './http/limited-fetch.ts';
 import type { Logger } from './logger.ts';
@@ -21,6 +26,8 @@ export interface AppDeps {
   now?: () => Date;
   /** Outbound HTTP (platform keysets, token and score endpoints). */
   fetch?: FetchLike;
+  /** Grade delivery timing (tests shorten it). */
+  deliveryPolicy?: Partial<DeliveryPolicy>;
 }
 
 export interface App {
@@ -30,9 +37,16 @@ export interface App {
   nodeHandler: ServerAdapter<object, { handle: (request: Request) => Promise<Response> }>;
   toolKeys: ToolKeys;
   keysets: PlatformKeysets;
-  /** Periodic housekeeping (expired logins); returns a function that stops it. */
-  startBackgroundJobs(): () => void;
+  accessTokens: AccessTokens;
+  deliveryWorker: DeliveryWorker;
+  /** Grade delivery and housekeeping (expired logins); resolves the returned stop function when stopped. */
+  startBackgroundJobs(): () => Promise<void>;
 }
+
+/** The widget's URL carries the release version, so it can be cached for a year. */
+export const WIDGET_VERSION = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
+export const WIDGET_PATH = `/widget/${WIDGET_VERSION}/lti-completion.js`;
+export const DEMO_PATH = '/demo/';
 
 /** Our JWKS may be cached this long: key rotation publishes new keys longer than this ahead. */
 export const JWKS_MAX_AGE_SECONDS = 300;
@@ -53,10 +67,8 @@ export function createApp(config: Config, deps: AppDeps): App {
   const logger = deps.logger;
   const basePath = new URL(config.publicUrl).pathname.replace(/\/$/, '');
 
-  const keysets = new PlatformKeysets({
-    fetch: deps.fetch ?? ((url, init) => fetch(url, init)),
-    logger: logger.child({ component: 'keysets' }),
-  });
+  const outbound: FetchLike = deps.fetch ?? ((url, init) => fetch(url, init));
+  const keysets = new PlatformKeysets({ fetch: outbound, logger: logger.child({ component: 'keysets' }) });
   const toolKeys = new ToolKeys(
     prisma,
     {
@@ -66,6 +78,40 @@ export function createApp(config: Config, deps: AppDeps): App {
     now,
     logger.child({ component: 'tool-keys' }),
   );
+  const accessTokens = new AccessTokens({
+    fetch: outbound,
+    toolKeys,
+    logger: logger.child({ component: 'access-tokens' }),
+    nowMs: () => now().getTime(),
+  });
+  const deliveryWorker = new DeliveryWorker({
+    prisma,
+    fetch: outbound,
+    accessTokens,
+    logger: logger.child({ component: 'grades' }),
+    now,
+    ...(deps.deliveryPolicy ? { policy: deps.deliveryPolicy } : {}),
+  });
+  const completionDeps = {
+    prisma,
+    now,
+    logger: logger.child({ component: 'completions' }),
+    onGradeQueued: () => deliveryWorker.wake(),
+  };
+  const assets = createStaticAssets({
+    [WIDGET_PATH]: {
+      file: projectFile('widget/dist/lti-completion.js'),
+      contentType: 'text/javascript; charset=utf-8',
+      cacheControl: 'public, max-age=31536000, immutable',
+      cors: true,
+    },
+    [DEMO_PATH]: { file: projectFile('widget/demo/index.html'), contentType: 'text/html; charset=utf-8', cacheControl: 'no-cache' },
+    [`${DEMO_PATH}lti-completion.js`]: {
+      file: projectFile('widget/dist/lti-completion.js'),
+      contentType: 'text/javascript; charset=utf-8',
+      cacheControl: 'no-cache',
+    },
+  });
   const lti: LtiDeps = {
     prisma,
     publicUrl: config.publicUrl,
@@ -82,6 +128,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     now,
     logger: logger.child({ component: 'graphql' }),
     toolKeys,
+    onGradeQueued: () => deliveryWorker.wake(),
   });
 
   async function ltiRoute(kind: 'login' | 'launch', appId: string, request: Request): Promise<Response> {
@@ -102,6 +149,19 @@ export function createApp(config: Config, deps: AppDeps): App {
     // Behind a proxy that keeps PUBLIC_URL's path prefix, routes live under it.
     const pathname = basePath && url.pathname.startsWith(`${basePath}/`) ? url.pathname.slice(basePath.length) : url.pathname;
     if (pathname === GRAPHQL_PATH) return graphql.fetch(request);
+    if (pathname === COMPLETIONS_PATH) {
+      try {
+        return await handleCompletion(request, completionDeps);
+      } catch (err) {
+        logger.error({ err }, 'completion failed');
+        return new Response(JSON.stringify({ error: 'server_error', message: 'Try again in a moment.' }), {
+          status: 500,
+          headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*' },
+        });
+      }
+    }
+    const asset = await assets(pathname, request.method);
+    if (asset) return asset;
     const appRoute = APP_ROUTE.exec(pathname);
     if (appRoute) return ltiRoute(appRoute[2] as 'login' | 'launch', appRoute[1]!.toLowerCase(), request);
     if (pathname === `${LTI_ROUTE_PREFIX}/jwks`) {
@@ -122,7 +182,8 @@ export function createApp(config: Config, deps: AppDeps): App {
     return new Response(JSON.stringify({ error: 'not_found' }), { status: 404, headers: JSON_HEADERS });
   }
 
-  function startBackgroundJobs(): () => void {
+  function startBackgroundJobs(): () => Promise<void> {
+    deliveryWorker.start();
     const timer = setInterval(() => {
       deleteExpiredLoginStates(prisma, now()).then(
         (count) => count > 0 && logger.debug({ count }, 'expired logins deleted'),
@@ -130,7 +191,10 @@ export function createApp(config: Config, deps: AppDeps): App {
       );
     }, CLEANUP_INTERVAL_MS);
     timer.unref();
-    return () => clearInterval(timer);
+    return async () => {
+      clearInterval(timer);
+      await deliveryWorker.stop();
+    };
   }
 
   const nodeHandler = createServerAdapter(handle);
@@ -139,6 +203,8 @@ export function createApp(config: Config, deps: AppDeps): App {
     nodeHandler: nodeHandler as never,
     toolKeys,
     keysets,
+    accessTokens,
+    deliveryWorker,
     startBackgroundJobs,
   };
 }

@@ -71,8 +71,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    stopJobs();
     server.close();
+    await stopJobs();
     server.closeAllConnections();
     await db.close();
     process.exit(0);

@@ -29,6 +29,8 @@ export interface DatabaseTarget {
   pgliteLoadDataDir?: Blob | undefined;
   /** Pool size for PostgreSQL. */
   poolMax?: number | undefined;
+  /** Called with the SQL of every statement the client runs (tests count writes with it). */
+  onQuery?: ((sql: string) => void) | undefined;
 }
 
 export function isPostgresUrl(url: string | undefined): url is string {
@@ -46,13 +48,23 @@ export function redactDatabaseUrl(url: string): string {
   }
 }
 
+function createPrismaClient(
+  adapter: SqlMigrationAwareDriverAdapterFactory,
+  onQuery: ((sql: string) => void) | undefined,
+): PrismaClient {
+  if (!onQuery) return new PrismaClient({ adapter });
+  const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
+  prisma.$on('query', (event) => onQuery(event.query));
+  return prisma;
+}
+
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (isPostgresUrl(target.url)) {
     const adapterFactory = new PrismaPg({
       connectionString: target.url,
       max: target.poolMax ?? 10,
     });
-    const prisma = new PrismaClient({ adapter: adapterFactory });
+    const prisma = createPrismaClient(adapterFactory, target.onQuery);
     return {
       kind: 'postgresql',
       prisma,
@@ -69,7 +81,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     ...(target.pgliteLoadDataDir ? { loadDataDir: target.pgliteLoadDataDir } : {}),
   });
   const adapterFactory = new PrismaPGlite(pglite);
-  const prisma = new PrismaClient({ adapter: adapterFactory });
+  const prisma = createPrismaClient(adapterFactory, target.onQuery);
   return {
     kind: 'pglite',
     prisma,

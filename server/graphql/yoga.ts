@@ -11,6 +11,8 @@ export interface GraphQLDeps {
   now: () => Date;
   logger: Logger;
   toolKeys: ToolKeys;
+  /** A grade was queued again (retry mutation): deliver it soon. */
+  onGradeQueued: () => void;
 }
 
 export const GRAPHQL_PATH = '/graphql';
@@ -20,7 +22,7 @@ export const GRAPHQL_PATH = '/graphql';
  * without a valid one the answer is HTTP 401 before any field runs.
  */
 export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<object, GraphQLContext> {
-  const { prisma, publicUrl, now, logger, toolKeys } = deps;
+  const { prisma, publicUrl, now, logger, toolKeys, onGradeQueued } = deps;
   return createYoga<object, GraphQLContext>({
     schema: getSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
@@ -45,7 +47,7 @@ export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<obje
           },
         });
       }
-      return { prisma, viewer, publicUrl, now, logger, toolKeys };
+      return { prisma, viewer, publicUrl, now, logger, toolKeys, onGradeQueued };
     },
   });
 }

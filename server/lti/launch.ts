@@ -23,8 +23,12 @@ import { consumeStateAndRecordLaunch, type LaunchData } from './launch-record.ts
 import { clearStateCookie } from './state-cookie.ts';
 import { ltiToolUrls } from './tool-urls.ts';
 
-/** Where the exercise page finds its launch credential: the URL fragment never reaches servers or logs. */
+/**
+ * Where the exercise page (its completion widget) finds its launch credential and our
+ * server: the URL fragment, which browsers never send to servers or in Referer headers.
+ */
 export const LAUNCH_FRAGMENT_PARAM = 'lti_launch';
+export const SERVER_FRAGMENT_PARAM = 'lti_server';
 const MAX_STORED = 1000;
 
 export function hashCredential(credential: string): string {
@@ -112,7 +116,10 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
     deps.logger.info({ launchId: launch.id, ...context }, 'lti launch');
 
     const target = new URL(registration.app.exerciseUrl);
-    target.hash = `${LAUNCH_FRAGMENT_PARAM}=${credential}`;
+    target.hash = new URLSearchParams({
+      [LAUNCH_FRAGMENT_PARAM]: credential,
+      [SERVER_FRAGMENT_PARAM]: deps.publicUrl,
+    }).toString();
     return new Response(null, {
       status: 303,
       headers: {

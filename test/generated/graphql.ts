@@ -100,6 +100,7 @@ export type NodeQueryVariables = Exact<{
 export type NodeQuery = { node:
     | { __typename: 'ApiToken', name: string, id: string }
     | { __typename: 'App', name: string, id: string }
+    | { __typename: 'Grade', id: string }
     | { __typename: 'Launch', id: string }
     | { __typename: 'LtiRegistration', clientId: string, id: string }
     | { __typename: 'Owner', name: string, id: string }

@@ -1,0 +1,87 @@
+import type { Grade } from '../server/generated/prisma/client.ts';
+import { NotFoundError, ValidationError } from '../server/errors.ts';
+import { AppNode } from './app.ts';
+import { builder, PAGE } from './builder.ts';
+import { decodeIdOf } from './errors.ts';
+
+const GradeStateEnum = builder.enumType('GradeState', {
+  values: {
+    PENDING: { description: 'Queued for delivery, or being retried (see lastError and nextAttemptAt).' },
+    DELIVERED: { description: 'The platform accepted the score.' },
+    FAILED: { description: 'The platform refused it for good, or we gave up; lastError says why. Can be retried.' },
+    NOT_GRADABLE: { description: 'The launch offered no way to send a score; lastError says why.' },
+  } as const,
+});
+
+export const GradeNode = builder.prismaNode('Grade', {
+  description: 'The grade a completed launch earned (full marks) and its delivery to the platform.',
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, app: { ownerId: ctx.viewer.ownerId } }),
+  fields: (t) => ({
+    launch: t.relation('launch'),
+    state: t.expose('state', { type: GradeStateEnum }),
+    scoreGiven: t.exposeFloat('scoreGiven'),
+    scoreMaximum: t.exposeFloat('scoreMaximum'),
+    attempts: t.exposeInt('attempts', { description: 'Delivery attempts so far.' }),
+    lastError: t.exposeString('lastError', {
+      nullable: true,
+      description: 'Why the last attempt did not deliver (status and an excerpt of the answer), or why it is not gradable.',
+    }),
+    lastStatus: t.exposeInt('lastStatus', { nullable: true, description: 'HTTP status of the last failed attempt.' }),
+    nextAttemptAt: t.expose('nextAttemptAt', { type: 'DateTime', nullable: true }),
+    deliveredAt: t.expose('deliveredAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the learner completed the exercise.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.prismaObjectFields('Launch', (t) => ({
+  completedAt: t.expose('completedAt', {
+    type: 'DateTime',
+    nullable: true,
+    description: 'When the exercise page reported completion.',
+  }),
+  grade: t.relation('grade', { nullable: true, description: 'Null until the learner completes the exercise.' }),
+}));
+
+builder.prismaObjectField(AppNode, 'grades', (t) =>
+  t.relatedConnection(
+    'grades',
+    { description: 'Grades earned in this app, newest first.', cursor: 'id', query: { orderBy: { id: 'desc' } }, ...PAGE },
+    { name: 'GradeConnection' },
+    { name: 'GradeEdge' },
+  ),
+);
+
+const GradePayload = builder.objectRef<{ grade: Grade }>('GradePayload').implement({
+  fields: (t) => ({ grade: t.field({ type: GradeNode, resolve: (p) => p.grade }) }),
+});
+
+builder.mutationField('retryGradeDelivery', (t) =>
+  t.field({
+    type: GradePayload,
+    description: 'Queues a FAILED grade for delivery again, now (e.g. after fixing the LTI settings).',
+    errors: { types: [NotFoundError, ValidationError], directResult: true, union: { name: 'RetryGradeDeliveryResult' } },
+    args: {
+      input: t.arg({
+        type: builder.inputType('RetryGradeDeliveryInput', { fields: (f) => ({ id: f.id({ required: true }) }) }),
+        required: true,
+      }),
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const id = decodeIdOf('Grade', String(input.id));
+      const where = { id, app: { ownerId: ctx.viewer.ownerId } };
+      const { count } = await ctx.prisma.grade.updateMany({
+        where: { ...where, state: 'FAILED' },
+        data: { state: 'PENDING', nextAttemptAt: ctx.now(), attempts: 0, leaseUntil: null, leaseOwner: null },
+      });
+      const grade = await ctx.prisma.grade.findFirst({ where });
+      if (!grade) throw new NotFoundError('Grade', String(input.id));
+      if (count === 0) {
+        throw new ValidationError([{ field: 'id', message: `Only failed deliveries can be retried; this one is ${grade.state}.` }]);
+      }
+      ctx.onGradeQueued();
+      return { grade };
+    },
+  }),
+);

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { fetchTextLimited, OutboundError, type FetchLike } from '../http/limited-fetch.ts';
+import type { Logger } from '../logger.ts';
+import type { ToolKeys } from '../lti/tool-keys.ts';
+import { CLIENT_ASSERTION_TYPE } from './ags.ts';
+
+export interface TokenRegistration {
+  id: string;
+  clientId: string;
+  authTokenUrl: string;
+}
+
+/** Why getting a token failed, and whether trying again later can help. */
+export class TokenRequestError extends Error {
+  override name = 'TokenRequestError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface AccessTokenOptions {
+  fetch: FetchLike;
+  toolKeys: ToolKeys;
+  logger: Logger;
+  nowMs?: () => number;
+  timeoutMs?: number;
+  /** Tokens are renewed this long before `expires_in` runs out. */
+  renewBeforeMs?: number;
+}
+
+interface CachedToken {
+  token: string;
+  expiresAtMs: number;
+}
+
+/**
+ * OAuth 2 client-credentials tokens for AGS (LTI Security Framework §4.1), cached per
+ * registration and scopes until shortly before they expire. Concurrent deliveries for
+ * one registration share one token request. The assertion is signed with our current
+ * tool key: iss = sub = client ID, aud = the token URL, short exp, unique jti, kid.
+ */
+export class AccessTokens {
+  readonly #cache = new Map<string, CachedToken>();
+  readonly #inflight = new Map<string, Promise<CachedToken>>();
+  readonly #o: Required<AccessTokenOptions>;
+  /** Token requests sent (metrics, tests). */
+  requestCount = 0;
+
+  constructor(options: AccessTokenOptions) {
+    this.#o = { nowMs: () => Date.now(), timeoutMs: 10_000, renewBeforeMs: 60_000, ...options };
+  }
+
+  async get(registration: TokenRegistration, scopes: readonly string[]): Promise<string> {
+    const key = cacheKey(registration, scopes);
+    const cached = this.#cache.get(key);
+    if (cached && cached.expiresAtMs > this.#o.nowMs()) return cached.token;
+    let pending = this.#inflight.get(key);
+    if (!pending) {
+      pending = this.#request(registration, scopes)
+        .then((token) => {
+          this.#cache.set(key, token);
+          return token;
+        })
+        .finally(() => this.#inflight.delete(key));
+      this.#inflight.set(key, pending);
+    }
+    return (await pending).token;
+  }
+
+  /** After a 401/403 from the platform: the next `get` asks for a new token. */
+  invalidate(registration: TokenRegistration, scopes: readonly string[], token: string): void {
+    const key = cacheKey(registration, scopes);
+    if (this.#cache.get(key)?.token === token) this.#cache.delete(key);
+  }
+
+  async #request(registration: TokenRegistration, scopes: readonly string[]): Promise<CachedToken> {
+    const { kid, alg, key } = await this.#o.toolKeys.signingKey();
+    const nowS = Math.floor(this.#o.nowMs() / 1000);
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg, kid, typ: 'JWT' })
+      .setIssuer(registration.clientId)
+      .setSubject(registration.clientId)
+      .setAudience(registration.authTokenUrl)
+      .setIssuedAt(nowS)
+      .setExpirationTime(nowS + 300)
+      .setJti(randomUUID())
+      .sign(key);
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_assertion_type: CLIENT_ASSERTION_TYPE,
+      client_assertion: assertion,
+      scope: scopes.join(' '),
+    });
+    this.requestCount++;
+    let res: Awaited<ReturnType<typeof fetchTextLimited>>;
+    try {
+      res = await fetchTextLimited(
+        this.#o.fetch,
+        registration.authTokenUrl,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          body,
+        },
+        { timeoutMs: this.#o.timeoutMs, maxBytes: 64 * 1024 },
+      );
+    } catch (err) {
+      const retryable = !(err instanceof OutboundError && err.code === 'ERR_OUTBOUND_TOO_LARGE');
+      throw new TokenRequestError(`token endpoint: ${(err as Error).message}`, retryable);
+    }
+    if (res.status !== 200) {
+      const retryable = res.status >= 500 || res.status === 429;
+      throw new TokenRequestError(
+        `token endpoint answered ${res.status}: ${excerpt(res.text)}`,
+        retryable,
+        res.status,
+        retryAfterMs(res.headers.get('retry-after'), this.#o.nowMs()),
+      );
+    }
+    let parsed: { access_token?: unknown; token_type?: unknown; expires_in?: unknown };
+    try {
+      parsed = JSON.parse(res.text) as typeof parsed;
+    } catch {
+      throw new TokenRequestError(`token endpoint answered non-JSON: ${excerpt(res.text)}`, true, 200);
+    }
+    if (typeof parsed.access_token !== 'string' || parsed.access_token.length === 0) {
+      throw new TokenRequestError('token endpoint answered without access_token', false, 200);
+    }
+    if (typeof parsed.token_type === 'string' && parsed.token_type.toLowerCase() !== 'bearer') {
+      throw new TokenRequestError(`unsupported token_type ${parsed.token_type}`, false, 200);
+    }
+    const expiresInS = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 3600;
+    const lifetimeMs = expiresInS * 1000;
+    // Renew a minute early, or at half-life for very short tokens.
+    const margin = Math.min(this.#o.renewBeforeMs, lifetimeMs / 2);
+    this.#o.logger.debug({ registrationId: registration.id, expiresInS }, 'access token obtained');
+    return { token: parsed.access_token, expiresAtMs: this.#o.nowMs() + lifetimeMs - margin };
+  }
+}
+
+function cacheKey(registration: TokenRegistration, scopes: readonly string[]): string {
+  return `${registration.id} ${[...scopes].sort().join(' ')}`;
+}
+
+export function excerpt(text: string, max = 300): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
+}
+
+/** Retry-After as delay-seconds or an HTTP date. */
+export function retryAfterMs(header: string | null, nowMs: number): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}

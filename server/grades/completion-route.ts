@@ -1,0 +1,62 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import { CompletionError, recordCompletion } from './completion.ts';
+
+export const COMPLETIONS_PATH = '/api/completions';
+
+/** Exercise pages live on other origins and carry no cookies: a plain `*` CORS policy fits. */
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'POST, OPTIONS',
+  'access-control-allow-headers': 'authorization, content-type',
+  'access-control-max-age': '86400',
+};
+const JSON_HEADERS = { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+export interface CompletionRouteDeps {
+  prisma: PrismaClient;
+  now: () => Date;
+  logger: Logger;
+  /** Called after a new grade was committed, to start its delivery at once. */
+  onGradeQueued: () => void;
+}
+
+/**
+ * `POST /api/completions` with `Authorization: Bearer <launch credential>`: the
+ * completion widget reports that the learner finished. Authenticated by the launch
+ * credential only; the body is ignored (the score is not the caller's to choose).
+ */
+export async function handleCompletion(request: Request, deps: CompletionRouteDeps): Promise<Response> {
+  if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS });
+  if (request.method !== 'POST') {
+    return json(405, { error: 'method_not_allowed', message: 'POST only.' }, { allow: 'POST, OPTIONS' });
+  }
+  const credential = request.headers.get('authorization')?.match(/^Bearer[ ]+(\S+)\s*$/i)?.[1];
+  try {
+    const result = await recordCompletion(deps.prisma, credential, deps.now());
+    if (result.firstTime) {
+      deps.logger.info({ launchId: result.launchId, gradeState: result.gradeState }, 'completion recorded');
+      if (result.gradeState === 'PENDING') deps.onGradeQueued();
+    }
+    return json(200, {
+      status: 'recorded',
+      launchId: encodeGlobalID('Launch', result.launchId),
+      completedAt: result.completedAt.toISOString(),
+      grade: { state: result.gradeState.toLowerCase() },
+    });
+  } catch (err) {
+    if (err instanceof CompletionError) {
+      deps.logger.warn({ reason: err.message }, 'completion refused');
+      return json(401, {
+        error: 'invalid_credential',
+        message: 'This launch is unknown or has expired. Open the exercise from your course again.',
+      });
+    }
+    throw err;
+  }
+}
+
+function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...extra } });
+}

@@ -1,0 +1,247 @@
+import { randomUUID } from 'node:crypto';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
+import { fetchTextLimited, type FetchLike } from '../http/limited-fetch.ts';
+import type { Logger } from '../logger.ts';
+import { AccessTokens, excerpt, retryAfterMs, TokenRequestError } from './access-tokens.ts';
+import { AGS_SCOPE_SCORE, fullMarksScore, SCORE_CONTENT_TYPE, scoresUrl } from './ags.ts';
+
+export interface DeliveryPolicy {
+  /** How long a claimed grade is ours; a crashed process's claims expire after this. */
+  leaseMs: number;
+  /** Grades claimed per poll. */
+  batchSize: number;
+  /** How often the worker looks for due grades (it is also woken after each completion). */
+  pollIntervalMs: number;
+  /** First retry delay; doubles per attempt, with ±20 % jitter, up to `maxBackoffMs`. */
+  baseBackoffMs: number;
+  maxBackoffMs: number;
+  /** After this many attempts a grade is marked FAILED ("gave up"). */
+  maxAttempts: number;
+  /** Timeout of one score POST. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
+  leaseMs: 60_000,
+  batchSize: 20,
+  pollIntervalMs: 1_000,
+  baseBackoffMs: 2_000,
+  maxBackoffMs: 3_600_000,
+  maxAttempts: 30,
+  timeoutMs: 10_000,
+};
+
+export interface DeliveryWorkerDeps {
+  prisma: PrismaClient;
+  fetch: FetchLike;
+  accessTokens: AccessTokens;
+  logger: Logger;
+  now: () => Date;
+  policy?: Partial<DeliveryPolicy>;
+  random?: () => number;
+}
+
+interface ClaimedGrade {
+  id: string;
+  attempts: number;
+  scoreGiven: number;
+  scoreMaximum: number;
+  subject: string;
+  agsLineitem: string;
+  registrationId: string;
+  clientId: string;
+  authTokenUrl: string;
+}
+
+type Outcome =
+  | { kind: 'delivered' }
+  | { kind: 'retry'; error: string; status?: number; retryAfterMs?: number }
+  | { kind: 'failed'; error: string; status?: number };
+
+/** Timestamps as UTC wall-clock for `timestamp(3)` columns, whatever the session time zone. */
+function ts(date: Date): Prisma.Sql {
+  return Prisma.sql`CAST(${date.toISOString().replace('Z', '')} AS timestamp(3))`;
+}
+
+/**
+ * Delivers queued grades to the platforms (AGS score service). Replica-safe: due rows are
+ * claimed with `FOR UPDATE SKIP LOCKED` and a lease, so two processes never send the same
+ * delivery at once, and a process that dies mid-delivery leaves rows that another claims
+ * once the lease expires. Every outcome is written back only while we still hold the lease.
+ */
+export class DeliveryWorker {
+  readonly #d: DeliveryWorkerDeps;
+  readonly #p: DeliveryPolicy;
+  readonly #owner = randomUUID();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<number> | undefined;
+  #again = false;
+  #stopped = true;
+
+  constructor(deps: DeliveryWorkerDeps) {
+    this.#d = deps;
+    this.#p = { ...DEFAULT_DELIVERY_POLICY, ...deps.policy };
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running?.catch(() => 0);
+  }
+
+  /** Ask for a poll soon (e.g. right after a completion was committed). */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running) this.#again = true;
+    else this.#schedule(0);
+  }
+
+  #schedule(delayMs: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#tick(), delayMs);
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#running) return;
+    this.#again = false;
+    this.#running = this.runOnce();
+    let handled = 0;
+    try {
+      handled = await this.#running;
+    } catch (err) {
+      this.#d.logger.error({ err }, 'grade delivery poll failed');
+    } finally {
+      this.#running = undefined;
+    }
+    if (!this.#stopped) this.#schedule(handled >= this.#p.batchSize || this.#again ? 0 : this.#p.pollIntervalMs);
+  }
+
+  /** Claims one batch of due grades and delivers them. Returns how many were handled. */
+  async runOnce(): Promise<number> {
+    const claimed = await this.#claim();
+    await Promise.all(claimed.map((grade) => this.#deliver(grade)));
+    return claimed.length;
+  }
+
+  async #claim(): Promise<ClaimedGrade[]> {
+    const now = this.#d.now();
+    const leaseUntil = new Date(now.getTime() + this.#p.leaseMs);
+    return this.#d.prisma.$queryRaw<ClaimedGrade[]>`
+      WITH due AS (
+        SELECT "id" FROM "Grade"
+        WHERE "state" = 'PENDING' AND "nextAttemptAt" <= ${ts(now)}
+          AND ("leaseUntil" IS NULL OR "leaseUntil" < ${ts(now)})
+        ORDER BY "nextAttemptAt"
+        LIMIT ${this.#p.batchSize}
+        FOR UPDATE SKIP LOCKED
+      ), claimed AS (
+        UPDATE "Grade" g SET "leaseUntil" = ${ts(leaseUntil)}, "leaseOwner" = ${this.#owner},
+          "attempts" = g."attempts" + 1
+        FROM due WHERE g."id" = due."id"
+        RETURNING g."id", g."attempts", g."scoreGiven", g."scoreMaximum", g."launchId", g."registrationId"
+      )
+      SELECT c."id", c."attempts", c."scoreGiven", c."scoreMaximum", l."subject", l."agsLineitem",
+        c."registrationId", r."clientId", r."authTokenUrl"
+      FROM claimed c
+      JOIN "Launch" l ON l."id" = c."launchId"
+      JOIN "LtiRegistration" r ON r."id" = c."registrationId"`;
+  }
+
+  async #deliver(grade: ClaimedGrade): Promise<void> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.#send(grade);
+    } catch (err) {
+      outcome = { kind: 'retry', error: `unexpected: ${(err as Error).message}` };
+      this.#d.logger.error({ gradeId: grade.id, err }, 'grade delivery crashed');
+    }
+    await this.#record(grade, outcome);
+  }
+
+  async #send(grade: ClaimedGrade): Promise<Outcome> {
+    const registration = { id: grade.registrationId, clientId: grade.clientId, authTokenUrl: grade.authTokenUrl };
+    const scopes = [AGS_SCOPE_SCORE];
+    for (let tokenTry = 1; ; tokenTry++) {
+      let token: string;
+      try {
+        token = await this.#d.accessTokens.get(registration, scopes);
+      } catch (err) {
+        if (err instanceof TokenRequestError) {
+          return err.retryable
+            ? { kind: 'retry', error: err.message, ...(err.status ? { status: err.status } : {}), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) }
+            : { kind: 'failed', error: err.message, ...(err.status ? { status: err.status } : {}) };
+        }
+        throw err;
+      }
+      // A fresh timestamp per attempt: if an earlier attempt landed although we saw a
+      // timeout, this one is strictly later (as Open edX requires) and sets the same score.
+      const body = fullMarksScore(grade.subject, this.#d.now());
+      let res: Awaited<ReturnType<typeof fetchTextLimited>>;
+      try {
+        res = await fetchTextLimited(
+          this.#d.fetch,
+          scoresUrl(grade.agsLineitem),
+          {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': SCORE_CONTENT_TYPE },
+            body: JSON.stringify({ ...body, scoreGiven: grade.scoreGiven, scoreMaximum: grade.scoreMaximum }),
+          },
+          { timeoutMs: this.#p.timeoutMs, maxBytes: 64 * 1024 },
+        );
+      } catch (err) {
+        return { kind: 'retry', error: `score service: ${(err as Error).message}` };
+      }
+      if (res.status >= 200 && res.status < 300) return { kind: 'delivered' };
+      const error = `score service answered ${res.status}: ${excerpt(res.text)}`;
+      if ((res.status === 401 || res.status === 403) && tokenTry === 1) {
+        this.#d.accessTokens.invalidate(registration, scopes, token);
+        continue;
+      }
+      if (res.status >= 500 || res.status === 429) {
+        const after = retryAfterMs(res.headers.get('retry-after'), this.#d.now().getTime());
+        return { kind: 'retry', error, status: res.status, ...(after !== undefined ? { retryAfterMs: after } : {}) };
+      }
+      return { kind: 'failed', error, status: res.status };
+    }
+  }
+
+  async #record(grade: ClaimedGrade, outcome: Outcome): Promise<void> {
+    const now = this.#d.now();
+    const mine = { id: grade.id, leaseOwner: this.#owner, state: 'PENDING' as const };
+    let data: Prisma.GradeUpdateManyMutationInput;
+    if (outcome.kind === 'delivered') {
+      data = { state: 'DELIVERED', deliveredAt: now, nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: null, lastStatus: null };
+    } else if (outcome.kind === 'failed' || grade.attempts >= this.#p.maxAttempts) {
+      const error = outcome.kind === 'failed' ? outcome.error : `gave up after ${grade.attempts} attempts; last: ${outcome.error}`;
+      data = { state: 'FAILED', nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: error.slice(0, 1000), lastStatus: outcome.status ?? null };
+    } else {
+      const delay = Math.max(this.backoffMs(grade.attempts), outcome.retryAfterMs ?? 0);
+      data = {
+        nextAttemptAt: new Date(now.getTime() + delay),
+        leaseUntil: null,
+        leaseOwner: null,
+        lastError: outcome.error.slice(0, 1000),
+        lastStatus: outcome.status ?? null,
+      };
+    }
+    const { count } = await this.#d.prisma.grade.updateMany({ where: mine, data });
+    const log = { gradeId: grade.id, attempt: grade.attempts, outcome: outcome.kind, ...('error' in outcome ? { error: outcome.error } : {}) };
+    if (count === 0) this.#d.logger.warn(log, 'grade delivery finished after losing its lease');
+    else if (outcome.kind === 'delivered') this.#d.logger.info(log, 'grade delivered');
+    else this.#d.logger.warn(log, outcome.kind === 'failed' ? 'grade delivery failed' : 'grade delivery will be retried');
+  }
+
+  /** Exponential backoff with ±20 % jitter, capped. `attempt` counts from 1. */
+  backoffMs(attempt: number): number {
+    const base = Math.min(this.#p.maxBackoffMs, this.#p.baseBackoffMs * 2 ** Math.max(0, attempt - 1));
+    const jitter = 0.8 + 0.4 * (this.#d.random ?? Math.random)();
+    return Math.round(Math.min(this.#p.maxBackoffMs, base * jitter));
+  }
+}
