@@ -14,7 +14,8 @@ export default defineConfig({
     // (`npm run test:pg`, and CI), instead of showing up as skipped.
     include: ['test/**/*.test.ts'],
     exclude: process.env.TEST_DATABASE_URL ? ['**/node_modules/**'] : ['**/node_modules/**', 'test/**/*.pg.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
+    // The second builds the completion widget for test/widget/ when widget/dist is stale.
+    globalSetup: ['test/global-setup.ts', 'test/widget/global-setup.ts'],
     // One process per file keeps PGlite instances apart and memory bounded on 2 cores.
     pool: 'forks',
     maxWorkers: 2,

@@ -10,6 +10,7 @@ import { createStaticAssets, projectFile } from './http/static-assets.ts';
 import { ltiErrorResponse } from './http/error-page.ts';
 import type { FetchLike } from './http/limited-fetch.ts';
 import type { Logger } from './logger.ts';
+import { Metrics } from './metrics.ts';
 import { deleteExpiredLoginStates } from './lti/cleanup.ts';
 import type { LtiDeps } from './lti/deps.ts';
 import { LtiError } from './lti/errors.ts';
@@ -28,6 +29,8 @@ export interface AppDeps {
   fetch?: FetchLike;
   /** Grade delivery timing (tests shorten it). */
   deliveryPolicy?: Partial<DeliveryPolicy>;
+  /** Counters for /metrics; main.ts shares it with the database's statement counter. */
+  metrics?: Metrics;
 }
 
 export interface App {
@@ -39,6 +42,7 @@ export interface App {
   keysets: PlatformKeysets;
   accessTokens: AccessTokens;
   deliveryWorker: DeliveryWorker;
+  metrics: Metrics;
   /** Grade delivery and housekeeping (expired logins); resolves the returned stop function when stopped. */
   startBackgroundJobs(): () => Promise<void>;
 }
@@ -67,6 +71,7 @@ export function createApp(config: Config, deps: AppDeps): App {
   const logger = deps.logger;
   const basePath = new URL(config.publicUrl).pathname.replace(/\/$/, '');
 
+  const metrics = deps.metrics ?? new Metrics();
   const outbound: FetchLike = deps.fetch ?? ((url, init) => fetch(url, init));
   const keysets = new PlatformKeysets({ fetch: outbound, logger: logger.child({ component: 'keysets' }) });
   const toolKeys = new ToolKeys(
@@ -90,8 +95,13 @@ export function createApp(config: Config, deps: AppDeps): App {
     accessTokens,
     logger: logger.child({ component: 'grades' }),
     now,
+    metrics,
     ...(deps.deliveryPolicy ? { policy: deps.deliveryPolicy } : {}),
   });
+  metrics.gauges.push(
+    { name: 'lti_platform_keyset_fetches_total', help: 'Platform keyset HTTP fetches.', read: () => keysets.fetchCount },
+    { name: 'lti_access_token_requests_total', help: 'AGS access token requests.', read: () => accessTokens.requestCount },
+  );
   const completionDeps = {
     prisma,
     now,
@@ -132,12 +142,20 @@ export function createApp(config: Config, deps: AppDeps): App {
   });
 
   async function ltiRoute(kind: 'login' | 'launch', appId: string, request: Request): Promise<Response> {
+    const counter = kind === 'login' ? metrics.logins : metrics.launches;
     try {
-      return kind === 'login' ? await handleLogin(request, appId, lti) : await handleLaunch(request, appId, lti);
+      const response = kind === 'login' ? await handleLogin(request, appId, lti) : await handleLaunch(request, appId, lti);
+      counter.inc({ outcome: 'ok' });
+      return response;
     } catch (err) {
+      counter.inc({ outcome: 'refused', code: err instanceof LtiError ? err.code : 'ERR_LTI_INTERNAL' });
       if (err instanceof LtiError) {
         lti.logger.warn({ route: kind, code: err.code, reason: err.message, appId, ...err.context }, 'lti request refused');
-        return ltiErrorResponse(err, err.status === 405 ? { allow: kind === 'login' ? 'GET, POST' : 'POST' } : {});
+        return ltiErrorResponse(err, {
+          ...(err.status === 405 ? { allow: kind === 'login' ? 'GET, POST' : 'POST' } : {}),
+          // The rest of an oversized body is never read: end the connection after the page.
+          ...(err.status === 413 ? { connection: 'close' } : {}),
+        });
       }
       lti.logger.error({ route: kind, appId, err }, 'lti request failed');
       return ltiErrorResponse(new LtiError('ERR_LTI_INTERNAL', 'unexpected error'));
@@ -151,7 +169,9 @@ export function createApp(config: Config, deps: AppDeps): App {
     if (pathname === GRAPHQL_PATH) return graphql.fetch(request);
     if (pathname === COMPLETIONS_PATH) {
       try {
-        return await handleCompletion(request, completionDeps);
+        const response = await handleCompletion(request, completionDeps);
+        if (request.method === 'POST') metrics.completions.inc({ status: String(response.status) });
+        return response;
       } catch (err) {
         logger.error({ err }, 'completion failed');
         return new Response(JSON.stringify({ error: 'server_error', message: 'Try again in a moment.' }), {
@@ -159,6 +179,10 @@ export function createApp(config: Config, deps: AppDeps): App {
           headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*' },
         });
       }
+    }
+    if (pathname === DEMO_PATH.slice(0, -1)) {
+      // The demo loads ./lti-completion.js: keep its relative URLs working.
+      return new Response(null, { status: 308, headers: { location: `${config.publicUrl}${DEMO_PATH}` } });
     }
     const asset = await assets(pathname, request.method);
     if (asset) return asset;
@@ -175,6 +199,12 @@ export function createApp(config: Config, deps: AppDeps): App {
           'access-control-allow-origin': '*',
         },
       });
+    }
+    if (pathname === '/metrics' && config.metricsToken) {
+      if (request.headers.get('authorization') !== `Bearer ${config.metricsToken}`) {
+        return new Response('Unauthorized\n', { status: 401, headers: { 'www-authenticate': 'Bearer' } });
+      }
+      return new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } });
     }
     if (pathname === '/healthz' && (request.method === 'GET' || request.method === 'HEAD')) {
       return new Response(JSON.stringify({ status: 'ok' }), { headers: JSON_HEADERS });
@@ -205,6 +235,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     keysets,
     accessTokens,
     deliveryWorker,
+    metrics,
     startBackgroundJobs,
   };
 }

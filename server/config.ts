@@ -23,6 +23,8 @@ export interface Config {
   toolKeyRetireGraceSeconds: number;
   /** How long an exercise page may use its launch credential. */
   launchCredentialTtlSeconds: number;
+  /** Bearer token for /metrics; undefined disables the endpoint. */
+  metricsToken: string | undefined;
 }
 
 export interface ConfigVariable {
@@ -70,6 +72,11 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     name: 'LAUNCH_CREDENTIAL_TTL_SECONDS',
     default: '21600',
     description: 'How long an exercise page may report completion after a launch (6 hours).',
+  },
+  {
+    name: 'METRICS_TOKEN',
+    default: '(unset)',
+    description: 'Enables Prometheus /metrics, readable with `Authorization: Bearer <METRICS_TOKEN>` (at least 16 characters).',
   },
 ];
 
@@ -148,6 +155,11 @@ export function loadConfig(env: Env): Config {
   const toolKeyRetireGraceSeconds = seconds('TOOL_KEY_RETIRE_GRACE_SECONDS', 86400, 0, 365 * 86400);
   const launchCredentialTtlSeconds = seconds('LAUNCH_CREDENTIAL_TTL_SECONDS', 21600, 60, 30 * 86400);
 
+  const metricsToken = value('METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    problems.push('METRICS_TOKEN must be at least 16 characters');
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -159,6 +171,7 @@ export function loadConfig(env: Env): Config {
     toolKeyRotationLeadSeconds,
     toolKeyRetireGraceSeconds,
     launchCredentialTtlSeconds,
+    metricsToken,
   };
 }
 

@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase } from './db/client.ts';
 import { deployMigrations } from './db/migrate.ts';
 import { createLogger } from './logger.ts';
+import { Metrics } from './metrics.ts';
 import { GRAPHQL_PATH } from './graphql/yoga.ts';
 
 async function main(): Promise<void> {
@@ -25,7 +26,12 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
 
-  const db = await openDatabase({ url: config.databaseUrl, pgliteDir: config.pgliteDir });
+  const metrics = new Metrics();
+  const db = await openDatabase({
+    url: config.databaseUrl,
+    pgliteDir: config.pgliteDir,
+    onQuery: () => metrics.dbStatements.inc(),
+  });
   logger.info({ database: db.describe }, 'database opened');
   const applied = await deployMigrations(db, { logger });
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
@@ -41,7 +47,7 @@ async function main(): Promise<void> {
   });
   const { port } = server.address() as AddressInfo;
   const publicUrl = process.env.PUBLIC_URL?.trim() ? config.publicUrl : `http://localhost:${port}`;
-  const app = createApp({ ...config, publicUrl }, { db, logger });
+  const app = createApp({ ...config, publicUrl }, { db, logger, metrics });
   await app.toolKeys.ensureKey();
   const stopJobs = app.startBackgroundJobs();
   handler = app.nodeHandler;

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
+import { sqlTimestamp as ts } from '../db/sql.ts';
+import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { fetchTextLimited, type FetchLike } from '../http/limited-fetch.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { AccessTokens, excerpt, retryAfterMs, TokenRequestError } from './access-tokens.ts';
 import { AGS_SCOPE_SCORE, fullMarksScore, SCORE_CONTENT_TYPE, scoresUrl } from './ags.ts';
 
@@ -39,6 +41,7 @@ export interface DeliveryWorkerDeps {
   now: () => Date;
   policy?: Partial<DeliveryPolicy>;
   random?: () => number;
+  metrics?: Metrics;
 }
 
 interface ClaimedGrade {
@@ -58,10 +61,6 @@ type Outcome =
   | { kind: 'retry'; error: string; status?: number; retryAfterMs?: number }
   | { kind: 'failed'; error: string; status?: number };
 
-/** Timestamps as UTC wall-clock for `timestamp(3)` columns, whatever the session time zone. */
-function ts(date: Date): Prisma.Sql {
-  return Prisma.sql`CAST(${date.toISOString().replace('Z', '')} AS timestamp(3))`;
-}
 
 /**
  * Delivers queued grades to the platforms (AGS score service). Replica-safe: due rows are
@@ -77,6 +76,7 @@ export class DeliveryWorker {
   #running: Promise<number> | undefined;
   #again = false;
   #stopped = true;
+  #lastTimestampMs = 0;
 
   constructor(deps: DeliveryWorkerDeps) {
     this.#d = deps;
@@ -126,7 +126,19 @@ export class DeliveryWorker {
   /** Claims one batch of due grades and delivers them. Returns how many were handled. */
   async runOnce(): Promise<number> {
     const claimed = await this.#claim();
-    await Promise.all(claimed.map((grade) => this.#deliver(grade)));
+    // The platform keeps one score per (line item, user) and refuses a timestamp that is not
+    // strictly later than the stored one: grades of one learner for one line item (several
+    // launches of the same placement) go one after the other, the others in parallel.
+    const groups = new Map<string, ClaimedGrade[]>();
+    for (const grade of claimed) {
+      const key = `${grade.agsLineitem} ${grade.subject}`;
+      groups.set(key, [...(groups.get(key) ?? []), grade]);
+    }
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        for (const grade of group) await this.#deliver(grade);
+      }),
+    );
     return claimed.length;
   }
 
@@ -182,7 +194,10 @@ export class DeliveryWorker {
       }
       // A fresh timestamp per attempt: if an earlier attempt landed although we saw a
       // timeout, this one is strictly later (as Open edX requires) and sets the same score.
-      const body = fullMarksScore(grade.subject, this.#d.now());
+      // Strictly increasing within this process, even for sends in the same millisecond.
+      const at = Math.max(this.#d.now().getTime(), this.#lastTimestampMs + 1);
+      this.#lastTimestampMs = at;
+      const body = fullMarksScore(grade.subject, new Date(at));
       let res: Awaited<ReturnType<typeof fetchTextLimited>>;
       try {
         res = await fetchTextLimited(
@@ -232,6 +247,7 @@ export class DeliveryWorker {
       };
     }
     const { count } = await this.#d.prisma.grade.updateMany({ where: mine, data });
+    this.#d.metrics?.deliveries.inc({ outcome: data.state === 'DELIVERED' ? 'delivered' : data.state === 'FAILED' ? 'failed' : 'retry' });
     const log = { gradeId: grade.id, attempt: grade.attempts, outcome: outcome.kind, ...('error' in outcome ? { error: outcome.error } : {}) };
     if (count === 0) this.#d.logger.warn(log, 'grade delivery finished after losing its lease');
     else if (outcome.kind === 'delivered') this.#d.logger.info(log, 'grade delivered');

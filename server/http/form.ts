@@ -14,7 +14,13 @@ export async function readForm(request: Request, maxBytes = MAX_FORM_BYTES): Pro
   if (!request.body) return new URLSearchParams();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+  // A reader that is left alone on overflow (not cancelled, not iterated with for-await):
+  // cancelling destroys the underlying request and its socket, so the 413 page would never
+  // be sent. The route closes the connection after the page instead.
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value: chunk } = await reader.read();
+    if (done) break;
     size += chunk.byteLength;
     if (size > maxBytes) throw new LtiError('ERR_LTI_BODY_TOO_LARGE', `body over ${maxBytes} bytes`);
     chunks.push(chunk);

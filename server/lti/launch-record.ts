@@ -1,4 +1,5 @@
-import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
+import { sqlTextArray as textArray, sqlTimestamp as ts } from '../db/sql.ts';
+import type { PrismaClient } from '../generated/prisma/client.ts';
 
 export interface LaunchData {
   id: string;
@@ -23,15 +24,6 @@ export interface LaunchData {
   credentialExpiresAt: Date;
 }
 
-/** Timestamps as UTC wall-clock for `timestamp(3)` columns, whatever the session time zone. */
-function ts(date: Date): Prisma.Sql {
-  return Prisma.sql`CAST(${date.toISOString().replace('Z', '')} AS timestamp(3))`;
-}
-
-/** text[] through a JSON parameter: the same on every driver adapter. */
-function textArray(values: string[]): Prisma.Sql {
-  return Prisma.sql`ARRAY(SELECT jsonb_array_elements_text(CAST(${JSON.stringify(values)} AS jsonb)))`;
-}
 
 /**
  * Consumes the login state and records the launch in ONE statement: the insert happens

@@ -116,10 +116,10 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
     deps.logger.info({ launchId: launch.id, ...context }, 'lti launch');
 
     const target = new URL(registration.app.exerciseUrl);
-    target.hash = new URLSearchParams({
-      [LAUNCH_FRAGMENT_PARAM]: credential,
-      [SERVER_FRAGMENT_PARAM]: deps.publicUrl,
-    }).toString();
+    const ours = new URLSearchParams({ [LAUNCH_FRAGMENT_PARAM]: credential, [SERVER_FRAGMENT_PARAM]: deps.publicUrl });
+    // Keep the exercise's own fragment (e.g. a client-side route); the widget strips ours.
+    const own = target.hash.slice(1);
+    target.hash = own ? `${own}&${ours}` : ours.toString();
     return new Response(null, {
       status: 303,
       headers: {

@@ -14,14 +14,15 @@ export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
 
 /**
  * A fresh, migrated, empty database for one test file. Call it in `beforeAll` and
- * `close()` it in `afterAll`.
+ * `close()` it in `afterAll`. `onQuery` sees the SQL of every statement (to count writes).
  */
-export async function createTestDatabase(): Promise<Database> {
+export async function createTestDatabase(options: { onQuery?: (sql: string) => void } = {}): Promise<Database> {
+  const { onQuery } = options;
   const pgUrl = process.env.TEST_DATABASE_URL;
   if (pgUrl) {
     const name = `lti_test_${randomBytes(6).toString('hex')}`;
     await recreateDatabase(pgUrl, name, TEMPLATE_DATABASE);
-    const db = await openDatabase({ url: databaseUrlWithName(pgUrl, name), poolMax: 4 });
+    const db = await openDatabase({ url: databaseUrlWithName(pgUrl, name), poolMax: 4, onQuery });
     return {
       ...db,
       async close() {
@@ -31,5 +32,5 @@ export async function createTestDatabase(): Promise<Database> {
     };
   }
   const snapshot = readFileSync(inject('pgliteSnapshotPath'));
-  return openDatabase({ pgliteDir: 'memory://', pgliteLoadDataDir: new Blob([snapshot]) });
+  return openDatabase({ pgliteDir: 'memory://', pgliteLoadDataDir: new Blob([snapshot]), onQuery });
 }

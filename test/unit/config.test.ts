@@ -14,6 +14,7 @@ describe('loadConfig', () => {
       toolKeyRotationLeadSeconds: 900,
       toolKeyRetireGraceSeconds: 86400,
       launchCredentialTtlSeconds: 21600,
+      metricsToken: undefined,
     });
   });
 
@@ -28,6 +29,7 @@ describe('loadConfig', () => {
       TOOL_KEY_ROTATION_LEAD_SECONDS: '0',
       TOOL_KEY_RETIRE_GRACE_SECONDS: '60',
       LAUNCH_CREDENTIAL_TTL_SECONDS: '3600',
+      METRICS_TOKEN: 'm'.repeat(16),
     });
     expect(config).toEqual({
       port: 8080,
@@ -39,6 +41,7 @@ describe('loadConfig', () => {
       toolKeyRotationLeadSeconds: 0,
       toolKeyRetireGraceSeconds: 60,
       launchCredentialTtlSeconds: 3600,
+      metricsToken: 'm'.repeat(16),
     });
   });
 

@@ -1,0 +1,65 @@
+/**
+ * Builds the completion widget: `widget/dist/lti-completion.js`, one minified ES module with Lit
+ * bundled (`npm run build:widget`, also run by `postinstall`). The server serves that file.
+ */
+import { fileURLToPath } from 'node:url';
+import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+export default defineConfig({
+  root,
+  publicDir: false,
+  plugins: [minifyCssTemplates()],
+  logLevel: 'warn',
+  resolve: {
+    // Always Lit's production build, whatever NODE_ENV is: `development|production` would pick
+    // the larger development build (with dev-mode console warnings) when NODE_ENV is not
+    // "production", e.g. under Vitest.
+    conditions: [...defaultClientConditions.filter((c) => c !== 'development|production'), 'production'],
+  },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    copyPublicDir: false,
+    reportCompressedSize: true,
+    lib: {
+      entry: 'src/lti-completion.ts',
+      formats: ['es'],
+      fileName: () => 'lti-completion.js',
+    },
+    minify: true,
+    // Library ES builds keep whitespace unless the output itself is asked to minify.
+    rolldownOptions: {
+      output: {
+        minify: true,
+        // Lit's per-file @license comments are dropped by the minifier: keep one notice instead.
+        comments: false,
+        postBanner: '/*! <lti-completion> (lti-microapps). Bundles Lit, Copyright 2017 Google LLC, BSD-3-Clause. */',
+      },
+    },
+  },
+});
+
+/**
+ * The minifier leaves template literals alone, so the widget's `css\`…\`` blocks would ship with
+ * their indentation. Only for our own sources, whose CSS templates have no `${}` or strings.
+ */
+function minifyCssTemplates(): Plugin {
+  return {
+    name: 'lti-completion:minify-css-templates',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!id.startsWith(`${root}src/`)) return null;
+      return code.replace(/\bcss`([^`$]*)`/g, (_, text: string) => {
+        const min = text
+          .replace(/\/\*[^]*?\*\//g, '')
+          .replace(/\s+/g, ' ')
+          .replace(/\s*([{}:;,>])\s*/g, '$1')
+          .replace(/;}/g, '}')
+          .trim();
+        return `css\`${min}\``;
+      });
+    },
+  };
+}
