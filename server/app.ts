@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServerAdapter, type ServerAdapter } from '@whatwg-node/server';
-import type { Config } from './config.ts';
+import { JWKS_MAX_AGE_SECONDS, type Config } from './config.ts';
 import type { Database } from './db/client.ts';
 import { AccessTokens } from './grades/access-tokens.ts';
 import { COMPLETIONS_PATH, handleCompletion } from './grades/completion-route.ts';
@@ -52,8 +52,6 @@ export const WIDGET_VERSION = (JSON.parse(readFileSync(projectFile('package.json
 export const WIDGET_PATH = `/widget/${WIDGET_VERSION}/lti-completion.js`;
 export const DEMO_PATH = '/demo/';
 
-/** Our JWKS may be cached this long: key rotation publishes new keys longer than this ahead. */
-export const JWKS_MAX_AGE_SECONDS = 300;
 const LOGIN_STATE_TTL_MS = 10 * 60_000;
 const CLOCK_TOLERANCE_SECONDS = 5;
 const CLEANUP_INTERVAL_MS = 60_000;
@@ -73,7 +71,11 @@ export function createApp(config: Config, deps: AppDeps): App {
 
   const metrics = deps.metrics ?? new Metrics();
   const outbound: FetchLike = deps.fetch ?? ((url, init) => fetch(url, init));
-  const keysets = new PlatformKeysets({ fetch: outbound, logger: logger.child({ component: 'keysets' }) });
+  const keysets = new PlatformKeysets({
+    fetch: outbound,
+    logger: logger.child({ component: 'keysets' }),
+    nowMs: () => now().getTime(),
+  });
   const toolKeys = new ToolKeys(
     prisma,
     {

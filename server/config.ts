@@ -4,6 +4,9 @@
  * The README's configuration table mirrors `CONFIG_VARIABLES` (a test keeps them in sync).
  */
 
+/** How long platforms may cache our keyset (the JWKS route's Cache-Control max-age). */
+export const JWKS_MAX_AGE_SECONDS = 300;
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
@@ -61,7 +64,7 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     name: 'TOOL_KEY_ROTATION_LEAD_SECONDS',
     default: '900',
     description:
-      'After a tool key rotation, the new key is published this long before it signs anything (at least the JWKS max-age, 300).',
+      'After a tool key rotation, the new key is published this long before it signs anything (at least 300, the JWKS max-age).',
   },
   {
     name: 'TOOL_KEY_RETIRE_GRACE_SECONDS',
@@ -151,7 +154,8 @@ export function loadConfig(env: Env): Config {
     }
     return n;
   };
-  const toolKeyRotationLeadSeconds = seconds('TOOL_KEY_ROTATION_LEAD_SECONDS', 900, 0, 30 * 86400);
+  // Never shorter than our JWKS cache life: a platform must see a key before it meets it.
+  const toolKeyRotationLeadSeconds = seconds('TOOL_KEY_ROTATION_LEAD_SECONDS', 900, JWKS_MAX_AGE_SECONDS, 30 * 86400);
   const toolKeyRetireGraceSeconds = seconds('TOOL_KEY_RETIRE_GRACE_SECONDS', 86400, 0, 365 * 86400);
   const launchCredentialTtlSeconds = seconds('LAUNCH_CREDENTIAL_TTL_SECONDS', 21600, 60, 30 * 86400);
 

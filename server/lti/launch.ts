@@ -14,11 +14,12 @@ import {
   checkTimes,
   checkVersion,
 } from './checks/claims.ts';
-import { checkStateCookie, loadLoginState } from './checks/state.ts';
+import { checkLoginState, checkStateCookie } from './checks/state.ts';
 import { checkTargetLinkUri } from './checks/target-link.ts';
 import { checkTokenHeader, verifyTokenSignature } from './checks/token.ts';
 import type { LtiDeps } from './deps.ts';
 import { LtiError } from './errors.ts';
+import { findLoginForLaunch } from './launch-queries.ts';
 import { consumeStateAndRecordLaunch, type LaunchData } from './launch-record.ts';
 import { clearStateCookie } from './state-cookie.ts';
 import { ltiToolUrls } from './tool-urls.ts';
@@ -57,22 +58,12 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
   }
   const now = deps.now();
   const state = checkStateCookie(form.get('state'), request.headers.get('cookie'));
-  const login = await loadLoginState(deps.prisma, state, appId, now);
+  const found = await findLoginForLaunch(deps.prisma, state);
+  const login = checkLoginState(found?.login ?? null, appId, now);
   const idToken = form.get('id_token');
   checkTokenHeader(idToken);
-
-  const registration = await deps.prisma.ltiRegistration.findUnique({
-    where: { id: login.registrationId },
-    select: {
-      id: true,
-      issuer: true,
-      clientId: true,
-      keysetUrl: true,
-      deploymentIds: true,
-      app: { select: { id: true, isPublic: true, exerciseUrl: true } },
-    },
-  });
-  if (!registration || registration.app.id !== appId) {
+  const registration = found?.registration;
+  if (!registration || registration.appId !== appId) {
     throw new LtiError('ERR_LTI_UNKNOWN_REGISTRATION', `registration ${login.registrationId} was removed during the login`);
   }
   const context = { appId, registrationId: registration.id };
@@ -89,7 +80,7 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
     const subject = checkSubject(claims);
     const roles = checkRoles(claims);
     checkTargetLinkUri(claims[CLAIM.targetLinkUri], deps.publicUrl);
-    if (!registration.app.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${appId} is not public`);
+    if (!registration.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${appId} is not public`);
 
     const credential = randomToken();
     const launch: LaunchData = {
@@ -115,7 +106,7 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
     }
     deps.logger.info({ launchId: launch.id, ...context }, 'lti launch');
 
-    const target = new URL(registration.app.exerciseUrl);
+    const target = new URL(registration.exerciseUrl);
     const ours = new URLSearchParams({ [LAUNCH_FRAGMENT_PARAM]: credential, [SERVER_FRAGMENT_PARAM]: deps.publicUrl });
     // Keep the exercise's own fragment (e.g. a client-side route); the widget strips ours.
     const own = target.hash.slice(1);

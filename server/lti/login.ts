@@ -3,6 +3,7 @@ import { readForm } from '../http/form.ts';
 import type { LtiDeps } from './deps.ts';
 import { checkTargetLinkUri } from './checks/target-link.ts';
 import { LtiError } from './errors.ts';
+import { findLoginTarget, insertLoginState } from './launch-queries.ts';
 import { stateCookie } from './state-cookie.ts';
 import { ltiToolUrls } from './tool-urls.ts';
 
@@ -53,18 +54,7 @@ export async function handleLogin(request: Request, appId: string, deps: LtiDeps
   checkTargetLinkUri(params.targetLinkUri, deps.publicUrl);
   const issuer = params.iss.replace(/\/+$/, '');
 
-  const app = await deps.prisma.app.findUnique({
-    where: { id: appId },
-    select: {
-      id: true,
-      isPublic: true,
-      registrations: {
-        where: { issuer, ...(params.clientId ? { clientId: params.clientId } : {}) },
-        select: { id: true, clientId: true, authLoginUrl: true, deploymentIds: true },
-        take: 2,
-      },
-    },
-  });
+  const app = await findLoginTarget(deps.prisma, appId, issuer, params.clientId);
   if (!app) throw new LtiError('ERR_LTI_UNKNOWN_APP', `no app ${appId}`);
   if (!app.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${appId} is not public`, { context: { appId } });
   if (app.registrations.length === 0) {
@@ -84,15 +74,13 @@ export async function handleLogin(request: Request, appId: string, deps: LtiDeps
   const state = randomToken();
   const nonce = randomToken();
   const now = deps.now();
-  await deps.prisma.loginState.create({
-    data: {
-      state,
-      nonce,
-      appId,
-      registrationId: registration.id,
-      createdAt: now,
-      expiresAt: new Date(now.getTime() + deps.loginStateTtlMs),
-    },
+  await insertLoginState(deps.prisma, {
+    state,
+    nonce,
+    appId,
+    registrationId: registration.id,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + deps.loginStateTtlMs),
   });
 
   const { launchUrl } = ltiToolUrls(deps.publicUrl, appId);

@@ -64,12 +64,14 @@ export class PlatformKeysets {
   /** A jose key resolver for one keyset URL. */
   resolverFor(keysetUrl: string): KeyResolver {
     return async (header, token) => {
-      let entry = this.#entries.get(keysetUrl) ?? (await this.#fetch(keysetUrl));
+      const cached = this.#entries.get(keysetUrl);
+      let entry = cached ?? (await this.#fetch(keysetUrl));
       if (this.#opts.nowMs() - entry.fetchedAt > this.#opts.refreshAfterMs) this.#refreshInBackground(keysetUrl);
       try {
         return await entry.resolve(header, token);
       } catch (err) {
-        if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+        // Just fetched for this very launch: fetching again cannot find the kid.
+        if (!(err instanceof joseErrors.JWKSNoMatchingKey) || !cached) throw err;
         const now = this.#opts.nowMs();
         const last = this.#lastForcedRefetch.get(keysetUrl) ?? Number.NEGATIVE_INFINITY;
         if (now - last < this.#opts.unknownKidCooldownMs) throw err;

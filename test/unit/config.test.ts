@@ -26,7 +26,7 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgres://u:p@db:5432/lti',
       PGLITE_DIR: '/var/lib/lti',
       LOG_LEVEL: 'WARN',
-      TOOL_KEY_ROTATION_LEAD_SECONDS: '0',
+      TOOL_KEY_ROTATION_LEAD_SECONDS: '300',
       TOOL_KEY_RETIRE_GRACE_SECONDS: '60',
       LAUNCH_CREDENTIAL_TTL_SECONDS: '3600',
       METRICS_TOKEN: 'm'.repeat(16),
@@ -38,7 +38,7 @@ describe('loadConfig', () => {
       databaseUrl: 'postgres://u:p@db:5432/lti',
       pgliteDir: '/var/lib/lti',
       logLevel: 'warn',
-      toolKeyRotationLeadSeconds: 0,
+      toolKeyRotationLeadSeconds: 300,
       toolKeyRetireGraceSeconds: 60,
       launchCredentialTtlSeconds: 3600,
       metricsToken: 'm'.repeat(16),
@@ -53,14 +53,15 @@ describe('loadConfig', () => {
         DATABASE_URL: 'mysql://x',
         LOG_LEVEL: 'loud',
         LAUNCH_CREDENTIAL_TTL_SECONDS: '5',
+        TOOL_KEY_ROTATION_LEAD_SECONDS: '299',
       });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       const problems = (err as ConfigError).problems;
-      expect(problems).toHaveLength(5);
+      expect(problems).toHaveLength(6);
       expect(problems.join('\n')).toMatch(
-        /PORT[\s\S]*PUBLIC_URL must use https[\s\S]*DATABASE_URL[\s\S]*LOG_LEVEL[\s\S]*LAUNCH_CREDENTIAL_TTL_SECONDS/,
+        /PORT[\s\S]*PUBLIC_URL must use https[\s\S]*DATABASE_URL[\s\S]*LOG_LEVEL[\s\S]*TOOL_KEY_ROTATION_LEAD_SECONDS[\s\S]*LAUNCH_CREDENTIAL_TTL_SECONDS/,
       );
     }
   });

@@ -1,5 +1,4 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { PrismaClient } from '../../generated/prisma/client.ts';
 import { parseCookies } from '../../http/form.ts';
 import { LtiError } from '../errors.ts';
 import { stateCookieName } from '../state-cookie.ts';
@@ -31,19 +30,6 @@ export function checkStateCookie(formState: string | null, cookieHeader: string 
 }
 
 /** The login this launch finishes: it must exist, be unused and unexpired, and be for this app. */
-export async function loadLoginState(
-  prisma: PrismaClient,
-  state: string,
-  appId: string,
-  now: Date,
-): Promise<LoginStateRow> {
-  const row = await prisma.loginState.findUnique({
-    where: { state },
-    select: { state: true, nonce: true, appId: true, registrationId: true, expiresAt: true, usedAt: true },
-  });
-  return checkLoginState(row, appId, now);
-}
-
 export function checkLoginState(row: LoginStateRow | null, appId: string, now: Date): LoginStateRow {
   if (!row) throw new LtiError('ERR_LTI_STATE_UNKNOWN', 'no login with this state (never issued, or cleaned up)');
   if (row.usedAt) {

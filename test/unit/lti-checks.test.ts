@@ -1,0 +1,303 @@
+import { base64url } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { CLAIM, LTI_VERSION, RESOURCE_LINK_REQUEST } from '../../server/lti/claims.ts';
+import {
+  checkAudience,
+  checkDeployment,
+  checkIssuer,
+  checkMessageType,
+  checkNonce,
+  checkResourceLink,
+  checkRoles,
+  checkSubject,
+  checkTimes,
+  checkVersion,
+} from '../../server/lti/checks/claims.ts';
+import { checkLoginState, checkStateCookie, type LoginStateRow } from '../../server/lti/checks/state.ts';
+import { checkTargetLinkUri } from '../../server/lti/checks/target-link.ts';
+import { checkAlgorithm, checkTokenHeader } from '../../server/lti/checks/token.ts';
+import { LTI_ERRORS, LtiError, type LtiErrorCode } from '../../server/lti/errors.ts';
+import { stateCookieName } from '../../server/lti/state-cookie.ts';
+
+/** Runs `fn` and returns the LtiError code it throws (fails the test if it does not throw one). */
+function codeOf(fn: () => unknown): LtiErrorCode {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(LtiError);
+    const e = err as LtiError;
+    // Every error carries the status and title of its code.
+    expect([e.status, e.title]).toEqual(LTI_ERRORS[e.code]);
+    return e.code;
+  }
+  throw new Error('expected an LtiError, nothing was thrown');
+}
+
+const CLIENT = 'c0ffee00-0000-4000-8000-000000000001';
+const ISSUER = 'https://lms.example.org';
+const NOW = new Date('2030-06-01T12:00:00Z');
+const T = NOW.getTime() / 1000;
+
+function claims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    iss: ISSUER,
+    aud: CLIENT,
+    azp: CLIENT,
+    sub: 'learner-1',
+    iat: T - 10,
+    exp: T + 3600,
+    nonce: 'n-1',
+    [CLAIM.messageType]: RESOURCE_LINK_REQUEST,
+    [CLAIM.version]: LTI_VERSION,
+    [CLAIM.deploymentId]: '1',
+    [CLAIM.resourceLink]: { id: 'block-v1:Org+Course+Run+type@lti_consumer+block@abc', title: 'Ex 1' },
+    [CLAIM.roles]: ['http://purl.imsglobal.org/vocab/lis/v2/membership#Learner'],
+    ...overrides,
+  };
+}
+
+describe('checkTimes (tolerance 5 s)', () => {
+  it('passes a fresh token, one within the leeway, and a past nbf', () => {
+    expect(() => checkTimes(claims(), NOW, 5)).not.toThrow();
+    expect(() => checkTimes(claims({ exp: T - 4, iat: T + 4 }), NOW, 5)).not.toThrow();
+    expect(() => checkTimes(claims({ nbf: T - 60 }), NOW, 5)).not.toThrow();
+  });
+  it('refuses an expired token', () => {
+    expect(codeOf(() => checkTimes(claims({ exp: T - 5 }), NOW, 5))).toBe('ERR_LTI_TOKEN_EXPIRED');
+    expect(codeOf(() => checkTimes(claims({ exp: T - 3600 }), NOW, 5))).toBe('ERR_LTI_TOKEN_EXPIRED');
+  });
+  it('refuses iat or nbf in the future', () => {
+    expect(codeOf(() => checkTimes(claims({ iat: T + 6 }), NOW, 5))).toBe('ERR_LTI_TOKEN_NOT_YET_VALID');
+    expect(codeOf(() => checkTimes(claims({ nbf: T + 60 }), NOW, 5))).toBe('ERR_LTI_TOKEN_NOT_YET_VALID');
+  });
+  it('refuses missing or non-numeric times', () => {
+    expect(codeOf(() => checkTimes(claims({ exp: undefined }), NOW, 5))).toBe('ERR_LTI_TOKEN_MALFORMED');
+    expect(codeOf(() => checkTimes(claims({ iat: '0' }), NOW, 5))).toBe('ERR_LTI_TOKEN_MALFORMED');
+    expect(codeOf(() => checkTimes(claims({ nbf: 'soon' }), NOW, 5))).toBe('ERR_LTI_TOKEN_MALFORMED');
+    expect(codeOf(() => checkTimes(claims({ exp: Number.POSITIVE_INFINITY }), NOW, 5))).toBe('ERR_LTI_TOKEN_MALFORMED');
+  });
+});
+
+describe('checkIssuer', () => {
+  it('passes the registered issuer', () => {
+    expect(() => checkIssuer(claims(), ISSUER)).not.toThrow();
+  });
+  it('refuses another issuer, a trailing-slash variant, and none', () => {
+    expect(codeOf(() => checkIssuer(claims({ iss: 'https://evil.example.org' }), ISSUER))).toBe('ERR_LTI_ISSUER');
+    expect(codeOf(() => checkIssuer(claims({ iss: `${ISSUER}/` }), ISSUER))).toBe('ERR_LTI_ISSUER');
+    expect(codeOf(() => checkIssuer(claims({ iss: undefined }), ISSUER))).toBe('ERR_LTI_ISSUER');
+  });
+});
+
+describe('checkAudience', () => {
+  it('passes a string aud (with or without azp) and an array aud with azp', () => {
+    expect(() => checkAudience(claims(), CLIENT)).not.toThrow();
+    expect(() => checkAudience(claims({ azp: undefined }), CLIENT)).not.toThrow();
+    expect(() => checkAudience(claims({ aud: [CLIENT, 'other'], azp: CLIENT }), CLIENT)).not.toThrow();
+  });
+  it('refuses a wrong string aud', () => {
+    expect(codeOf(() => checkAudience(claims({ aud: 'other' }), CLIENT))).toBe('ERR_LTI_AUDIENCE');
+  });
+  it('refuses an array without the client, or without/with a wrong azp', () => {
+    expect(codeOf(() => checkAudience(claims({ aud: ['a', 'b'], azp: CLIENT }), CLIENT))).toBe('ERR_LTI_AUDIENCE');
+    expect(codeOf(() => checkAudience(claims({ aud: [CLIENT, 'b'], azp: undefined }), CLIENT))).toBe('ERR_LTI_AUDIENCE');
+    expect(codeOf(() => checkAudience(claims({ aud: [CLIENT, 'b'], azp: 'b' }), CLIENT))).toBe('ERR_LTI_AUDIENCE');
+  });
+  it('refuses a string aud with a foreign azp, and a missing or odd aud', () => {
+    expect(codeOf(() => checkAudience(claims({ azp: 'other' }), CLIENT))).toBe('ERR_LTI_AUDIENCE');
+    expect(codeOf(() => checkAudience(claims({ aud: undefined }), CLIENT))).toBe('ERR_LTI_AUDIENCE');
+    expect(codeOf(() => checkAudience(claims({ aud: { id: CLIENT } }), CLIENT))).toBe('ERR_LTI_AUDIENCE');
+  });
+});
+
+describe('checkNonce', () => {
+  it('passes the login nonce and refuses any other', () => {
+    expect(() => checkNonce(claims(), 'n-1')).not.toThrow();
+    expect(codeOf(() => checkNonce(claims(), 'n-2'))).toBe('ERR_LTI_NONCE_MISMATCH');
+    expect(codeOf(() => checkNonce(claims({ nonce: undefined }), 'n-1'))).toBe('ERR_LTI_NONCE_MISMATCH');
+  });
+});
+
+describe('checkDeployment', () => {
+  it('returns a registered deployment id', () => {
+    expect(checkDeployment(claims(), ['1'])).toBe('1');
+    expect(checkDeployment(claims({ [CLAIM.deploymentId]: '12:abc' }), ['1', '12:abc'])).toBe('12:abc');
+  });
+  it('refuses an unknown deployment', () => {
+    expect(codeOf(() => checkDeployment(claims({ [CLAIM.deploymentId]: '2' }), ['1']))).toBe('ERR_LTI_UNKNOWN_DEPLOYMENT');
+  });
+  it('refuses a missing, empty or non-string deployment id', () => {
+    expect(codeOf(() => checkDeployment(claims({ [CLAIM.deploymentId]: undefined }), ['1']))).toBe('ERR_LTI_DEPLOYMENT_ID_MISSING');
+    expect(codeOf(() => checkDeployment(claims({ [CLAIM.deploymentId]: '' }), ['']))).toBe('ERR_LTI_DEPLOYMENT_ID_MISSING');
+    expect(codeOf(() => checkDeployment(claims({ [CLAIM.deploymentId]: 1 }), ['1']))).toBe('ERR_LTI_DEPLOYMENT_ID_MISSING');
+  });
+});
+
+describe('checkVersion', () => {
+  it('passes 1.3.0 only', () => {
+    expect(() => checkVersion(claims())).not.toThrow();
+    expect(codeOf(() => checkVersion(claims({ [CLAIM.version]: '1.1' })))).toBe('ERR_LTI_VERSION');
+    expect(codeOf(() => checkVersion(claims({ [CLAIM.version]: undefined })))).toBe('ERR_LTI_VERSION');
+  });
+});
+
+describe('checkMessageType', () => {
+  it('passes resource link requests only', () => {
+    expect(() => checkMessageType(claims())).not.toThrow();
+    expect(codeOf(() => checkMessageType(claims({ [CLAIM.messageType]: 'LtiDeepLinkingRequest' })))).toBe('ERR_LTI_MESSAGE_TYPE');
+    expect(codeOf(() => checkMessageType(claims({ [CLAIM.messageType]: undefined })))).toBe('ERR_LTI_MESSAGE_TYPE');
+  });
+});
+
+describe('checkResourceLink', () => {
+  it('returns the id and title', () => {
+    expect(checkResourceLink(claims())).toEqual({ id: 'block-v1:Org+Course+Run+type@lti_consumer+block@abc', title: 'Ex 1' });
+    expect(checkResourceLink(claims({ [CLAIM.resourceLink]: { id: 'x', title: 7 } }))).toEqual({ id: 'x', title: undefined });
+  });
+  it('refuses a missing link, a link without id, and an empty id', () => {
+    for (const link of [undefined, null, 'x', {}, { id: '' }, { id: 5 }]) {
+      expect(codeOf(() => checkResourceLink(claims({ [CLAIM.resourceLink]: link })))).toBe('ERR_LTI_RESOURCE_LINK_MISSING');
+    }
+  });
+});
+
+describe('checkSubject', () => {
+  it('returns sub', () => {
+    expect(checkSubject(claims())).toBe('learner-1');
+  });
+  it('refuses a missing, empty or non-string sub', () => {
+    for (const sub of [undefined, '', 42]) {
+      expect(codeOf(() => checkSubject(claims({ sub })))).toBe('ERR_LTI_SUB_MISSING');
+    }
+  });
+});
+
+describe('checkRoles', () => {
+  it('passes known, unknown and empty roles', () => {
+    expect(checkRoles(claims())).toEqual(['http://purl.imsglobal.org/vocab/lis/v2/membership#Learner']);
+    expect(checkRoles(claims({ [CLAIM.roles]: ['urn:example:weird-role'] }))).toEqual(['urn:example:weird-role']);
+    expect(checkRoles(claims({ [CLAIM.roles]: [] }))).toEqual([]);
+  });
+  it('refuses a missing claim or non-string roles', () => {
+    expect(codeOf(() => checkRoles(claims({ [CLAIM.roles]: undefined })))).toBe('ERR_LTI_ROLES_MISSING');
+    expect(codeOf(() => checkRoles(claims({ [CLAIM.roles]: 'Learner' })))).toBe('ERR_LTI_ROLES_MISSING');
+    expect(codeOf(() => checkRoles(claims({ [CLAIM.roles]: ['Learner', 3] })))).toBe('ERR_LTI_ROLES_MISSING');
+  });
+});
+
+describe('checkAlgorithm', () => {
+  it('passes the asymmetric allowlist', () => {
+    for (const alg of ['RS256', 'RS384', 'RS512', 'ES256', 'ES384']) expect(() => checkAlgorithm(alg)).not.toThrow();
+  });
+  it('refuses none, HMAC, PS*, EdDSA, odd case and a missing alg', () => {
+    for (const alg of ['none', 'HS256', 'HS512', 'PS256', 'EdDSA', 'rs256', '', undefined, 256]) {
+      expect(codeOf(() => checkAlgorithm(alg))).toBe('ERR_LTI_ALG_NOT_ALLOWED');
+    }
+  });
+});
+
+describe('checkTokenHeader', () => {
+  const seg = (value: unknown) => base64url.encode(JSON.stringify(value));
+  const token = (header: Record<string, unknown>) => `${seg(header)}.${seg({ sub: 'x' })}.c2ln`;
+
+  it('returns a well-formed header', () => {
+    expect(checkTokenHeader(token({ alg: 'RS256', kid: 'k1', typ: 'JWT' }))).toMatchObject({ alg: 'RS256', kid: 'k1' });
+  });
+  it('refuses a missing id_token', () => {
+    expect(codeOf(() => checkTokenHeader(null))).toBe('ERR_LTI_BAD_REQUEST');
+    expect(codeOf(() => checkTokenHeader(''))).toBe('ERR_LTI_BAD_REQUEST');
+  });
+  it('refuses garbage, an oversized token and a JWE-shaped token', () => {
+    expect(codeOf(() => checkTokenHeader('not-a-jwt'))).toBe('ERR_LTI_TOKEN_MALFORMED');
+    expect(codeOf(() => checkTokenHeader(`${token({ alg: 'RS256', kid: 'k' })}${'a'.repeat(33 * 1024)}`))).toBe('ERR_LTI_TOKEN_MALFORMED');
+    expect(codeOf(() => checkTokenHeader(`${seg({ alg: 'RS256', kid: 'k' })}.a.b.c.d`))).toBe('ERR_LTI_TOKEN_MALFORMED');
+  });
+  it('refuses alg none and HS256 before looking at keys', () => {
+    expect(codeOf(() => checkTokenHeader(token({ alg: 'none', kid: 'k1' })))).toBe('ERR_LTI_ALG_NOT_ALLOWED');
+    expect(codeOf(() => checkTokenHeader(token({ alg: 'HS256', kid: 'k1' })))).toBe('ERR_LTI_ALG_NOT_ALLOWED');
+    expect(codeOf(() => checkTokenHeader(token({ kid: 'k1' })))).toBe('ERR_LTI_ALG_NOT_ALLOWED');
+  });
+  it('refuses a missing or empty kid', () => {
+    expect(codeOf(() => checkTokenHeader(token({ alg: 'RS256' })))).toBe('ERR_LTI_KID_MISSING');
+    expect(codeOf(() => checkTokenHeader(token({ alg: 'RS256', kid: '' })))).toBe('ERR_LTI_KID_MISSING');
+    expect(codeOf(() => checkTokenHeader(token({ alg: 'RS256', kid: 7 })))).toBe('ERR_LTI_KID_MISSING');
+  });
+});
+
+describe('checkStateCookie', () => {
+  const state = 'A'.repeat(21) + '_' + 'b'.repeat(21);
+  const cookieFor = (s: string, value = s) => `${stateCookieName(s)}=${value}`;
+
+  it('passes when this browser holds the cookie for the state (among others)', () => {
+    const other = 'Z'.repeat(43);
+    expect(checkStateCookie(state, `x=1; ${cookieFor(other)}; ${cookieFor(state)}`)).toBe(state);
+  });
+  it('refuses a missing or malformed form state', () => {
+    expect(codeOf(() => checkStateCookie(null, cookieFor(state)))).toBe('ERR_LTI_BAD_REQUEST');
+    expect(codeOf(() => checkStateCookie('short', cookieFor(state)))).toBe('ERR_LTI_BAD_REQUEST');
+    expect(codeOf(() => checkStateCookie(`${state.slice(0, 42)}=`, null))).toBe('ERR_LTI_BAD_REQUEST');
+  });
+  it('refuses when there is no cookie for this state', () => {
+    expect(codeOf(() => checkStateCookie(state, null))).toBe('ERR_LTI_STATE_COOKIE_MISSING');
+    expect(codeOf(() => checkStateCookie(state, cookieFor('Z'.repeat(43))))).toBe('ERR_LTI_STATE_COOKIE_MISSING');
+  });
+  it('refuses a cookie of the same name holding another state', () => {
+    const sibling = state.slice(0, 16) + 'c'.repeat(27);
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, sibling)))).toBe('ERR_LTI_STATE_MISMATCH');
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, 'x')))).toBe('ERR_LTI_STATE_MISMATCH');
+  });
+});
+
+describe('checkLoginState', () => {
+  const row = (overrides: Partial<LoginStateRow> = {}): LoginStateRow => ({
+    state: 's',
+    nonce: 'n',
+    appId: 'app-1',
+    registrationId: 'reg-1',
+    expiresAt: new Date(NOW.getTime() + 60_000),
+    usedAt: null,
+    ...overrides,
+  });
+
+  it('passes an unused, live login for this app', () => {
+    const r = row();
+    expect(checkLoginState(r, 'app-1', NOW)).toBe(r);
+  });
+  it('refuses an unknown login', () => {
+    expect(codeOf(() => checkLoginState(null, 'app-1', NOW))).toBe('ERR_LTI_STATE_UNKNOWN');
+  });
+  it('refuses a used login (replay), even once expired', () => {
+    expect(codeOf(() => checkLoginState(row({ usedAt: NOW }), 'app-1', NOW))).toBe('ERR_LTI_NONCE_REUSED');
+    expect(codeOf(() => checkLoginState(row({ usedAt: NOW, expiresAt: new Date(0) }), 'app-1', NOW))).toBe('ERR_LTI_NONCE_REUSED');
+  });
+  it('refuses an expired login, the expiry instant included', () => {
+    expect(codeOf(() => checkLoginState(row({ expiresAt: NOW }), 'app-1', NOW))).toBe('ERR_LTI_STATE_EXPIRED');
+    expect(codeOf(() => checkLoginState(row({ expiresAt: new Date(NOW.getTime() - 1) }), 'app-1', NOW))).toBe('ERR_LTI_STATE_EXPIRED');
+  });
+  it('refuses a login made for another app', () => {
+    expect(codeOf(() => checkLoginState(row(), 'app-2', NOW))).toBe('ERR_LTI_STATE_UNKNOWN');
+  });
+});
+
+describe('checkTargetLinkUri', () => {
+  const publicUrl = 'https://tool.example.org/prefix';
+
+  it('passes any URL on our origin', () => {
+    expect(() => checkTargetLinkUri('https://tool.example.org/prefix/lti/apps/x/launch', publicUrl)).not.toThrow();
+    expect(() => checkTargetLinkUri('https://TOOL.example.org:443/other', publicUrl)).not.toThrow();
+  });
+  it('refuses another origin, scheme or port, garbage and a missing claim', () => {
+    for (const uri of [
+      'https://evil.example.org/prefix/lti/apps/x/launch',
+      'http://tool.example.org/prefix/lti/apps/x/launch',
+      'https://tool.example.org:8443/prefix',
+      'https://tool.example.org.evil.example/prefix',
+      '/prefix/lti/apps/x/launch',
+      'not a url',
+      undefined,
+      42,
+    ]) {
+      expect(codeOf(() => checkTargetLinkUri(uri, publicUrl))).toBe('ERR_LTI_TARGET_LINK_URI');
+    }
+  });
+});
