@@ -87,6 +87,7 @@ export function createApp(config: Config, deps: AppDeps): App {
   );
   const accessTokens = new AccessTokens({
     fetch: outbound,
+    ...(deps.deliveryPolicy?.timeoutMs ? { timeoutMs: deps.deliveryPolicy.timeoutMs } : {}),
     toolKeys,
     logger: logger.child({ component: 'access-tokens' }),
     nowMs: () => now().getTime(),

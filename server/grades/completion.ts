@@ -24,6 +24,9 @@ export function notGradableReason(launch: { agsLineitem: string | null; agsScope
   if (!launch.agsLineitem) {
     return 'The platform sent no line item (AGS endpoint claim): grading is off for this placement.';
   }
+  if (!isHttpUrl(launch.agsLineitem)) {
+    return 'The platform sent a line item that is not an http(s) URL.';
+  }
   if (!launch.agsScopes.includes(AGS_SCOPE_SCORE)) {
     return 'The platform did not grant the AGS score scope for this launch.';
   }
@@ -57,10 +60,11 @@ export async function recordCompletion(
     },
   });
   if (!launch) throw new CompletionError('unknown credential');
+  // Expired is refused even for a repeat: the credential's life is the only thing it proves.
+  if (launch.credentialExpiresAt <= now) throw new CompletionError('expired credential');
   if (launch.completedAt && launch.grade) {
     return { launchId: launch.id, completedAt: launch.completedAt, gradeState: launch.grade.state, firstTime: false };
   }
-  if (launch.credentialExpiresAt <= now) throw new CompletionError('expired credential');
 
   const reason = notGradableReason(launch);
   const state: GradeState = reason ? 'NOT_GRADABLE' : 'PENDING';
@@ -94,4 +98,13 @@ export async function recordCompletion(
     throw err;
   }
   return { launchId: launch.id, completedAt: now, gradeState: state, firstTime: true };
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'https:' || protocol === 'http:';
+  } catch {
+    return false;
+  }
 }

@@ -237,7 +237,8 @@ export class DeliveryWorker {
       const error = outcome.kind === 'failed' ? outcome.error : `gave up after ${grade.attempts} attempts; last: ${outcome.error}`;
       data = { state: 'FAILED', nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: error.slice(0, 1000), lastStatus: outcome.status ?? null };
     } else {
-      const delay = Math.max(this.backoffMs(grade.attempts), outcome.retryAfterMs ?? 0);
+      // Retry-After is honoured, but a platform cannot postpone a grade past our longest backoff.
+      const delay = Math.min(this.#p.maxBackoffMs, Math.max(this.backoffMs(grade.attempts), outcome.retryAfterMs ?? 0));
       data = {
         nextAttemptAt: new Date(now.getTime() + delay),
         leaseUntil: null,

@@ -1,0 +1,89 @@
+/** The operator commands, run as a user would: `npm run token -- …`, `npm run keys -- …`. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashApiToken } from '../../server/auth/api-tokens.ts';
+import { openDatabase } from '../../server/db/client.ts';
+import { databaseUrlWithName, recreateDatabase } from '../helpers/postgres-admin.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+let storage: Record<string, string>;
+let dir: string | undefined;
+
+beforeAll(async () => {
+  const pgUrl = process.env.TEST_DATABASE_URL;
+  if (pgUrl) {
+    const name = `lti_cli_${process.pid}`;
+    await recreateDatabase(pgUrl, name);
+    storage = { DATABASE_URL: databaseUrlWithName(pgUrl, name) };
+  } else {
+    dir = mkdtempSync(join(tmpdir(), 'lti-cli-'));
+    storage = { PGLITE_DIR: dir, DATABASE_URL: '' };
+  }
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function cli(script: 'token' | 'keys', ...args: string[]) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', `server/cli/${script}.ts`, ...args], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'silent', ...storage },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status, out: `${result.stdout}${result.stderr}` };
+}
+
+async function withDb<T>(fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+  const db = await openDatabase({ url: storage.DATABASE_URL || undefined, pgliteDir: storage.PGLITE_DIR });
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+describe('npm run token', () => {
+  it('creates an owner with a token, lists without secrets, revokes', async () => {
+    const created = cli('token', 'create', '--new-owner', 'Ada', '--name', 'laptop');
+    expect(created.code).toBe(0);
+    const token = created.out.match(/lmt_[A-Za-z0-9_-]{43}/)?.[0];
+    expect(token).toBeDefined();
+
+    const listed = cli('token', 'list');
+    expect(listed.code).toBe(0);
+    expect(listed.out).toContain('Ada');
+    expect(listed.out).toContain('laptop');
+    expect(listed.out).not.toContain(token!);
+
+    const row = await withDb((db) => db.prisma.apiToken.findUniqueOrThrow({ where: { tokenHash: hashApiToken(token!) } }));
+    expect(cli('token', 'revoke', row.id).code).toBe(0);
+    const revoked = await withDb((db) => db.prisma.apiToken.findUniqueOrThrow({ where: { id: row.id } }));
+    expect(revoked.revokedAt).not.toBeNull();
+  }, 120_000);
+
+  it('refuses unknown commands and missing arguments with a usage message', () => {
+    expect(cli('token', 'frobnicate').code).toBe(2);
+    const bad = cli('token', 'revoke');
+    expect(bad.code).toBe(2);
+    expect(bad.out).toMatch(/TOKEN_ID/);
+  }, 60_000);
+});
+
+describe('npm run keys', () => {
+  it('rotates: the new key is published and pending, the old one still signs', async () => {
+    const first = cli('keys', 'list');
+    expect(first.code).toBe(0);
+    const oldKid = first.out.match(/^ {2}(\S{43}) {2}RS256 {2}active/m)?.[1];
+    expect(oldKid).toBeDefined();
+    const rotated = cli('keys', 'rotate');
+    expect(rotated.code).toBe(0);
+    const newKid = rotated.out.match(/Published new key (\S{43})/)?.[1];
+    expect(newKid).toBeDefined();
+    expect(rotated.out).toMatch(new RegExp(`${newKid}  RS256  pending`));
+    expect(rotated.out).toMatch(new RegExp(`${oldKid}  RS256  being replaced`));
+  }, 120_000);
+});
