@@ -6,6 +6,7 @@ import { AccessTokens } from './grades/access-tokens.ts';
 import { COMPLETIONS_PATH, handleCompletion } from './grades/completion-route.ts';
 import { DeliveryWorker, type DeliveryPolicy } from './grades/delivery-worker.ts';
 import { createGraphQLHandler, GRAPHQL_PATH } from './graphql/yoga.ts';
+import { createDashboard } from './http/dashboard.ts';
 import { createStaticAssets, projectFile } from './http/static-assets.ts';
 import { ltiErrorResponse } from './http/error-page.ts';
 import type { FetchLike } from './http/limited-fetch.ts';
@@ -125,6 +126,7 @@ export function createApp(config: Config, deps: AppDeps): App {
       cacheControl: 'no-cache',
     },
   });
+  const dashboard = createDashboard({ distDir: projectFile('dashboard/dist'), publicUrl: config.publicUrl, widgetPath: WIDGET_PATH });
   const lti: LtiDeps = {
     prisma,
     publicUrl: config.publicUrl,
@@ -187,7 +189,7 @@ export function createApp(config: Config, deps: AppDeps): App {
       // The demo loads ./lti-completion.js: keep its relative URLs working.
       return new Response(null, { status: 308, headers: { location: `${config.publicUrl}${DEMO_PATH}` } });
     }
-    const asset = await assets(pathname, request.method);
+    const asset = (await assets(pathname, request.method)) ?? (await dashboard(pathname, request.method));
     if (asset) return asset;
     const appRoute = APP_ROUTE.exec(pathname);
     if (appRoute) return ltiRoute(appRoute[2] as 'login' | 'launch', appRoute[1]!.toLowerCase(), request);
@@ -210,9 +212,28 @@ export function createApp(config: Config, deps: AppDeps): App {
       return new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } });
     }
     if (pathname === '/healthz' && (request.method === 'GET' || request.method === 'HEAD')) {
+      // Liveness: the process answers. Readiness (below) also needs the database.
       return new Response(JSON.stringify({ status: 'ok' }), { headers: JSON_HEADERS });
     }
+    if (pathname === '/readyz' && (request.method === 'GET' || request.method === 'HEAD')) {
+      return readiness();
+    }
     return new Response(JSON.stringify({ error: 'not_found' }), { status: 404, headers: JSON_HEADERS });
+  }
+
+  /** Ready when the database answers and a tool key can sign (a load balancer's check). */
+  async function readiness(): Promise<Response> {
+    try {
+      await prisma.$queryRaw`SELECT 1`;
+      await toolKeys.signingKey();
+      return new Response(JSON.stringify({ status: 'ready' }), { headers: { ...JSON_HEADERS, 'cache-control': 'no-store' } });
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'not ready');
+      return new Response(JSON.stringify({ status: 'unavailable' }), {
+        status: 503,
+        headers: { ...JSON_HEADERS, 'cache-control': 'no-store' },
+      });
+    }
   }
 
   function startBackgroundJobs(): () => Promise<void> {
