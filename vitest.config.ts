@@ -14,8 +14,9 @@ export default defineConfig({
     // (`npm run test:pg`, and CI), instead of showing up as skipped.
     include: ['test/**/*.test.ts'],
     exclude: process.env.TEST_DATABASE_URL ? ['**/node_modules/**'] : ['**/node_modules/**', 'test/**/*.pg.test.ts'],
-    // The second builds the completion widget for test/widget/ when widget/dist is stale.
-    globalSetup: ['test/global-setup.ts', 'test/widget/global-setup.ts'],
+    // The others build the completion widget and the owner dashboard for the browser tests
+    // when widget/dist or dashboard/dist is stale.
+    globalSetup: ['test/global-setup.ts', 'test/widget/global-setup.ts', 'test/dashboard/global-setup.ts'],
     // One process per file keeps PGlite instances apart and memory bounded on 2 cores.
     pool: 'forks',
     maxWorkers: 2,

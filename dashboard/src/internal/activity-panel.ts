@@ -1,0 +1,304 @@
+import { css, html, LitElement, nothing } from 'lit';
+import { ApiError, describeError, type ApiClient } from '../api.ts';
+import {
+  AppActivityDocument,
+  RetryGradeDeliveryDocument,
+  type AppActivityQuery,
+  type GradeState,
+  type GradeStatusFragment,
+} from '../generated/graphql.ts';
+import { formatTime } from './dom.ts';
+import { baseStyles } from './styles.ts';
+
+type Launch = NonNullable<AppActivityQuery['app']>['launches']['edges'][number]['node'];
+
+const STATE_LABEL: Record<GradeState, string> = {
+  DELIVERED: 'Delivered',
+  PENDING: 'Pending',
+  FAILED: 'Failed',
+  NOT_GRADABLE: 'Not gradable',
+};
+
+/**
+ * Launches of an app, newest first, with each one's grade and its delivery to the platform:
+ * learner, course, time, completion, delivery state with the last error, Retry for failed ones.
+ */
+export class LtiActivityPanel extends LitElement {
+  static override properties = {
+    client: { attribute: false },
+    appId: { type: String },
+    launches: { state: true },
+    next: { state: true },
+    loading: { state: true },
+    error: { state: true },
+    status: { state: true },
+    retrying: { state: true },
+  };
+
+  static override styles = [
+    baseStyles,
+    css`
+      :host {
+        display: block;
+      }
+      .bar {
+        display: flex;
+        flex-wrap: wrap;
+        align-items: center;
+        justify-content: space-between;
+        gap: 0.5rem;
+        margin-bottom: 0.75rem;
+      }
+      h2 {
+        margin: 0;
+        font-size: 1.2rem;
+      }
+      table {
+        width: 100%;
+        border-collapse: collapse;
+        background: var(--surface);
+        border: 1px solid var(--border);
+        font-size: 0.925rem;
+      }
+      th,
+      td {
+        padding: 0.5rem 0.75rem;
+        border-top: 1px solid var(--border);
+        text-align: left;
+        vertical-align: top;
+        overflow-wrap: anywhere;
+      }
+      thead th {
+        border-top: 0;
+        background: #f6f8fa;
+      }
+      .sub {
+        display: block;
+        color: var(--muted);
+        font-size: 0.825rem;
+      }
+      .state {
+        font-weight: 600;
+      }
+      .state.DELIVERED {
+        color: var(--ok);
+      }
+      .state.FAILED {
+        color: var(--danger);
+      }
+      .state.PENDING,
+      .state.NOT_GRADABLE {
+        color: #7d4e00;
+      }
+      .last-error {
+        display: block;
+        margin-top: 0.25rem;
+        font-size: 0.825rem;
+        font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+      }
+      td button {
+        margin-top: 0.35rem;
+        min-height: 2rem;
+        padding: 0.2rem 0.75rem;
+      }
+      .more {
+        margin-top: 0.75rem;
+      }
+      /* Narrow screens: each launch becomes a card with labelled values. */
+      @media (max-width: 44rem) {
+        table,
+        tbody,
+        tr,
+        td {
+          display: block;
+        }
+        table {
+          border: 0;
+          background: transparent;
+        }
+        thead {
+          position: absolute;
+          width: 1px;
+          height: 1px;
+          overflow: hidden;
+          clip: rect(0 0 0 0);
+        }
+        tr {
+          margin-bottom: 0.75rem;
+          border: 1px solid var(--border);
+          border-radius: var(--radius);
+          background: var(--surface);
+        }
+        td {
+          display: grid;
+          grid-template-columns: 7rem 1fr;
+          gap: 0.5rem;
+          border-top: 0;
+        }
+        td::before {
+          content: attr(data-label);
+          font-weight: 600;
+        }
+      }
+    `,
+  ];
+
+  declare client: ApiClient | undefined;
+  declare appId: string;
+  declare launches: Launch[] | undefined;
+  /** Cursor of the next page, if any. */
+  declare next: string | null;
+  declare loading: boolean;
+  declare error: string;
+  declare status: string;
+  /** Grade IDs with a retry in flight. */
+  declare retrying: ReadonlySet<string>;
+
+  constructor() {
+    super();
+    this.appId = '';
+    this.launches = undefined;
+    this.next = null;
+    this.loading = false;
+    this.error = '';
+    this.status = '';
+    this.retrying = new Set();
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.refresh();
+  }
+
+  /** Loads the newest launches again (the first page). */
+  async refresh(): Promise<void> {
+    await this.#load(null);
+    if (!this.error) this.status = `Updated: ${this.launches?.length ?? 0} launches shown.`;
+  }
+
+  async #load(after: string | null): Promise<void> {
+    if (!this.client || !this.appId || this.loading) return;
+    this.loading = true;
+    this.error = '';
+    try {
+      const { app } = await this.client.request(AppActivityDocument, { id: this.appId, after });
+      if (!app) {
+        this.error = 'This app no longer exists.';
+        return;
+      }
+      const page = app.launches.edges.map((e) => e.node);
+      this.launches = after ? [...(this.launches ?? []), ...page] : page;
+      this.next = app.launches.pageInfo.hasNextPage ? app.launches.pageInfo.endCursor : null;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED')) this.error = describeError(error);
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  override render() {
+    return html`
+      <div class="bar">
+        <h2 id="activity-title">Launches and grades</h2>
+        <button type="button" id="refresh" ?disabled=${this.loading} @click=${() => this.refresh()}>
+          ${this.loading ? 'Loading…' : 'Refresh'}
+        </button>
+      </div>
+      <p class="visually-hidden" role="status">${this.status}</p>
+      ${this.error ? html`<p class="alert" role="alert">${this.error}</p>` : nothing}
+      ${this.launches === undefined
+        ? this.error
+          ? nothing
+          : html`<p class="muted">Loading…</p>`
+        : this.launches.length === 0
+          ? html`<p class="muted">No launches yet. They appear here when learners open the app from a course.</p>`
+          : this.#table(this.launches)}
+      ${this.next
+        ? html`<button class="more" type="button" ?disabled=${this.loading} @click=${() => this.#load(this.next)}>Show more</button>`
+        : nothing}
+    `;
+  }
+
+  #table(launches: Launch[]) {
+    return html`<table aria-labelledby="activity-title">
+      <thead>
+        <tr>
+          <th scope="col">Learner</th>
+          <th scope="col">Course</th>
+          <th scope="col">Launched</th>
+          <th scope="col">Completed</th>
+          <th scope="col">Grade</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${launches.map((l) => {
+          const person = l.name || [l.givenName, l.familyName].filter(Boolean).join(' ') || l.email;
+          return html`<tr>
+            <td data-label="Learner"><div>${person ? html`${person}<span class="sub">${l.subject}</span>` : l.subject}</div></td>
+            <td data-label="Course">
+              <div>
+                ${l.contextTitle || l.contextLabel || l.contextId || html`<span class="muted">(none sent)</span>`}
+                ${l.contextId && (l.contextTitle || l.contextLabel) ? html`<span class="sub">${l.contextId}</span>` : nothing}
+              </div>
+            </td>
+            <td data-label="Launched"><div><time datetime=${l.createdAt}>${formatTime(l.createdAt)}</time></div></td>
+            <td data-label="Completed">
+              <div>
+                ${l.completedAt
+                  ? html`<time datetime=${l.completedAt}>${formatTime(l.completedAt)}</time>`
+                  : html`<span class="muted">Not yet</span>`}
+              </div>
+            </td>
+            <td data-label="Grade">${l.grade ? this.#grade(l.grade, person || l.subject) : html`<div class="muted">None yet</div>`}</td>
+          </tr>`;
+        })}
+      </tbody>
+    </table>`;
+  }
+
+  #grade(grade: GradeStatusFragment, learner: string) {
+    const busy = this.retrying.has(grade.id);
+    return html`<div>
+      <span class="state ${grade.state}" data-grade-state=${grade.state} data-grade-id=${grade.id} tabindex="-1">${STATE_LABEL[grade.state]}</span>
+      <span>${grade.scoreGiven}/${grade.scoreMaximum}</span>
+      ${grade.state === 'DELIVERED' && grade.deliveredAt
+        ? html`<span class="sub">on <time datetime=${grade.deliveredAt}>${formatTime(grade.deliveredAt)}</time></span>`
+        : nothing}
+      ${grade.state === 'PENDING' && grade.nextAttemptAt
+        ? html`<span class="sub">next attempt <time datetime=${grade.nextAttemptAt}>${formatTime(grade.nextAttemptAt)}</time></span>`
+        : nothing}
+      ${grade.attempts > 1 || grade.state === 'FAILED' ? html`<span class="sub">${grade.attempts} attempts</span>` : nothing}
+      ${grade.lastError && grade.state !== 'DELIVERED' ? html`<span class="last-error">${grade.lastError}</span>` : nothing}
+      ${grade.state === 'FAILED'
+        ? html`<button type="button" ?disabled=${busy} aria-label="Retry the grade delivery for ${learner}" @click=${() => this.#retry(grade)}>
+            ${busy ? 'Retrying…' : 'Retry'}
+          </button>`
+        : nothing}
+    </div>`;
+  }
+
+  async #retry(grade: GradeStatusFragment): Promise<void> {
+    if (!this.client) return;
+    this.retrying = new Set([...this.retrying, grade.id]);
+    this.error = '';
+    try {
+      const { retryGradeDelivery: result } = await this.client.request(RetryGradeDeliveryDocument, { id: grade.id });
+      if (result.__typename !== 'GradePayload') {
+        this.error = result.__typename === 'ValidationError' ? (result.fields[0]?.message ?? result.message) : result.message;
+        return;
+      }
+      const updated = result.grade;
+      this.launches = this.launches?.map((l) => (l.grade?.id === updated.id ? { ...l, grade: updated } : l));
+      this.status = `Delivery queued again: ${STATE_LABEL[updated.state]}.`;
+      // The Retry button is gone: keep focus on this grade.
+      await this.updateComplete;
+      this.renderRoot.querySelector<HTMLElement>(`[data-grade-id="${CSS.escape(updated.id)}"]`)?.focus();
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED')) this.error = describeError(error);
+    } finally {
+      const rest = new Set(this.retrying);
+      rest.delete(grade.id);
+      this.retrying = rest;
+    }
+  }
+}

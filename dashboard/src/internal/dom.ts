@@ -1,0 +1,52 @@
+/** The focused element, looking inside shadow roots (document.activeElement stops at the host). */
+export function deepActiveElement(root: Document | ShadowRoot = document): HTMLElement | null {
+  let active = root.activeElement;
+  while (active?.shadowRoot?.activeElement) active = active.shadowRoot.activeElement;
+  return active instanceof HTMLElement ? active : null;
+}
+
+/**
+ * Opens a native modal `<dialog>` and, when it closes (Escape, a button, or `close()`), puts
+ * focus back where it was: usually the button or menu that opened it.
+ */
+export function showModal(dialog: HTMLDialogElement, initialFocus?: HTMLElement | null): void {
+  const returnTo = deepActiveElement();
+  dialog.addEventListener(
+    'close',
+    () => {
+      if (returnTo?.isConnected) returnTo.focus();
+    },
+    { once: true },
+  );
+  dialog.showModal();
+  initialFocus?.focus();
+}
+
+/**
+ * A first check of a URL field before sending: present, absolute, http(s). The server has the
+ * last word (https outside loopback, length, …) and its messages are shown at the same place.
+ */
+export function checkUrl(value: string): string | null {
+  const v = value.trim();
+  if (!v) return 'Required.';
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    return 'Enter a full URL, starting with https://';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'Enter a full URL, starting with https://';
+  return null;
+}
+
+/** Reads a `<meta name="…" content="…">` the server filled in; '' when absent. */
+export function metaContent(name: string): string {
+  return document.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content ?? '';
+}
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** A short local date and time for an ISO 8601 instant. */
+export function formatTime(iso: string): string {
+  return dateTime.format(new Date(iso));
+}

@@ -1,0 +1,468 @@
+/**
+ * The owner dashboard, screen by screen, in Chromium: how it is served, signing in and out,
+ * validation errors at their fields, deleting with confirmation, keyboard use of the menus and
+ * tabs, focus in dialogs, registrations, retrying a failed grade delivery, and a 375 px screen.
+ */
+import { randomUUID } from 'node:crypto';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { WIDGET_PATH } from '../../server/app.ts';
+import type { GradeState } from '../../server/generated/prisma/client.ts';
+import { DASHBOARD_CSP } from '../../server/http/dashboard.ts';
+import { expectNoConsoleErrors, focused, useDashboardFixture } from './fixture.ts';
+
+const fx = useDashboardFixture();
+
+const WRONG_TOKEN = 'This API token is not valid. Check that you copied all of it; it may also have been revoked.';
+const REVOKED = 'Your API token is no longer valid (it may have been revoked). Sign in again with a valid token.';
+const HTTPS_ONLY = 'Must use https (plain http is allowed only for localhost).';
+
+let seq = 0;
+async function seedApp(ownerId: string, data: { name?: string; isPublic?: boolean } = {}) {
+  seq += 1;
+  return fx.db.prisma.app.create({
+    data: {
+      ownerId,
+      name: data.name ?? 'Fractions',
+      exerciseUrl: `https://exercises.example.org/fractions-${seq}/index.html`,
+      isPublic: data.isPublic ?? true,
+    },
+  });
+}
+
+async function seedRegistration(appId: string, label: string | null = null) {
+  const clientId = randomUUID();
+  const lms = 'https://lms.example.org';
+  return fx.db.prisma.ltiRegistration.create({
+    data: {
+      appId,
+      label,
+      issuer: lms,
+      clientId,
+      authLoginUrl: `${lms}/api/lti_consumer/v1/launch/`,
+      authTokenUrl: `${lms}/api/lti_consumer/v1/token/${clientId}`,
+      keysetUrl: `${lms}/api/lti_consumer/v1/public_keysets/${clientId}`,
+      deploymentIds: ['1'],
+    },
+  });
+}
+
+async function seedLaunch(appId: string, registrationId: string, subject: string, grade: { state: GradeState; lastError?: string }) {
+  const launchId = randomUUID();
+  await fx.db.prisma.launch.create({
+    data: {
+      id: launchId,
+      appId,
+      registrationId,
+      deploymentId: '1',
+      subject,
+      roles: ['http://purl.imsglobal.org/vocab/lis/v2/membership#Learner'],
+      contextId: 'course-v1:OpenedX+DemoX+Demo_Course_with_a_long_run_name',
+      contextTitle: 'Demonstration course with a rather long title',
+      resourceLinkId: 'block-v1:OpenedX+DemoX+Demo_Course+type@lti_consumer+block@0123456789abcdef',
+      agsLineitem: 'https://lms.example.org/api/lti_consumer/v1/lti/1/lti-ags/1',
+      agsScopes: [],
+      credentialHash: randomUUID(),
+      credentialExpiresAt: new Date(Date.now() + 3_600_000),
+      completedAt: new Date(),
+    },
+  });
+  return fx.db.prisma.grade.create({
+    data: {
+      id: randomUUID(),
+      launchId,
+      appId,
+      registrationId,
+      scoreGiven: 100,
+      scoreMaximum: 100,
+      state: grade.state,
+      attempts: grade.state === 'FAILED' ? 8 : 1,
+      lastError: grade.lastError ?? null,
+      deliveredAt: grade.state === 'DELIVERED' ? new Date() : null,
+    },
+  });
+}
+
+/** Opens an app's page on a tab (the dashboard routes by fragment). */
+async function openApp(page: Page, appId: string, tab: 'lti' | 'widget' | 'activity', name: string): Promise<void> {
+  await page.goto(`${fx.tool.baseUrl}/#/apps/${encodeURIComponent(encodeGlobalID('App', appId))}/${tab}`);
+  await page.getByRole('heading', { name, level: 1 }).waitFor();
+}
+
+const sessionToken = (page: Page) => page.evaluate(() => sessionStorage.getItem('lti-dashboard:token'));
+
+describe('serving the dashboard', () => {
+  it('serves the page without caching, with a strict CSP and the server URLs, and its hashed files for a year', async () => {
+    const res = await fetch(`${fx.tool.baseUrl}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+    expect(res.headers.get('content-security-policy')).toBe(DASHBOARD_CSP);
+    expect(DASHBOARD_CSP).toContain("default-src 'self'");
+    expect(DASHBOARD_CSP).toContain("script-src 'self';");
+    const page = await res.text();
+    expect(page).toContain(`<meta name="public-url" content="${fx.tool.baseUrl}" />`);
+    expect(page).toContain(`<meta name="widget-path" content="${WIDGET_PATH}" />`);
+    // No inline scripts, nothing from elsewhere.
+    expect(page.match(/<script\b[^>]*>/g)?.every((tag) => /\ssrc="\.\/assets\//.test(tag))).toBe(true);
+    expect(page).not.toMatch(/(src|href)="(https?:)?\/\//);
+
+    const assets = [...page.matchAll(/(?:src|href)="\.\/(assets\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.some((a) => a.endsWith('.js'))).toBe(true);
+    for (const asset of assets) {
+      const file = await fetch(`${fx.tool.baseUrl}/${asset}`);
+      expect(file.status).toBe(200);
+      expect(file.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(file.headers.get('content-type')).toMatch(/^(text\/javascript|text\/css|image\/svg\+xml)/);
+      await file.arrayBuffer();
+    }
+    expect((await fetch(`${fx.tool.baseUrl}/assets/missing-123.js`)).status).toBe(404);
+    expect((await fetch(`${fx.tool.baseUrl}/assets/..%2Fpackage.json`)).status).toBe(404);
+    expect((await fetch(`${fx.tool.baseUrl}/`, { method: 'POST' })).status).toBe(405);
+  });
+});
+
+describe('signing in and out', () => {
+  it('says clearly when a token is wrong, and sends a revoked one back to sign-in', async () => {
+    const { token, tokenId } = await fx.owner();
+    const page = await fx.page();
+    await page.goto(`${fx.tool.baseUrl}/`);
+    await page.getByLabel('API token').fill('lmt_not-a-real-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const field = page.getByLabel('API token');
+    await page.getByRole('alert').filter({ hasText: WRONG_TOKEN }).waitFor();
+    expect(await field.getAttribute('aria-invalid')).toBe('true');
+    expect(await field.getAttribute('aria-describedby')).toContain('token-error');
+    expect(await sessionToken(page)).toBeNull();
+
+    await fx.signIn(page, token);
+    expect(await sessionToken(page)).toBe(token);
+    await page.reload(); // the session survives a reload (same tab)
+    await page.getByRole('heading', { name: 'Apps', level: 1 }).waitFor();
+
+    await fx.db.prisma.apiToken.update({ where: { id: tokenId }, data: { revokedAt: new Date() } });
+    await page.getByRole('button', { name: 'New app' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New app' });
+    await dialog.getByLabel('Name').fill('Too late');
+    await dialog.getByLabel('Exercise URL').fill('https://exercises.example.org/late');
+    await dialog.getByRole('button', { name: 'Create app' }).click();
+    await page.getByText(REVOKED).waitFor();
+    expect(await focused(page)).toMatchObject({ id: 'token' });
+    expect(await sessionToken(page)).toBeNull();
+    // The browser logs the refused requests (HTTP 401); nothing else.
+    expectNoConsoleErrors(fx.consoleErrors.splice(0).filter((e) => !e.includes('status of 401')));
+  });
+
+  it('signs out', async () => {
+    const { token } = await fx.owner('Grace');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await page.getByText('Signed in as Grace').waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByText('You are signed out.').waitFor();
+    expect(await sessionToken(page)).toBeNull();
+    expect(await focused(page)).toMatchObject({ id: 'token' });
+    await page.reload();
+    await page.getByLabel('API token').waitFor();
+  });
+});
+
+describe('forms', () => {
+  it("shows the API's validation errors at the fields they are about", async () => {
+    const { token, ownerId } = await fx.owner();
+    const page = await fx.page();
+    await fx.signIn(page, token);
+
+    await page.getByRole('button', { name: 'New app' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New app' });
+    await dialog.getByLabel('Name').fill('Remote');
+    await dialog.getByLabel('Exercise URL').fill('http://exercises.example.org/remote');
+    await dialog.getByRole('button', { name: 'Create app' }).click();
+    const urlError = dialog.locator('#exerciseUrl-error');
+    await urlError.waitFor();
+    expect(await urlError.textContent()).toBe(HTTPS_ONLY);
+    const url = dialog.getByLabel('Exercise URL');
+    expect(await url.getAttribute('aria-invalid')).toBe('true');
+    expect(await url.getAttribute('aria-describedby')).toBe('exerciseUrl-hint exerciseUrl-error');
+    expect(await dialog.getByLabel('Name').getAttribute('aria-invalid')).toBe('false');
+    expect(await focused(page)).toMatchObject({ id: 'exerciseUrl' });
+    expect(await fx.db.prisma.app.count({ where: { ownerId } })).toBe(0);
+
+    // Checked before sending: an empty name.
+    await dialog.getByLabel('Name').fill('');
+    await dialog.getByRole('button', { name: 'Create app' }).click();
+    await dialog.locator('#name-error').filter({ hasText: 'Required.' }).waitFor();
+    await dialog.getByLabel('Name').fill('Remote');
+    await url.fill('https://exercises.example.org/remote');
+    await dialog.getByRole('button', { name: 'Create app' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const app = await fx.db.prisma.app.findFirstOrThrow({ where: { ownerId } });
+
+    // The LTI settings: checked when a field is left, and by the API on save.
+    await fx.db.prisma.app.update({ where: { id: app.id }, data: { isPublic: true } });
+    await openApp(page, app.id, 'lti', 'Remote');
+    const issuer = page.getByLabel('Issuer', { exact: true });
+    await issuer.fill('lms.example.org');
+    await page.getByLabel('Client ID', { exact: true }).focus();
+    await page.locator('#issuer-error').filter({ hasText: 'Enter a full URL, starting with https://' }).waitFor();
+    await issuer.fill('https://lms.example.org');
+    await page.getByLabel('Client ID', { exact: true }).fill('c0ffee00-0000-4000-8000-000000000001');
+    await page.getByLabel('Login URL', { exact: true }).fill('https://lms.example.org/api/lti_consumer/v1/launch/');
+    await page.getByLabel('Access Token URL', { exact: true }).fill('https://lms.example.org/api/lti_consumer/v1/token/x');
+    await page.getByLabel('Keyset URL', { exact: true }).fill('http://lms.example.org/api/lti_consumer/v1/public_keysets/x');
+    await page.getByLabel('Deployment ID', { exact: true }).fill('1');
+    await page.getByRole('button', { name: 'Save LTI settings' }).click();
+    await page.locator('#keysetUrl-error').filter({ hasText: HTTPS_ONLY }).waitFor();
+    expect(await page.locator('#issuer-error').count()).toBe(0);
+    expect(await page.getByLabel('Keyset URL', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    expect(await focused(page)).toMatchObject({ id: 'keysetUrl' });
+    expect(await fx.db.prisma.ltiRegistration.count({ where: { appId: app.id } })).toBe(0);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+
+  it('lists several registrations per app, and edits and removes them', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, { name: 'Quiz' });
+    const first = await seedRegistration(app.id, 'Autumn course');
+    const second = await seedRegistration(app.id, 'Spring course');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'lti', 'Quiz');
+    const list = page.getByRole('list', { name: 'LTI registrations' });
+    await list.getByRole('heading', { name: 'Autumn course' }).waitFor();
+    await list.getByRole('heading', { name: 'Spring course' }).waitFor();
+
+    await page.getByRole('button', { name: 'Edit Autumn course' }).click();
+    expect(await page.getByLabel('Issuer', { exact: true }).inputValue()).toBe(first.issuer);
+    expect(await page.getByLabel('Client ID', { exact: true }).inputValue()).toBe(first.clientId);
+    expect(await page.getByLabel('Deployment ID', { exact: true }).inputValue()).toBe('1');
+    expect(await focused(page)).toMatchObject({ id: 'issuer' });
+    await page.getByLabel('Label (optional)').fill('Autumn 2026');
+    await page.getByLabel('Deployment ID', { exact: true }).fill('1, 2');
+    await page.getByRole('button', { name: 'Save LTI settings' }).click();
+    await list.getByRole('heading', { name: 'Autumn 2026' }).waitFor();
+    expect(await focused(page)).toMatchObject({ label: 'Edit Autumn 2026' });
+    expect(await fx.db.prisma.ltiRegistration.findUniqueOrThrow({ where: { id: first.id } })).toMatchObject({
+      label: 'Autumn 2026',
+      deploymentIds: ['1', '2'],
+    });
+
+    await page.getByRole('button', { name: 'Remove Spring course' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Remove the LTI settings for Spring course?' });
+    await confirm.getByRole('button', { name: 'Remove' }).click();
+    await list.getByRole('heading', { name: 'Spring course' }).waitFor({ state: 'detached' });
+    expect(await fx.db.prisma.ltiRegistration.findUnique({ where: { id: second.id } })).toBeNull();
+
+    // Another tab and back: the list is the saved one.
+    await page.getByRole('tab', { name: 'Widget' }).click();
+    await page.getByRole('tab', { name: 'LTI' }).click();
+    await list.getByRole('heading', { name: 'Autumn 2026' }).waitFor();
+    expect(await list.getByRole('heading').allTextContents()).toEqual(['Autumn 2026']);
+
+    await page.getByRole('button', { name: 'Add another registration' }).click();
+    expect(await focused(page)).toMatchObject({ id: 'issuer' });
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    expect(await focused(page)).toMatchObject({ text: 'Add another registration' });
+  });
+
+  it('says a private app must be public for LTI, and offers the switch', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, { name: 'Draft', isPublic: false });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'lti', 'Draft');
+    await page.getByText('LTI sharing needs the app to be public.').waitFor();
+    expect(await page.getByLabel('Tool Launch URL', { exact: true }).count()).toBe(0);
+    await page.getByRole('switch', { name: 'Public' }).click(); // the notice and its switch go once it is public
+    await page.getByLabel('Tool Launch URL', { exact: true }).waitFor();
+    await page.getByText('Public', { exact: true }).waitFor(); // the badge
+    expect(await fx.db.prisma.app.findUniqueOrThrow({ where: { id: app.id } })).toMatchObject({ isPublic: true });
+  });
+});
+
+describe('apps list', () => {
+  it('deletes an app only after confirmation', async () => {
+    const { token, ownerId } = await fx.owner();
+    const keep = await seedApp(ownerId, { name: 'Keeper' });
+    const drop = await seedApp(ownerId, { name: 'Old quiz' });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+
+    const kebab = page.getByRole('button', { name: 'Actions for Old quiz' });
+    await kebab.click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete Old quiz?' });
+    await confirm.waitFor();
+    expect(await focused(page)).toMatchObject({ id: 'cancel' }); // the safe choice first
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    expect(await focused(page)).toMatchObject({ label: 'Actions for Old quiz' });
+    expect(await fx.db.prisma.app.count({ where: { id: drop.id } })).toBe(1);
+
+    await kebab.click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    await confirm.getByRole('button', { name: 'Delete app' }).click();
+    await page.getByRole('link', { name: 'Old quiz' }).waitFor({ state: 'detached' });
+    await page.getByText('Deleted Old quiz.').waitFor({ state: 'attached' });
+    expect(await fx.db.prisma.app.count({ where: { id: drop.id } })).toBe(0);
+    expect(await fx.db.prisma.app.count({ where: { id: keep.id } })).toBe(1);
+    await page.getByRole('link', { name: 'Keeper' }).waitFor();
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+
+  it('works the app menu and the tabs with the keyboard', async () => {
+    const { token, ownerId } = await fx.owner();
+    await seedApp(ownerId, { name: 'Fractions' });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    const kebab = page.getByRole('button', { name: 'Actions for Fractions' });
+    await kebab.focus();
+    expect(await kebab.getAttribute('aria-haspopup')).toBe('menu');
+
+    const expectFocus = async (text: string) => expect((await focused(page)).text).toBe(text);
+    await page.keyboard.press('ArrowDown');
+    await page.getByRole('menu', { name: 'Actions for Fractions' }).waitFor();
+    expect(await kebab.getAttribute('aria-expanded')).toBe('true');
+    await expectFocus('Edit');
+    for (const [key, text] of [
+      ['ArrowDown', 'Share'],
+      ['ArrowDown', 'Delete'],
+      ['ArrowDown', 'Edit'],
+      ['ArrowUp', 'Delete'],
+      ['Home', 'Edit'],
+      ['End', 'Delete'],
+      ['s', 'Share'],
+    ] as const) {
+      await page.keyboard.press(key);
+      await expectFocus(text);
+    }
+    await page.keyboard.press('Escape');
+    await page.getByRole('menu').waitFor({ state: 'hidden' });
+    expect(await kebab.getAttribute('aria-expanded')).toBe('false');
+    expect(await focused(page)).toMatchObject({ label: 'Actions for Fractions' });
+
+    // ArrowUp opens on the last item; Enter chooses.
+    await page.keyboard.press('ArrowUp');
+    await expectFocus('Delete');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('Enter');
+    await page.getByRole('tab', { name: 'LTI', selected: true }).waitFor();
+
+    // Tabs: arrows move and select, focus follows.
+    await page.getByRole('tab', { name: 'LTI' }).focus();
+    await page.keyboard.press('ArrowRight');
+    await page.getByRole('tab', { name: 'Widget', selected: true }).waitFor();
+    expect(await focused(page)).toMatchObject({ id: 'tab-widget' });
+    await page.keyboard.press('End');
+    await page.getByRole('tab', { name: 'Launches and grades', selected: true }).waitFor();
+    await page.keyboard.press('ArrowRight');
+    await page.getByRole('tab', { name: 'LTI', selected: true }).waitFor();
+    expect(await focused(page)).toMatchObject({ id: 'tab-lti' });
+  });
+
+  it('moves focus into dialogs and back to what opened them', async () => {
+    const { token, ownerId } = await fx.owner();
+    await seedApp(ownerId, { name: 'Fractions' });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+
+    const kebab = page.getByRole('button', { name: 'Actions for Fractions' });
+    await kebab.focus();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter'); // Edit
+    const dialog = page.getByRole('dialog', { name: 'Edit app' });
+    await dialog.waitFor();
+    expect(await focused(page)).toMatchObject({ id: 'name' });
+    expect(await dialog.getByLabel('Name').inputValue()).toBe('Fractions');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await focused(page)).toMatchObject({ label: 'Actions for Fractions' });
+
+    const newApp = page.getByRole('button', { name: 'New app' });
+    await newApp.click();
+    const create = page.getByRole('dialog', { name: 'New app' });
+    expect(await focused(page)).toMatchObject({ id: 'name' });
+    expect(await create.getByLabel('Name').inputValue()).toBe('');
+    await create.getByRole('button', { name: 'Cancel' }).click();
+    await create.waitFor({ state: 'hidden' });
+    expect(await focused(page)).toMatchObject({ id: 'new-app' });
+  });
+});
+
+describe('launches and grades', () => {
+  it('shows the delivery state with the last error, and retries a failed delivery', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, { name: 'Quiz' });
+    const registration = await seedRegistration(app.id);
+    await seedLaunch(app.id, registration.id, 'learner-delivered', { state: 'DELIVERED' });
+    const failed = await seedLaunch(app.id, registration.id, 'learner-failed', {
+      state: 'FAILED',
+      lastError: 'HTTP 400: score timestamp must be later than the last one',
+    });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'activity', 'Quiz');
+
+    const row = page.getByRole('row').filter({ hasText: 'learner-failed' });
+    await row.getByText('Failed', { exact: true }).waitFor();
+    await row.getByText('HTTP 400: score timestamp must be later than the last one').waitFor();
+    await row.getByText('Demonstration course with a rather long title').waitFor();
+    const other = page.getByRole('row').filter({ hasText: 'learner-delivered' });
+    await other.getByText('Delivered', { exact: true }).waitFor();
+    expect(await other.getByRole('button', { name: /Retry/ }).count()).toBe(0);
+
+    await row.getByRole('button', { name: 'Retry the grade delivery for learner-failed' }).click();
+    await row.getByText('Pending', { exact: true }).waitFor();
+    expect(await row.getByRole('button', { name: /Retry/ }).count()).toBe(0);
+    expect(await focused(page)).toMatchObject({ text: 'Pending' });
+    expect(await fx.db.prisma.grade.findUniqueOrThrow({ where: { id: failed.id } })).toMatchObject({ state: 'PENDING' });
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
+
+describe('narrow screens', () => {
+  it('fits a 375 px wide screen without horizontal scrolling', async () => {
+    const { token, ownerId } = await fx.owner('Someone with a fairly long display name');
+    const app = await seedApp(ownerId, { name: 'An exercise with a long name about fractions and decimals' });
+    const registration = await seedRegistration(app.id, 'Course with a long label, spring term 2026');
+    await seedLaunch(app.id, registration.id, 'a-very-long-learner-identifier-0123456789abcdef0123456789abcdef', {
+      state: 'FAILED',
+      lastError: 'HTTP 500: {"error":"internal","detail":"a long answer from the platform without any spaces_in_it_at_all"}',
+    });
+    const page = await fx.page({ width: 375, height: 740 });
+    const noHorizontalScroll = async (where: string) => {
+      const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        innerWidth: window.innerWidth,
+      }));
+      expect(scrollWidth, where).toBeLessThanOrEqual(innerWidth);
+    };
+
+    await page.goto(`${fx.tool.baseUrl}/`);
+    await page.getByLabel('API token').waitFor();
+    await noHorizontalScroll('sign-in');
+    await fx.signIn(page, token);
+    await noHorizontalScroll('apps');
+    await page.getByRole('button', { name: /^Actions for/ }).click();
+    await page.getByRole('menu').waitFor();
+    await noHorizontalScroll('menu');
+    await page.getByRole('menuitem', { name: 'Edit' }).click();
+    await page.getByRole('dialog', { name: 'Edit app' }).waitFor();
+    await noHorizontalScroll('edit dialog');
+    await page.keyboard.press('Escape');
+
+    await openApp(page, app.id, 'lti', 'An exercise with a long name about fractions and decimals');
+    await page.getByLabel('Tool Launch URL', { exact: true }).waitFor();
+    await noHorizontalScroll('LTI tab');
+    await page.getByRole('button', { name: 'Add another registration' }).click();
+    await noHorizontalScroll('registration form');
+    await page.getByRole('tab', { name: 'Widget' }).click();
+    await page.getByLabel('Widget embed snippet').waitFor();
+    await noHorizontalScroll('widget tab');
+    await page.getByRole('tab', { name: 'Launches and grades' }).click();
+    await page.getByText('Failed', { exact: true }).waitFor();
+    await noHorizontalScroll('launches and grades');
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});

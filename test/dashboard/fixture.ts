@@ -1,0 +1,111 @@
+/**
+ * Shared set-up for the dashboard's browser tests: our server on real HTTP (it serves the built
+ * dashboard, see ./global-setup.ts), one Chromium, and an owner with an API token per test.
+ * Pages collect console errors (a CSP violation is one) so tests can assert there are none.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { issueApiToken } from '../../server/auth/api-tokens.ts';
+import type { Database } from '../../server/db/client.ts';
+import type { DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
+import { launchChromium, screenshotOnFailure } from '../helpers/browser.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { startToolServer, type ToolServer } from '../helpers/tool-server.ts';
+
+export interface DashboardFixture {
+  db: Database;
+  tool: ToolServer;
+  browser: Browser;
+  /** A new owner (named `name`) and an API token of theirs. */
+  owner(name?: string): Promise<{ ownerId: string; token: string; tokenId: string }>;
+  /**
+   * A new browser context and page (desktop size unless given), kept for failure screenshots.
+   * Its console errors go to `consoleErrors` unless `watchConsole` is false (pages that are not ours).
+   */
+  page(options?: { width?: number; height?: number; clipboard?: boolean; watchConsole?: boolean }): Promise<Page>;
+  /** Opens the dashboard and signs in with `token`; resolves when the apps list shows. */
+  signIn(page: Page, token: string): Promise<void>;
+  /** Console errors and uncaught exceptions of pages opened with `page()`. */
+  consoleErrors: string[];
+}
+
+/** Registers beforeAll/afterEach/afterAll hooks; the fixture is usable from beforeAll on. */
+export function useDashboardFixture(options: { deliveryPolicy?: Partial<DeliveryPolicy>; backgroundJobs?: boolean } = {}): DashboardFixture {
+  const contexts: BrowserContext[] = [];
+  const pages: Page[] = [];
+  let stopJobs: (() => Promise<void>) | undefined;
+  let owners = 0;
+  const fixture = { consoleErrors: [] as string[] } as DashboardFixture;
+
+  beforeAll(async () => {
+    fixture.db = await createTestDatabase();
+    fixture.tool = await startToolServer(fixture.db, options.deliveryPolicy ? { deliveryPolicy: options.deliveryPolicy } : {});
+    if (options.backgroundJobs) stopJobs = fixture.tool.app.startBackgroundJobs();
+    fixture.browser = await launchChromium();
+  }, 60_000);
+
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') {
+      await Promise.all(pages.map((p, i) => screenshotOnFailure(p, `dashboard-${ctx.task.name}-${i}`)));
+    }
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+    pages.length = 0;
+    fixture.consoleErrors.length = 0;
+  });
+
+  afterAll(async () => {
+    await fixture.browser?.close();
+    await stopJobs?.();
+    await fixture.tool?.close();
+    await fixture.db?.close();
+  });
+
+  fixture.owner = async (name?: string) => {
+    owners += 1;
+    const owner = await fixture.db.prisma.owner.create({ data: { name: name ?? `Teacher ${owners}` } });
+    const issued = await issueApiToken(fixture.db.prisma, owner.id, 'dashboard test');
+    return { ownerId: owner.id, token: issued.token, tokenId: issued.id };
+  };
+
+  fixture.page = async ({ width = 1280, height = 900, clipboard = false, watchConsole = true } = {}) => {
+    const context = await fixture.browser.newContext({ viewport: { width, height } });
+    if (clipboard) await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: fixture.tool.baseUrl });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    if (watchConsole) page.on('console', (message) => {
+      if (message.type() === 'error') fixture.consoleErrors.push(`${message.text()} (${message.location().url})`);
+    });
+    if (watchConsole) page.on('pageerror', (error) => fixture.consoleErrors.push(String(error)));
+    pages.push(page);
+    return page;
+  };
+
+  fixture.signIn = async (page: Page, token: string) => {
+    await page.goto(`${fixture.tool.baseUrl}/`);
+    await page.getByLabel('API token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Apps', level: 1 }).waitFor();
+  };
+
+  return fixture;
+}
+
+/** The id of the focused element, looking inside shadow roots, with its accessible name if any. */
+export async function focused(page: Page): Promise<{ id: string; tag: string; label: string | null; text: string }> {
+  return page.evaluate(() => {
+    let el = document.activeElement;
+    while (el?.shadowRoot?.activeElement) el = el.shadowRoot.activeElement;
+    return {
+      id: el?.id ?? '',
+      tag: el?.tagName.toLowerCase() ?? '',
+      label: el?.getAttribute('aria-label') ?? null,
+      text: el?.textContent?.trim() ?? '',
+    };
+  });
+}
+
+/** No console errors (CSP violations and uncaught exceptions included); empties the list. */
+export function expectNoConsoleErrors(errors: string[]): void {
+  expect(errors.splice(0)).toEqual([]);
+}
