@@ -203,6 +203,26 @@ async function drive(
   };
 }
 
+/** One completion at a time, each timed until its score reaches the platform (no backlog). */
+async function pacedCompletions(server: Server, platform: TestPlatform, credentials: string[]) {
+  const latencies: number[] = [];
+  for (const credential of credentials) {
+    const before = platform.scores.length;
+    const t = performance.now();
+    const res = await fetch(`${server.baseUrl}/api/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    if (res.status !== 200) throw new Error(`completion ${res.status}`);
+    const deadline = t + 10_000;
+    while (platform.scores.length === before && performance.now() < deadline) await new Promise((r) => setImmediate(r));
+    latencies.push(performance.now() - t);
+  }
+  latencies.sort((a, b) => a - b);
+  return { n: latencies.length, p50: percentile(latencies, 50), p95: percentile(latencies, 95) };
+}
+
 async function completionRun(server: Server, platform: TestPlatform, credentials: string[]) {
   const sample = credentials.slice(0, COMPLETIONS);
   const before = platform.scores.length;
@@ -286,9 +306,11 @@ async function benchDatabase(kind: 'pglite' | 'postgres'): Promise<void> {
     }
     const same = await drive(server, platform, setup, 8, DURATION_MS, true);
     console.log(`| 8 (same learner) | 1 | ${same.launches} | ${fmt(same.perSecond, 1)} | ${fmt(same.p50, 1)} | ${fmt(same.p95, 1)} | ${fmt(same.p99, 1)} | ${fmt(same.cpuMsPerLaunch)} | ${fmt(same.statementsPerLaunch, 1)} | ${fmt(same.keysetFetchesPerLaunch, 4)} |`);
-    if (credentials.length === 0) for (let i = 0; i < COMPLETIONS; i++) credentials.push(await oneLaunch(platform, setup, `c-${i}`));
+    if (credentials.length < COMPLETIONS + 100) for (let i = credentials.length; i < COMPLETIONS + 100; i++) credentials.push(await oneLaunch(platform, setup, `c-${i}`));
+    const paced = await pacedCompletions(server, platform, credentials.splice(0, 100));
+    console.log(`\nCompletions one at a time: ${paced.n}; completion → score received p50 ${fmt(paced.p50, 1)} ms, p95 ${fmt(paced.p95, 1)} ms.`);
     const comp = await completionRun(server, platform, credentials);
-    console.log(`\nCompletions: ${comp.completions} sent, ${comp.received} scores received; completion → score p50 ${fmt(comp.p50, 1)} ms, p95 ${fmt(comp.p95, 1)} ms; ${fmt(comp.scoresPerSecond, 1)} scores/s; ${comp.tokenRequests} access-token request(s).`);
+    console.log(`Completions in a burst (8 concurrent senders): ${comp.completions} sent, ${comp.received} scores received; completion → score p50 ${fmt(comp.p50, 1)} ms, p95 ${fmt(comp.p95, 1)} ms (queueing included); ${fmt(comp.scoresPerSecond, 1)} scores/s; ${comp.tokenRequests} access-token request(s).`);
   } finally {
     await platform.close();
     await server.stop();

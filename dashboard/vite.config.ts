@@ -4,7 +4,8 @@
  * serves them at `/` and `/assets/…` (server/http/dashboard.ts).
  */
 import { fileURLToPath } from 'node:url';
-import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
+import { minifyCssTemplates } from '../build/minify-css-templates.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
@@ -13,7 +14,7 @@ export default defineConfig({
   // Relative asset URLs: the page works under PUBLIC_URL's path prefix too (`/tool/assets/…`).
   base: './',
   publicDir: false,
-  plugins: [minifyCssTemplates()],
+  plugins: [minifyCssTemplates('lti-dashboard', `${root}src/`)],
   logLevel: 'warn',
   resolve: {
     // Always Lit's production build, whatever NODE_ENV is (see widget/vite.config.ts).
@@ -40,26 +41,3 @@ export default defineConfig({
   // `npx vite dashboard` during development, with `npm start` running on port 3000.
   server: { proxy: { '/graphql': 'http://localhost:3000' } },
 });
-
-/**
- * The minifier leaves template literals alone, so `css\`…\`` blocks would ship with their
- * indentation. Only for our own sources, whose CSS templates have no `${}` or strings.
- */
-function minifyCssTemplates(): Plugin {
-  return {
-    name: 'lti-dashboard:minify-css-templates',
-    enforce: 'pre',
-    transform(code, id) {
-      if (!id.startsWith(`${root}src/`)) return null;
-      return code.replace(/\bcss`([^`$]*)`/g, (_, text: string) => {
-        const min = text
-          .replace(/\/\*[^]*?\*\//g, '')
-          .replace(/\s+/g, ' ')
-          .replace(/\s*([{}:;,>])\s*/g, '$1')
-          .replace(/;}/g, '}')
-          .trim();
-        return `css\`${min}\``;
-      });
-    },
-  };
-}

@@ -3,14 +3,15 @@
  * bundled (`npm run build:widget`, also run by `postinstall`). The server serves that file.
  */
 import { fileURLToPath } from 'node:url';
-import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
+import { minifyCssTemplates } from '../build/minify-css-templates.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
 export default defineConfig({
   root,
   publicDir: false,
-  plugins: [minifyCssTemplates()],
+  plugins: [minifyCssTemplates('lti-completion', `${root}src/`)],
   logLevel: 'warn',
   resolve: {
     // Always Lit's production build, whatever NODE_ENV is: `development|production` would pick
@@ -40,26 +41,3 @@ export default defineConfig({
     },
   },
 });
-
-/**
- * The minifier leaves template literals alone, so the widget's `css\`…\`` blocks would ship with
- * their indentation. Only for our own sources, whose CSS templates have no `${}` or strings.
- */
-function minifyCssTemplates(): Plugin {
-  return {
-    name: 'lti-completion:minify-css-templates',
-    enforce: 'pre',
-    transform(code, id) {
-      if (!id.startsWith(`${root}src/`)) return null;
-      return code.replace(/\bcss`([^`$]*)`/g, (_, text: string) => {
-        const min = text
-          .replace(/\/\*[^]*?\*\//g, '')
-          .replace(/\s+/g, ' ')
-          .replace(/\s*([{}:;,>])\s*/g, '$1')
-          .replace(/;}/g, '}')
-          .trim();
-        return `css\`${min}\``;
-      });
-    },
-  };
-}

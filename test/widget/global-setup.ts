@@ -1,41 +1,6 @@
-/**
- * Builds the completion widget for the browser tests when widget/dist is missing or older than
- * its sources. In a child process with NODE_ENV=production: Vite's build() inside Vitest would
- * bundle Lit's development build and could race test files over widget/dist.
- */
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const WIDGET_BUNDLE = join(root, 'widget/dist/lti-completion.js');
-const SOURCES = ['widget/src', 'widget/vite.config.ts', 'package-lock.json'].map((p) => join(root, p));
+/** Builds the completion widget for the browser tests when widget/dist is stale. */
+import { buildIfStale } from '../helpers/build-if-stale.ts';
 
 export default function setup(): void {
-  const built = mtime(WIDGET_BUNDLE);
-  if (built !== undefined && built >= Math.max(...SOURCES.map(newestMtime))) return;
-  const result = spawnSync('npm', ['run', '--silent', 'build:widget'], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-    timeout: 120_000,
-  });
-  if (result.status !== 0) {
-    throw new Error(`npm run build:widget failed (${result.error?.message ?? `exit ${result.status}`})`);
-  }
-}
-
-function mtime(path: string): number | undefined {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return undefined;
-  }
-}
-
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
+  buildIfStale('build:widget', 'widget/dist/lti-completion.js', ['widget/src', 'widget/vite.config.ts']);
 }
