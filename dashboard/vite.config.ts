@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { defaultClientConditions, defineConfig } from 'vite';
-import { minifyCssTemplates } from '../build/minify-css-templates.ts';
+import { minifyCssTemplates } from '../scripts/minify-css-templates.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
