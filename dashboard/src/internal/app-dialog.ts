@@ -2,7 +2,7 @@ import { css, html, LitElement, nothing } from 'lit';
 import { describeError, type ApiClient } from '../api.ts';
 import { emit } from '../events.ts';
 import { CreateAppDocument, UpdateAppDocument, type AppSummaryFragment } from '../generated/graphql.ts';
-import { checkUrl, showModal } from './dom.ts';
+import { checkUrl, describedBy, fieldError, showModal } from './dom.ts';
 import { baseStyles } from './styles.ts';
 
 type Field = 'name' | 'exerciseUrl' | 'isPublic';
@@ -81,8 +81,8 @@ export class LtiAppDialog extends LitElement {
             <label for="name">Name</label>
             <p class="hint" id="name-hint">Learners and course teams see it. Up to 200 characters.</p>
             <input id="name" type="text" autocomplete="off" maxlength="200" required
-              aria-describedby=${this.#describedBy('name')} aria-invalid=${this.errors.name ? 'true' : 'false'} />
-            ${this.#error('name')}
+              aria-describedby=${describedBy(this.errors, 'name')} aria-invalid=${this.errors.name ? 'true' : 'false'} />
+            ${fieldError(this.errors, 'name')}
           </div>
           <div class="field">
             <label for="exerciseUrl">Exercise URL</label>
@@ -91,16 +91,16 @@ export class LtiAppDialog extends LitElement {
               ${demo ? html`No exercise yet? Try the demo: <code>${demo}</code>` : nothing}
             </p>
             <input id="exerciseUrl" type="url" inputmode="url" autocomplete="off" spellcheck="false" required
-              aria-describedby=${this.#describedBy('exerciseUrl')} aria-invalid=${this.errors.exerciseUrl ? 'true' : 'false'} />
-            ${this.#error('exerciseUrl')}
+              aria-describedby=${describedBy(this.errors, 'exerciseUrl')} aria-invalid=${this.errors.exerciseUrl ? 'true' : 'false'} />
+            ${fieldError(this.errors, 'exerciseUrl')}
           </div>
           <div class="switch-field">
             <div class="switch">
-              <input id="isPublic" type="checkbox" role="switch" aria-describedby=${this.#describedBy('isPublic')} />
+              <input id="isPublic" type="checkbox" role="switch" aria-describedby=${describedBy(this.errors, 'isPublic')} />
               <label for="isPublic">Public</label>
             </div>
             <p class="hint" id="isPublic-hint">Only public apps can be launched from a course over LTI.</p>
-            ${this.#error('isPublic')}
+            ${fieldError(this.errors, 'isPublic')}
           </div>
           <div class="actions">
             <button type="button" @click=${this.#cancel}>Cancel</button>
@@ -117,14 +117,6 @@ export class LtiAppDialog extends LitElement {
     return this.renderRoot.querySelector<HTMLInputElement>(`#${id}`)!;
   }
 
-  #describedBy(field: Field): string {
-    return this.errors[field] ? `${field}-hint ${field}-error` : `${field}-hint`;
-  }
-
-  #error(field: Field) {
-    const message = this.errors[field];
-    return message ? html`<p class="error" id="${field}-error">${message}</p>` : nothing;
-  }
 
   #cancel(): void {
     this.renderRoot.querySelector('dialog')!.close();

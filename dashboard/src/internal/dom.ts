@@ -1,3 +1,5 @@
+import { html, nothing } from 'lit';
+
 /** The focused element, looking inside shadow roots (document.activeElement stops at the host). */
 export function deepActiveElement(root: Document | ShadowRoot = document): HTMLElement | null {
   let active = root.activeElement;
@@ -49,4 +51,15 @@ const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeS
 /** A short local date and time for an ISO 8601 instant. */
 export function formatTime(iso: string): string {
   return dateTime.format(new Date(iso));
+}
+
+/** `aria-describedby` for a form field: its hint, and its error when it has one. */
+export function describedBy(errors: Partial<Record<string, string>>, field: string): string {
+  return errors[field] ? `${field}-hint ${field}-error` : `${field}-hint`;
+}
+
+/** The error line under a form field (referenced by `describedBy`), or nothing. */
+export function fieldError(errors: Partial<Record<string, string>>, field: string) {
+  const message = errors[field];
+  return message ? html`<p class="error" id="${field}-error">${message}</p>` : nothing;
 }

@@ -2,7 +2,7 @@ import { css, html, LitElement, nothing } from 'lit';
 import { ApiError, describeError, type ApiClient } from '../api.ts';
 import { emit } from '../events.ts';
 import { AddRegistrationDocument, UpdateRegistrationDocument, type RegistrationFragment } from '../generated/graphql.ts';
-import { checkUrl } from './dom.ts';
+import { checkUrl, describedBy, fieldError } from './dom.ts';
 import { REGISTRATION_FIELDS, type RegistrationFieldKey } from './studio.ts';
 import { baseStyles } from './styles.ts';
 
@@ -123,10 +123,10 @@ export class LtiRegistrationForm extends LitElement {
                 autocomplete="off"
                 spellcheck="false"
                 required
-                aria-describedby=${this.#describedBy(f.key)}
+                aria-describedby=${describedBy(this.errors, f.key)}
                 aria-invalid=${this.errors[f.key] ? 'true' : 'false'}
               />
-              ${this.#error(f.key)}
+              ${fieldError(this.errors, f.key)}
             </div>`,
           )}
         </div>
@@ -134,8 +134,8 @@ export class LtiRegistrationForm extends LitElement {
           <label for="label">Label <span class="optional">(optional)</span></label>
           <p class="hint" id="label-hint">Your own note, e.g. the course. Up to 100 characters.</p>
           <input id="label" name="label" type="text" autocomplete="off" maxlength="100"
-            aria-describedby=${this.#describedBy('label')} aria-invalid=${this.errors.label ? 'true' : 'false'} />
-          ${this.#error('label')}
+            aria-describedby=${describedBy(this.errors, 'label')} aria-invalid=${this.errors.label ? 'true' : 'false'} />
+          ${fieldError(this.errors, 'label')}
         </div>
         <div class="actions">
           ${this.cancellable ? html`<button type="button" @click=${() => emit(this, 'lti-cancel', undefined)}>Cancel</button>` : nothing}
@@ -149,14 +149,6 @@ export class LtiRegistrationForm extends LitElement {
     return this.renderRoot.querySelector<HTMLInputElement>(`#${field}`)!;
   }
 
-  #describedBy(field: Field): string {
-    return this.errors[field] ? `${field}-hint ${field}-error` : `${field}-hint`;
-  }
-
-  #error(field: Field) {
-    const message = this.errors[field];
-    return message ? html`<p class="error" id="${field}-error">${message}</p>` : nothing;
-  }
 
   /** The client-side check of one field: what is obviously wrong before asking the server. */
   #check(field: Field): string | undefined {
