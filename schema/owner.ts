@@ -1,8 +1,7 @@
 import type { ApiToken } from '../server/generated/prisma/client.ts';
 import { issueApiToken } from '../server/auth/api-tokens.ts';
-import { NotFoundError } from '../server/errors.ts';
+import { NotFoundError, ValidationError } from '../server/errors.ts';
 import { InputChecker, LIMITS } from '../server/validation.ts';
-import { ValidationError } from '../server/errors.ts';
 import { builder, PAGE } from './builder.ts';
 import { decodeIdOf } from './errors.ts';
 

@@ -1,7 +1,6 @@
 import { Prisma, type LtiRegistration } from '../server/generated/prisma/client.ts';
 import { NotFoundError, ValidationError } from '../server/errors.ts';
 import { InputChecker, LIMITS } from '../server/validation.ts';
-import { AppNode } from './app.ts';
 import { builder } from './builder.ts';
 import { decodeIdOf } from './errors.ts';
 
@@ -196,5 +195,3 @@ builder.mutationFields((t) => ({
   }),
 }));
 
-// Keep the App type's import used for the relation target.
-void AppNode;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * UUIDv7 (RFC 9562): time-ordered, so primary keys sort by creation like Prisma's
@@ -16,4 +16,9 @@ export function uuidv7(nowMs: number = Date.now()): string {
 /** 256 random bits, base64url: states, nonces, credentials. */
 export function randomToken(): string {
   return randomBytes(32).toString('base64url');
+}
+
+/** Hex SHA-256: how API tokens and launch credentials are stored (never the secret itself). */
+export function sha256Hex(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
 }

@@ -1,4 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { bearerToken } from '../http/bearer.ts';
+import { sha256Hex } from '../ids.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 
 /**
@@ -16,7 +18,7 @@ export function generateApiToken(): string {
 }
 
 export function hashApiToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return sha256Hex(token);
 }
 
 /** What may be displayed about a token after creation. */
@@ -53,8 +55,7 @@ export async function authenticateApiToken(
   authorization: string | null,
   now: Date,
 ): Promise<AuthenticatedOwner | undefined> {
-  const match = authorization?.match(/^Bearer[ ]+(\S+)\s*$/i);
-  const token = match?.[1];
+  const token = bearerToken(authorization);
   if (!token || !TOKEN_PATTERN.test(token)) return undefined;
   const row = await prisma.apiToken.findUnique({
     where: { tokenHash: hashApiToken(token) },

@@ -1,5 +1,6 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { PrismaClient } from '../generated/prisma/client.ts';
+import { bearerToken } from '../http/bearer.ts';
 import type { Logger } from '../logger.ts';
 import { CompletionError, recordCompletion } from './completion.ts';
 
@@ -32,7 +33,7 @@ export async function handleCompletion(request: Request, deps: CompletionRouteDe
   if (request.method !== 'POST') {
     return json(405, { error: 'method_not_allowed', message: 'POST only.' }, { allow: 'POST, OPTIONS' });
   }
-  const credential = request.headers.get('authorization')?.match(/^Bearer[ ]+(\S+)\s*$/i)?.[1];
+  const credential = bearerToken(request.headers.get('authorization'));
   try {
     const result = await recordCompletion(deps.prisma, credential, deps.now());
     if (result.firstTime) {

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { randomToken, uuidv7 } from '../ids.ts';
+import { randomToken, sha256Hex, uuidv7 } from '../ids.ts';
 import { readForm } from '../http/form.ts';
 import { CLAIM } from './claims.ts';
 import {
@@ -33,13 +32,7 @@ export const SERVER_FRAGMENT_PARAM = 'lti_server';
 const MAX_STORED = 1000;
 
 export function hashCredential(credential: string): string {
-  return createHash('sha256').update(credential).digest('hex');
-}
-
-export interface LaunchOutcome {
-  launchId: string;
-  appId: string;
-  registrationId: string;
+  return sha256Hex(credential);
 }
 
 /**
