@@ -1,6 +1,7 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { PlatformKeysets } from './platform-keysets.ts';
+import type { RegistrationCache } from './registration-cache.ts';
 
 export interface LtiDeps {
   prisma: PrismaClient;
@@ -9,6 +10,8 @@ export interface LtiDeps {
   now: () => Date;
   logger: Logger;
   keysets: PlatformKeysets;
+  /** Registrations this process read recently; a launch re-checks them in its write. */
+  registrations: RegistrationCache;
   /** How long a login may take between initiation and launch. */
   loginStateTtlMs: number;
   /** How long the exercise page may use its launch credential. */

@@ -11,43 +11,81 @@ import type { LoginStateRow } from './checks/state.ts';
 export interface LoginTarget {
   isPublic: boolean;
   /** Up to two matching registrations (two means client_id is needed to choose). */
-  registrations: Array<{ id: string; clientId: string; authLoginUrl: string; deploymentIds: string[] }>;
+  registrations: LaunchRegistration[];
+  /** Whether the login state was stored (exactly one public registration matched). */
+  stored: boolean;
 }
 
-/** The app and its registrations for (issuer[, clientId]); undefined when there is no such app. */
-export async function findLoginTarget(
+/**
+ * Finds the app and its registrations for (issuer[, clientId]) and, in the same statement,
+ * stores the login state when the login is acceptable: the app is public, exactly one
+ * registration matches, and the deployment (if the platform named one) is registered.
+ * The caller diagnoses a refusal from the rows returned, so an accepted login costs one
+ * statement and a refused one writes nothing. Undefined when there is no such app.
+ */
+export async function storeLoginIfAcceptable(
   prisma: PrismaClient,
-  appId: string,
-  issuer: string,
-  clientId: string | undefined,
+  login: {
+    appId: string;
+    issuer: string;
+    clientId: string | undefined;
+    deploymentId: string | undefined;
+    state: string;
+    nonce: string;
+    createdAt: Date;
+    expiresAt: Date;
+  },
 ): Promise<LoginTarget | undefined> {
-  const rows = await prisma.$queryRaw<
-    Array<{ isPublic: boolean; id: string | null; clientId: string | null; authLoginUrl: string | null; deploymentIds: string[] | null }>
-  >`
-    SELECT a."isPublic", r."id", r."clientId", r."authLoginUrl", r."deploymentIds"
-    FROM "App" a
-    LEFT JOIN "LtiRegistration" r
-      ON r."appId" = a."id" AND r."issuer" = ${issuer}
-      AND (CAST(${clientId ?? null} AS text) IS NULL OR r."clientId" = CAST(${clientId ?? null} AS text))
-    WHERE a."id" = ${appId}
-    LIMIT 2`;
+  const clientId = login.clientId ?? null;
+  const deploymentId = login.deploymentId ?? null;
+  const rows = await prisma.$queryRaw<Array<TargetRow & { stored: boolean }>>`
+    WITH target AS (
+      SELECT a."isPublic", a."exerciseUrl", r."id", r."issuer", r."clientId", r."keysetUrl", r."authLoginUrl", r."deploymentIds"
+      FROM "App" a
+      LEFT JOIN "LtiRegistration" r
+        ON r."appId" = a."id" AND r."issuer" = ${login.issuer}
+        AND (CAST(${clientId} AS text) IS NULL OR r."clientId" = CAST(${clientId} AS text))
+      WHERE a."id" = ${login.appId}
+      LIMIT 2
+    ), stored AS (
+      INSERT INTO "LoginState" ("state", "nonce", "appId", "registrationId", "createdAt", "expiresAt")
+      SELECT ${login.state}, ${login.nonce}, ${login.appId}, t."id", ${sqlTimestamp(login.createdAt)}, ${sqlTimestamp(login.expiresAt)}
+      FROM target t
+      WHERE t."isPublic" AND t."id" IS NOT NULL
+        AND (SELECT count(*) FROM target) = 1
+        AND (CAST(${deploymentId} AS text) IS NULL OR CAST(${deploymentId} AS text) = ANY (t."deploymentIds"))
+      RETURNING "state"
+    )
+    SELECT t.*, EXISTS (SELECT 1 FROM stored) AS "stored" FROM target t`;
   if (rows.length === 0) return undefined;
   return {
     isPublic: rows[0]!.isPublic,
+    stored: rows[0]!.stored,
     registrations: rows
       .filter((r) => r.id !== null)
-      .map((r) => ({ id: r.id!, clientId: r.clientId!, authLoginUrl: r.authLoginUrl!, deploymentIds: r.deploymentIds ?? [] })),
+      .map((r) => ({
+        id: r.id!,
+        appId: login.appId,
+        issuer: r.issuer!,
+        clientId: r.clientId!,
+        keysetUrl: r.keysetUrl!,
+        authLoginUrl: r.authLoginUrl!,
+        deploymentIds: r.deploymentIds ?? [],
+        isPublic: r.isPublic,
+        exerciseUrl: r.exerciseUrl,
+      })),
   };
 }
 
-export async function insertLoginState(
-  prisma: PrismaClient,
-  row: { state: string; nonce: string; appId: string; registrationId: string; createdAt: Date; expiresAt: Date },
-): Promise<void> {
-  await prisma.$executeRaw`
-    INSERT INTO "LoginState" ("state", "nonce", "appId", "registrationId", "createdAt", "expiresAt")
-    VALUES (${row.state}, ${row.nonce}, ${row.appId}, ${row.registrationId},
-      ${sqlTimestamp(row.createdAt)}, ${sqlTimestamp(row.expiresAt)})`;
+interface TargetRow {
+  isPublic: boolean;
+  exerciseUrl: string;
+  id: string | null;
+  issuer: string | null;
+  clientId: string | null;
+  keysetUrl: string | null;
+  authLoginUrl: string | null;
+  deploymentIds: string[] | null;
 }
 
 export interface LaunchRegistration {
@@ -56,6 +94,7 @@ export interface LaunchRegistration {
   issuer: string;
   clientId: string;
   keysetUrl: string;
+  authLoginUrl: string;
   deploymentIds: string[];
   isPublic: boolean;
   exerciseUrl: string;
@@ -67,10 +106,10 @@ export async function findLoginForLaunch(
   state: string,
 ): Promise<{ login: LoginStateRow; registration: LaunchRegistration | null } | null> {
   const rows = await prisma.$queryRaw<
-    Array<LoginStateRow & { rId: string | null; rAppId: string | null; issuer: string | null; clientId: string | null; keysetUrl: string | null; deploymentIds: string[] | null; isPublic: boolean | null; exerciseUrl: string | null }>
+    Array<LoginStateRow & { rId: string | null; rAppId: string | null; issuer: string | null; clientId: string | null; keysetUrl: string | null; authLoginUrl: string | null; deploymentIds: string[] | null; isPublic: boolean | null; exerciseUrl: string | null }>
   >`
     SELECT s."state", s."nonce", s."appId", s."registrationId", s."expiresAt", s."usedAt",
-      r."id" AS "rId", r."appId" AS "rAppId", r."issuer", r."clientId", r."keysetUrl", r."deploymentIds",
+      r."id" AS "rId", r."appId" AS "rAppId", r."issuer", r."clientId", r."keysetUrl", r."authLoginUrl", r."deploymentIds",
       a."isPublic", a."exerciseUrl"
     FROM "LoginState" s
     LEFT JOIN "LtiRegistration" r ON r."id" = s."registrationId"
@@ -95,6 +134,7 @@ export async function findLoginForLaunch(
           issuer: row.issuer!,
           clientId: row.clientId!,
           keysetUrl: row.keysetUrl!,
+          authLoginUrl: row.authLoginUrl!,
           deploymentIds: row.deploymentIds ?? [],
           isPublic: row.isPublic!,
           exerciseUrl: row.exerciseUrl!,

@@ -1,5 +1,6 @@
 import { sqlTextArray as textArray, sqlTimestamp as ts } from '../db/sql.ts';
-import type { PrismaClient } from '../generated/prisma/client.ts';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
+import type { LaunchRegistration } from './launch-queries.ts';
 
 export interface LaunchData {
   id: string;
@@ -20,6 +21,8 @@ export interface LaunchData {
   agsLineitem: string | null;
   agsLineitems: string | null;
   agsScopes: string[];
+  /** Handed to the exercise page once; only its hash is stored. */
+  credential: string;
   credentialHash: string;
   credentialExpiresAt: Date;
 }
@@ -43,6 +46,49 @@ export async function consumeStateAndRecordLaunch(
       WHERE "state" = ${state} AND "usedAt" IS NULL AND "expiresAt" > ${ts(now)}
       RETURNING "state"
     )
+    ${insertLaunchFrom(launch, now)}`;
+  return rows.length === 1;
+}
+
+/**
+ * The short road's single statement (see handleLaunch): like consumeStateAndRecordLaunch,
+ * and it also checks what the caller did not read — that the login is for this app and
+ * registration and carries the token's nonce — and that the registration the token was
+ * verified against is still exactly as cached (issuer, client id, keyset URL, exercise
+ * URL), still has the deployment, and that its app is still public. False when any of
+ * that does not hold; nothing is written then.
+ */
+export async function recordLaunchIfLoginAndRegistrationMatch(
+  prisma: PrismaClient,
+  { state, nonce, registration, launch, now }: {
+    state: string;
+    nonce: string;
+    registration: LaunchRegistration;
+    launch: LaunchData;
+    now: Date;
+  },
+): Promise<boolean> {
+  const rows = await prisma.$queryRaw<{ id: string }[]>`
+    WITH consumed AS (
+      UPDATE "LoginState" s SET "usedAt" = ${ts(now)}
+      WHERE s."state" = ${state} AND s."usedAt" IS NULL AND s."expiresAt" > ${ts(now)}
+        AND s."nonce" = ${nonce} AND s."appId" = ${launch.appId} AND s."registrationId" = ${registration.id}
+        AND EXISTS (
+          SELECT 1 FROM "LtiRegistration" r JOIN "App" a ON a."id" = r."appId"
+          WHERE r."id" = ${registration.id} AND a."id" = ${launch.appId} AND a."isPublic"
+            AND r."issuer" = ${registration.issuer} AND r."clientId" = ${registration.clientId}
+            AND r."keysetUrl" = ${registration.keysetUrl} AND a."exerciseUrl" = ${registration.exerciseUrl}
+            AND CAST(${launch.deploymentId} AS text) = ANY (r."deploymentIds")
+        )
+      RETURNING s."state"
+    )
+    ${insertLaunchFrom(launch, now)}`;
+  return rows.length === 1;
+}
+
+/** `INSERT INTO "Launch" … FROM consumed RETURNING "id"`: one row when the CTE consumed the login. */
+function insertLaunchFrom(launch: LaunchData, now: Date): Prisma.Sql {
+  return Prisma.sql`
     INSERT INTO "Launch" (
       "id", "appId", "registrationId", "deploymentId", "subject", "name", "givenName", "familyName",
       "email", "roles", "contextId", "contextTitle", "contextLabel", "resourceLinkId", "resourceLinkTitle",
@@ -55,5 +101,4 @@ export async function consumeStateAndRecordLaunch(
       ${launch.credentialHash}, ${ts(launch.credentialExpiresAt)}, ${ts(now)}
     FROM consumed
     RETURNING "id"`;
-  return rows.length === 1;
 }

@@ -1,3 +1,4 @@
+import { decodeJwt, type JWTPayload } from 'jose';
 import { randomToken, sha256Hex, uuidv7 } from '../ids.ts';
 import { readForm } from '../http/form.ts';
 import { CLAIM } from './claims.ts';
@@ -18,8 +19,8 @@ import { checkTargetLinkUri } from './checks/target-link.ts';
 import { checkTokenHeader, verifyTokenSignature } from './checks/token.ts';
 import type { LtiDeps } from './deps.ts';
 import { LtiError } from './errors.ts';
-import { findLoginForLaunch } from './launch-queries.ts';
-import { consumeStateAndRecordLaunch, type LaunchData } from './launch-record.ts';
+import { findLoginForLaunch, type LaunchRegistration } from './launch-queries.ts';
+import { consumeStateAndRecordLaunch, recordLaunchIfLoginAndRegistrationMatch, type LaunchData } from './launch-record.ts';
 import { clearStateCookie } from './state-cookie.ts';
 import { ltiToolUrls } from './tool-urls.ts';
 
@@ -41,6 +42,14 @@ export function hashCredential(credential: string): string {
  * the login it finishes, the token's header, its signature (only against the keyset of
  * the registration the login was for), then the claims. On success the login is consumed
  * and the launch recorded in one statement, and the browser goes to the exercise.
+ *
+ * Most launches take a shorter road to the same verdict (`launchFromCachedRegistration`):
+ * when this process knows the registration the token names, it verifies the token against
+ * it and lets the single write check the login (state, nonce, app, expiry, unused) and the
+ * registration (unchanged, app public, deployment registered) in SQL. Anything short of a
+ * recorded launch there falls through to the full path below, which reads the login and
+ * names the precise reason — so both roads refuse exactly the same launches, with the
+ * same codes.
  */
 export async function handleLaunch(request: Request, appId: string, deps: LtiDeps): Promise<Response> {
   if (request.method !== 'POST') throw new LtiError('ERR_LTI_METHOD', `${request.method} on the launch URL`);
@@ -51,9 +60,12 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
   }
   const now = deps.now();
   const state = checkStateCookie(form.get('state'), request.headers.get('cookie'));
+  const idToken = form.get('id_token');
+  const fast = await launchFromCachedRegistration(state, idToken, appId, now, deps);
+  if (fast) return fast;
+
   const found = await findLoginForLaunch(deps.prisma, state);
   const login = checkLoginState(found?.login ?? null, appId, now);
-  const idToken = form.get('id_token');
   checkTokenHeader(idToken);
   const registration = found?.registration;
   if (!registration || registration.appId !== appId) {
@@ -62,61 +74,130 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
   const context = { appId, registrationId: registration.id };
   try {
     const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets);
-    checkTimes(claims, now, deps.clockToleranceSeconds);
-    checkIssuer(claims, registration.issuer);
-    checkAudience(claims, registration.clientId);
-    checkNonce(claims, login.nonce);
-    const deploymentId = checkDeployment(claims, registration.deploymentIds);
-    checkVersion(claims);
-    checkMessageType(claims);
-    const resourceLink = checkResourceLink(claims);
-    const subject = checkSubject(claims);
-    const roles = checkRoles(claims);
-    checkTargetLinkUri(claims[CLAIM.targetLinkUri], deps.publicUrl);
-    if (!registration.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${appId} is not public`);
-
-    const credential = randomToken();
-    const launch: LaunchData = {
-      id: uuidv7(now.getTime()),
-      appId,
-      registrationId: registration.id,
-      deploymentId,
-      subject,
-      name: optionalString(claims.name),
-      givenName: optionalString(claims.given_name),
-      familyName: optionalString(claims.family_name),
-      email: optionalString(claims.email),
-      roles,
-      ...contextOf(claims),
-      resourceLinkId: resourceLink.id,
-      resourceLinkTitle: optionalString(resourceLink.title),
-      ...agsOf(claims),
-      credentialHash: hashCredential(credential),
-      credentialExpiresAt: new Date(now.getTime() + deps.launchCredentialTtlMs),
-    };
+    const launch = checkClaims(claims, registration, now, deps, login.nonce);
     if (!(await consumeStateAndRecordLaunch(deps.prisma, state, launch, now))) {
       throw new LtiError('ERR_LTI_NONCE_REUSED', 'state consumed by a concurrent launch');
     }
-    deps.logger.info({ launchId: launch.id, ...context }, 'lti launch');
-
-    const target = new URL(registration.exerciseUrl);
-    const ours = new URLSearchParams({ [LAUNCH_FRAGMENT_PARAM]: credential, [SERVER_FRAGMENT_PARAM]: deps.publicUrl });
-    // Keep the exercise's own fragment (e.g. a client-side route); the widget strips ours.
-    const own = target.hash.slice(1);
-    target.hash = own ? `${own}&${ours}` : ours.toString();
-    return new Response(null, {
-      status: 303,
-      headers: {
-        location: target.toString(),
-        'set-cookie': clearStateCookie(state, ltiToolUrls(deps.publicUrl, appId).launchUrl),
-        'cache-control': 'no-store',
-        'referrer-policy': 'no-referrer',
-      },
-    });
+    deps.registrations.set(registration);
+    return launched(launch, registration, state, deps);
   } catch (err) {
     if (err instanceof LtiError) Object.assign(err.context, context);
     throw err;
   }
+}
+
+/**
+ * The short road: verify against the registration this process last read for the token's
+ * (unverified) issuer and client id, then consume the login and record the launch in one
+ * statement that re-checks, against the current rows, everything the cached registration
+ * and the unread login were trusted for. Returns undefined — and the caller takes the full
+ * path — when there is no cached registration or anything at all fails.
+ */
+async function launchFromCachedRegistration(
+  state: string,
+  idToken: string | null,
+  appId: string,
+  now: Date,
+  deps: LtiDeps,
+): Promise<Response | undefined> {
+  const target = unverifiedTarget(idToken);
+  if (!target) return undefined;
+  const registration = deps.registrations.get(appId, target.issuer, target.clientId);
+  if (!registration) return undefined;
+  try {
+    checkTokenHeader(idToken);
+    const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets);
+    if (typeof claims.nonce !== 'string') return undefined;
+    const launch = checkClaims(claims, registration, now, deps);
+    if (!(await recordLaunchIfLoginAndRegistrationMatch(deps.prisma, { state, nonce: claims.nonce, registration, launch, now }))) {
+      // A stale registration or an unacceptable login: the full path says which.
+      deps.registrations.forget(registration);
+      return undefined;
+    }
+    return launched(launch, registration, state, deps);
+  } catch (err) {
+    if (err instanceof LtiError) return undefined;
+    throw err;
+  }
+}
+
+/** The token's claimed issuer and client id, read without verification (only a cache key). */
+function unverifiedTarget(idToken: string | null): { issuer: string; clientId: string } | undefined {
+  if (!idToken) return undefined;
+  let claims: JWTPayload;
+  try {
+    claims = decodeJwt(idToken);
+  } catch {
+    return undefined;
+  }
+  const clientId = typeof claims.aud === 'string' ? claims.aud : typeof claims.azp === 'string' ? claims.azp : undefined;
+  if (typeof claims.iss !== 'string' || clientId === undefined) return undefined;
+  return { issuer: claims.iss, clientId };
+}
+
+/**
+ * Every claim check, and the launch to record. The nonce is checked here when the login was
+ * read; on the short road the write compares it with the login's instead.
+ */
+function checkClaims(
+  claims: JWTPayload,
+  registration: LaunchRegistration,
+  now: Date,
+  deps: LtiDeps,
+  loginNonce?: string,
+): LaunchData {
+  checkTimes(claims, now, deps.clockToleranceSeconds);
+  checkIssuer(claims, registration.issuer);
+  checkAudience(claims, registration.clientId);
+  if (loginNonce !== undefined) checkNonce(claims, loginNonce);
+  const deploymentId = checkDeployment(claims, registration.deploymentIds);
+  checkVersion(claims);
+  checkMessageType(claims);
+  const resourceLink = checkResourceLink(claims);
+  const subject = checkSubject(claims);
+  const roles = checkRoles(claims);
+  checkTargetLinkUri(claims[CLAIM.targetLinkUri], deps.publicUrl);
+  if (!registration.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${registration.appId} is not public`);
+
+  const credential = randomToken();
+  return {
+    id: uuidv7(now.getTime()),
+    appId: registration.appId,
+    registrationId: registration.id,
+    deploymentId,
+    subject,
+    name: optionalString(claims.name),
+    givenName: optionalString(claims.given_name),
+    familyName: optionalString(claims.family_name),
+    email: optionalString(claims.email),
+    roles,
+    ...contextOf(claims),
+    resourceLinkId: resourceLink.id,
+    resourceLinkTitle: optionalString(resourceLink.title),
+    ...agsOf(claims),
+    credential,
+    credentialHash: hashCredential(credential),
+    credentialExpiresAt: new Date(now.getTime() + deps.launchCredentialTtlMs),
+  };
+}
+
+/** Sends the browser to the exercise with its launch credential in the URL fragment. */
+function launched(launch: LaunchData, registration: LaunchRegistration, state: string, deps: LtiDeps): Response {
+  deps.logger.info({ launchId: launch.id, appId: launch.appId, registrationId: registration.id }, 'lti launch');
+  const target = new URL(registration.exerciseUrl);
+  const ours = new URLSearchParams({ [LAUNCH_FRAGMENT_PARAM]: launch.credential, [SERVER_FRAGMENT_PARAM]: deps.publicUrl });
+  // Keep the exercise's own fragment (e.g. a client-side route); the widget strips ours.
+  const own = target.hash.slice(1);
+  target.hash = own ? `${own}&${ours}` : ours.toString();
+  return new Response(null, {
+    status: 303,
+    headers: {
+      location: target.toString(),
+      'set-cookie': clearStateCookie(state, ltiToolUrls(deps.publicUrl, launch.appId).launchUrl),
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+    },
+  });
 }
 
 function optionalString(value: unknown): string | null {

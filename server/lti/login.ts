@@ -3,7 +3,7 @@ import { readForm } from '../http/form.ts';
 import type { LtiDeps } from './deps.ts';
 import { checkTargetLinkUri } from './checks/target-link.ts';
 import { LtiError } from './errors.ts';
-import { findLoginTarget, insertLoginState } from './launch-queries.ts';
+import { storeLoginIfAcceptable } from './launch-queries.ts';
 import { stateCookie } from './state-cookie.ts';
 import { ltiToolUrls } from './tool-urls.ts';
 
@@ -54,7 +54,21 @@ export async function handleLogin(request: Request, appId: string, deps: LtiDeps
   checkTargetLinkUri(params.targetLinkUri, deps.publicUrl);
   const issuer = params.iss.replace(/\/+$/, '');
 
-  const app = await findLoginTarget(deps.prisma, appId, issuer, params.clientId);
+  const state = randomToken();
+  const nonce = randomToken();
+  const now = deps.now();
+  const app = await storeLoginIfAcceptable(deps.prisma, {
+    appId,
+    issuer,
+    clientId: params.clientId,
+    deploymentId: params.deploymentId,
+    state,
+    nonce,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + deps.loginStateTtlMs),
+  });
+  // The statement above stored the login only if every check below passes; they name the
+  // reason when it did not.
   if (!app) throw new LtiError('ERR_LTI_UNKNOWN_APP', `no app ${appId}`);
   if (!app.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${appId} is not public`, { context: { appId } });
   if (app.registrations.length === 0) {
@@ -70,18 +84,12 @@ export async function handleLogin(request: Request, appId: string, deps: LtiDeps
       context: { appId, registrationId: registration.id },
     });
   }
-
-  const state = randomToken();
-  const nonce = randomToken();
-  const now = deps.now();
-  await insertLoginState(deps.prisma, {
-    state,
-    nonce,
-    appId,
-    registrationId: registration.id,
-    createdAt: now,
-    expiresAt: new Date(now.getTime() + deps.loginStateTtlMs),
-  });
+  if (!app.stored) {
+    // The SQL and the checks above disagree: a bug, not a client error.
+    throw new Error(`login for registration ${registration.id} passed every check but was not stored`);
+  }
+  // The launch that follows (usually on this process) can then skip its reads.
+  deps.registrations.set(registration);
 
   const { launchUrl } = ltiToolUrls(deps.publicUrl, appId);
   const auth = new URL(registration.authLoginUrl);

@@ -1,8 +1,9 @@
 /**
- * Database writes per launch: a whole successful login + launch writes at most twice (the
- * login state, then one statement that consumes it and records the launch), and refusals
- * write nothing. Statements are seen through the Prisma client's query events
- * (DatabaseTarget.onQuery), on PGlite and on PostgreSQL alike.
+ * Database work per launch: a whole successful login + launch is two statements when the
+ * process knows the registration (the login's check-and-store, then one statement that
+ * checks and consumes the login and records the launch), and refusals change no row.
+ * Statements are seen through the Prisma client's query events (DatabaseTarget.onQuery),
+ * on PGlite and on PostgreSQL alike.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
@@ -72,52 +73,138 @@ describe('isWrite', () => {
   });
 });
 
-describe('writes per launch', () => {
-  it('a whole successful login + launch writes at most twice', async () => {
+const extraPlatforms: TestPlatform[] = [];
+afterAll(async () => {
+  for (const platform of extraPlatforms) await platform.close();
+});
+
+/** Another platform (its own issuer and client id) with a public app on `baseUrl`. */
+async function anotherPlatformApp(baseUrl: string): Promise<{ platform: TestPlatform; app: PublicApp }> {
+  const platform = await startTestPlatform();
+  extraPlatforms.push(platform);
+  return { platform, app: await publicAppFor(db, platform, baseUrl) };
+}
+
+/** Row counts a refused request must leave as they were. */
+async function rowCounts(): Promise<Record<string, number>> {
+  const [row] = await db.prisma.$queryRaw<Array<Record<string, bigint>>>`
+    SELECT (SELECT count(*) FROM "LoginState") AS "logins",
+      (SELECT count(*) FROM "LoginState" WHERE "usedAt" IS NOT NULL) AS "usedLogins",
+      (SELECT count(*) FROM "Launch") AS "launches"`;
+  return Object.fromEntries(Object.entries(row!).map(([k, v]) => [k, Number(v)]));
+}
+
+describe('statements per launch', () => {
+  it('a whole successful login + launch is two statements, both writes, on a warm process', async () => {
     let status = 0;
     const statements = await statementsOf(async () => {
       status = (await launch(openedx, app)).response.status;
     });
     expect(status).toBe(303);
-    const writes = statements.filter(isWrite);
-    // The hook sees the writes at all (else this test could not fail): the login state's insert.
-    expect(writes.some((sql) => /INSERT INTO "(public"\.")?LoginState"/.test(sql)), statements.join('\n')).toBe(true);
-    expect(writes.length, writes.join('\n---\n')).toBeLessThanOrEqual(2);
-    // The second is the single consume-and-record statement.
-    expect(writes.filter((sql) => /UPDATE "LoginState"/.test(sql) && /INSERT INTO "Launch"/.test(sql))).toHaveLength(1);
+    expect(statements, statements.join('\n---\n')).toHaveLength(2);
+    expect(statements.every(isWrite)).toBe(true);
+    expect(statements[0]).toMatch(/INSERT INTO "(public"\.")?LoginState"/);
+    // The second checks the login and the registration, consumes the login and records the launch.
+    expect(statements[1]).toMatch(/UPDATE "LoginState"/);
+    expect(statements[1]).toMatch(/INSERT INTO "Launch"/);
+    expect(statements[1]).toMatch(/"LtiRegistration"/);
   });
 
-  it('a refused launch writes nothing', async () => {
+  it('a refused launch changes no row', async () => {
     const jar = new CookieJar();
-    const statements = await statementsOf(async () => {
-      const result = await launch(openedx, app, { jar, overrides: { signWith: 'foreign-key' } });
-      expect(await errorCode(result.response)).toBe('ERR_LTI_BAD_SIGNATURE');
-    });
-    // Only the login's own insert.
-    expect(statements.filter(isWrite)).toHaveLength(1);
+    const login = await initiateLogin(openedx, app, jar);
+    const auth = await openedx.authorize(login.location!, { signWith: 'foreign-key' });
+    const before = await rowCounts();
+    const response = await postLaunch(app.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+    expect(await errorCode(response)).toBe('ERR_LTI_BAD_SIGNATURE');
+    expect(await rowCounts()).toEqual(before);
   });
 
-  it('a replayed launch writes nothing', async () => {
+  it('a replayed launch changes no row', async () => {
     const first = await launch(openedx, app);
     expect(first.response.status).toBe(303);
     const cookie = `lti_state_${first.auth.state.slice(0, 16)}=${first.auth.state}`;
-    const statements = await statementsOf(async () => {
-      const replay = await postLaunch(app.urls.launchUrl, { id_token: first.auth.idToken, state: first.auth.state }, cookie);
-      expect(await errorCode(replay)).toBe('ERR_LTI_NONCE_REUSED');
-    });
-    expect(statements.length).toBeGreaterThan(0);
-    expect(statements.filter(isWrite)).toEqual([]);
+    const before = await rowCounts();
+    const replay = await postLaunch(app.urls.launchUrl, { id_token: first.auth.idToken, state: first.auth.state }, cookie);
+    expect(await errorCode(replay)).toBe('ERR_LTI_NONCE_REUSED');
+    expect(await rowCounts()).toEqual(before);
   });
 
-  it('a refused login writes nothing', async () => {
+  it('a refused login changes no row', async () => {
     const init = new URL(openedx.loginInitiation(app.urls.loginUrl, { targetLinkUri: app.urls.launchUrl }).url);
     init.searchParams.set('lti_deployment_id', 'nope');
+    const before = await rowCounts();
     const statements = await statementsOf(async () => {
       const response = await fetch(init, { redirect: 'manual' });
       expect(await errorCode(response)).toBe('ERR_LTI_UNKNOWN_DEPLOYMENT');
     });
-    expect(statements.length).toBeGreaterThan(0);
-    expect(statements.filter(isWrite)).toEqual([]);
+    expect(statements).toHaveLength(1);
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it('a process that has not seen the registration reads it, then records the launch', async () => {
+    // A second process on the same database: it did not serve the login.
+    let offsetMs = 0;
+    const other = await startToolServer(db, { now: () => new Date(Date.now() + offsetMs) });
+    try {
+      const { platform, app: otherApp } = await anotherPlatformApp(other.baseUrl);
+      const jar = new CookieJar();
+      const login = await initiateLogin(platform, otherApp, jar);
+      const auth = await platform.authorize(login.location!, { expectedRedirectUri: otherApp.urls.launchUrl });
+      offsetMs = 61_000; // past the registration cache's minute, well within the login's ten
+      const statements = await statementsOf(async () => {
+        const response = await postLaunch(otherApp.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+        expect(response.status).toBe(303);
+      });
+      expect(statements).toHaveLength(2);
+      expect(isWrite(statements[0]!)).toBe(false);
+      expect(statements[1]).toMatch(/INSERT INTO "Launch"/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  describe('a registration changed between login and launch is read again, not trusted from the login', () => {
+    it('deployment removed → ERR_LTI_UNKNOWN_DEPLOYMENT, nothing recorded', async () => {
+      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
+      const jar = new CookieJar();
+      const login = await initiateLogin(platform, changed, jar);
+      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+      await db.prisma.ltiRegistration.update({ where: { id: changed.registrationId }, data: { deploymentIds: ['another-deployment'] } });
+      const before = await rowCounts();
+      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+      expect(await errorCode(response)).toBe('ERR_LTI_UNKNOWN_DEPLOYMENT');
+      expect(await rowCounts()).toEqual(before);
+    });
+
+    it('keyset URL changed → verified against the new keyset and recorded (the cached one is not used)', async () => {
+      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
+      const jar = new CookieJar();
+      const login = await initiateLogin(platform, changed, jar);
+      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+      const registration = await db.prisma.ltiRegistration.findUniqueOrThrow({ where: { id: changed.registrationId } });
+      const newKeysetUrl = `${registration.keysetUrl}?rotated=1`;
+      await db.prisma.ltiRegistration.update({ where: { id: changed.registrationId }, data: { keysetUrl: newKeysetUrl } });
+      const statements = await statementsOf(async () => {
+        const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+        expect(response.status).toBe(303);
+      });
+      // The short road's write matched nothing; the full path read the new registration and recorded.
+      expect(statements).toHaveLength(3);
+      expect(statements[2]).toMatch(/INSERT INTO "Launch"/);
+      expect(tool.app.keysets.fetchCount).toBeGreaterThan(0);
+    });
+
+    it('exercise URL changed → the learner lands on the new one', async () => {
+      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
+      const jar = new CookieJar();
+      const login = await initiateLogin(platform, changed, jar);
+      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+      await db.prisma.app.update({ where: { id: changed.appId }, data: { exerciseUrl: 'https://exercises.example.test/moved' } });
+      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+      expect(response.status).toBe(303);
+      expect(response.headers.get('location')).toMatch(/^https:\/\/exercises\.example\.test\/moved#/);
+    });
   });
 
   it('the same form posted twice at once records one launch', async () => {
