@@ -18,6 +18,7 @@ import { LtiError } from './lti/errors.ts';
 import { handleLaunch } from './lti/launch.ts';
 import { handleLogin } from './lti/login.ts';
 import { PlatformKeysets } from './lti/platform-keysets.ts';
+import { RegistrationCache } from './lti/registration-cache.ts';
 import { ToolKeys } from './lti/tool-keys.ts';
 import { LTI_ROUTE_PREFIX } from './lti/tool-urls.ts';
 
@@ -56,6 +57,8 @@ export const DEMO_PATH = '/demo/';
 const LOGIN_STATE_TTL_MS = 10 * 60_000;
 const CLOCK_TOLERANCE_SECONDS = 5;
 const CLEANUP_INTERVAL_MS = 60_000;
+/** A stale entry only costs a launch its short road (the write re-checks it), so a minute is fine. */
+const REGISTRATION_CACHE = { ttlMs: 60_000, maxEntries: 10_000 };
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 const APP_ROUTE = /^\/lti\/apps\/([0-9a-fA-F-]{36})\/(login|launch)$/;
@@ -133,6 +136,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     now,
     logger: logger.child({ component: 'lti' }),
     keysets,
+    registrations: new RegistrationCache(REGISTRATION_CACHE, () => now().getTime()),
     loginStateTtlMs: LOGIN_STATE_TTL_MS,
     launchCredentialTtlMs: config.launchCredentialTtlSeconds * 1000,
     clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
