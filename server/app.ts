@@ -132,6 +132,7 @@ export function createApp(config: Config, deps: AppDeps): App {
   const dashboard = createDashboard({ distDir: projectFile('dashboard/dist'), publicUrl: config.publicUrl, widgetPath: WIDGET_PATH });
   const lti: LtiDeps = {
     prisma,
+    sql: deps.db.sql,
     publicUrl: config.publicUrl,
     now,
     logger: logger.child({ component: 'lti' }),

@@ -1,9 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import { pgliteSqlRunner, pgSqlRunner, type SqlRunner } from './sql-runner.ts';
 
 export type DatabaseKind = 'pglite' | 'postgresql';
 
@@ -11,6 +13,8 @@ export type DatabaseKind = 'pglite' | 'postgresql';
 export interface Database {
   kind: DatabaseKind;
   prisma: PrismaClient;
+  /** The hot path's few statements, straight on the driver (see sql-runner.ts). */
+  sql: SqlRunner;
   /** The driver adapter factory, shared by the client and the migration engine. */
   adapterFactory: SqlMigrationAwareDriverAdapterFactory;
   /** Human-readable location without credentials, for logs. */
@@ -60,18 +64,21 @@ function createPrismaClient(
 
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (isPostgresUrl(target.url)) {
-    const adapterFactory = new PrismaPg({
-      connectionString: target.url,
-      max: target.poolMax ?? 10,
-    });
+    // One pool for the Prisma client and the hot statements; we end it ourselves.
+    const pool = new pg.Pool({ connectionString: target.url, max: target.poolMax ?? 10 });
+    const adapterFactory = new PrismaPg(pool);
     const prisma = createPrismaClient(adapterFactory, target.onQuery);
     return {
       kind: 'postgresql',
       prisma,
+      sql: pgSqlRunner(pool, target.onQuery),
       adapterFactory,
       describe: redactDatabaseUrl(target.url),
       url: target.url,
-      close: () => prisma.$disconnect(),
+      async close() {
+        await prisma.$disconnect();
+        await pool.end();
+      },
     };
   }
   const dir = target.pgliteDir ?? './data/pglite';
@@ -85,6 +92,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   return {
     kind: 'pglite',
     prisma,
+    sql: pgliteSqlRunner(pglite, target.onQuery),
     adapterFactory,
     describe: `pglite:${dir}`,
     async close() {

@@ -1,3 +1,4 @@
+import type { SqlRunner } from '../db/sql-runner.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { PlatformKeysets } from './platform-keysets.ts';
@@ -5,6 +6,8 @@ import type { RegistrationCache } from './registration-cache.ts';
 
 export interface LtiDeps {
   prisma: PrismaClient;
+  /** The launch path's own statements (driver-level, see server/db/sql-runner.ts). */
+  sql: SqlRunner;
   /** Config.publicUrl: our origin for target_link_uri, and the base of our URLs. */
   publicUrl: string;
   now: () => Date;

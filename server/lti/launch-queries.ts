@@ -1,4 +1,4 @@
-import { sqlTimestamp } from '../db/sql.ts';
+import { timestampParam, type SqlRunner } from '../db/sql-runner.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { LoginStateRow } from './checks/state.ts';
 
@@ -24,7 +24,7 @@ export interface LoginTarget {
  * statement and a refused one writes nothing. Undefined when there is no such app.
  */
 export async function storeLoginIfAcceptable(
-  prisma: PrismaClient,
+  sql: SqlRunner,
   login: {
     appId: string;
     issuer: string;
@@ -36,27 +36,38 @@ export async function storeLoginIfAcceptable(
     expiresAt: Date;
   },
 ): Promise<LoginTarget | undefined> {
-  const clientId = login.clientId ?? null;
-  const deploymentId = login.deploymentId ?? null;
-  const rows = await prisma.$queryRaw<Array<TargetRow & { stored: boolean }>>`
+  const rows = await sql.rows<TargetRow & { stored: boolean }>({
+    name: 'lti_store_login',
+    text: `
     WITH target AS (
       SELECT a."isPublic", a."exerciseUrl", r."id", r."issuer", r."clientId", r."keysetUrl", r."authLoginUrl", r."deploymentIds"
       FROM "App" a
       LEFT JOIN "LtiRegistration" r
-        ON r."appId" = a."id" AND r."issuer" = ${login.issuer}
-        AND (CAST(${clientId} AS text) IS NULL OR r."clientId" = CAST(${clientId} AS text))
-      WHERE a."id" = ${login.appId}
+        ON r."appId" = a."id" AND r."issuer" = $2
+        AND (CAST($3 AS text) IS NULL OR r."clientId" = CAST($3 AS text))
+      WHERE a."id" = $1
       LIMIT 2
     ), stored AS (
       INSERT INTO "LoginState" ("state", "nonce", "appId", "registrationId", "createdAt", "expiresAt")
-      SELECT ${login.state}, ${login.nonce}, ${login.appId}, t."id", ${sqlTimestamp(login.createdAt)}, ${sqlTimestamp(login.expiresAt)}
+      SELECT $5, $6, $1, t."id", CAST($7 AS timestamp(3)), CAST($8 AS timestamp(3))
       FROM target t
       WHERE t."isPublic" AND t."id" IS NOT NULL
         AND (SELECT count(*) FROM target) = 1
-        AND (CAST(${deploymentId} AS text) IS NULL OR CAST(${deploymentId} AS text) = ANY (t."deploymentIds"))
+        AND (CAST($4 AS text) IS NULL OR CAST($4 AS text) = ANY (t."deploymentIds"))
       RETURNING "state"
     )
-    SELECT t.*, EXISTS (SELECT 1 FROM stored) AS "stored" FROM target t`;
+    SELECT t.*, EXISTS (SELECT 1 FROM stored) AS "stored" FROM target t`,
+    values: [
+      login.appId,
+      login.issuer,
+      login.clientId ?? null,
+      login.deploymentId ?? null,
+      login.state,
+      login.nonce,
+      timestampParam(login.createdAt),
+      timestampParam(login.expiresAt),
+    ],
+  });
   if (rows.length === 0) return undefined;
   return {
     isPublic: rows[0]!.isPublic,

@@ -1,5 +1,6 @@
 import { sqlTextArray as textArray, sqlTimestamp as ts } from '../db/sql.ts';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
+import { timestampParam, type SqlRunner } from '../db/sql-runner.ts';
 import type { LaunchRegistration } from './launch-queries.ts';
 
 export interface LaunchData {
@@ -59,7 +60,7 @@ export async function consumeStateAndRecordLaunch(
  * that does not hold; nothing is written then.
  */
 export async function recordLaunchIfLoginAndRegistrationMatch(
-  prisma: PrismaClient,
+  sql: SqlRunner,
   { state, nonce, registration, launch, now }: {
     state: string;
     nonce: string;
@@ -68,21 +69,60 @@ export async function recordLaunchIfLoginAndRegistrationMatch(
     now: Date;
   },
 ): Promise<boolean> {
-  const rows = await prisma.$queryRaw<{ id: string }[]>`
+  const rows = await sql.rows<{ id: string }>({
+    name: 'lti_record_launch',
+    text: `
     WITH consumed AS (
-      UPDATE "LoginState" s SET "usedAt" = ${ts(now)}
-      WHERE s."state" = ${state} AND s."usedAt" IS NULL AND s."expiresAt" > ${ts(now)}
-        AND s."nonce" = ${nonce} AND s."appId" = ${launch.appId} AND s."registrationId" = ${registration.id}
+      UPDATE "LoginState" s SET "usedAt" = CAST($4 AS timestamp(3))
+      WHERE s."state" = $1 AND s."usedAt" IS NULL AND s."expiresAt" > CAST($4 AS timestamp(3))
+        AND s."nonce" = $2 AND s."appId" = $3 AND s."registrationId" = $5
         AND EXISTS (
           SELECT 1 FROM "LtiRegistration" r JOIN "App" a ON a."id" = r."appId"
-          WHERE r."id" = ${registration.id} AND a."id" = ${launch.appId} AND a."isPublic"
-            AND r."issuer" = ${registration.issuer} AND r."clientId" = ${registration.clientId}
-            AND r."keysetUrl" = ${registration.keysetUrl} AND a."exerciseUrl" = ${registration.exerciseUrl}
-            AND CAST(${launch.deploymentId} AS text) = ANY (r."deploymentIds")
+          WHERE r."id" = $5 AND a."id" = $3 AND a."isPublic"
+            AND r."issuer" = $6 AND r."clientId" = $7 AND r."keysetUrl" = $8 AND a."exerciseUrl" = $9
+            AND CAST($10 AS text) = ANY (r."deploymentIds")
         )
       RETURNING s."state"
     )
-    ${insertLaunchFrom(launch, now)}`;
+    INSERT INTO "Launch" (
+      "id", "appId", "registrationId", "deploymentId", "subject", "name", "givenName", "familyName",
+      "email", "roles", "contextId", "contextTitle", "contextLabel", "resourceLinkId", "resourceLinkTitle",
+      "agsLineitem", "agsLineitems", "agsScopes", "credentialHash", "credentialExpiresAt", "createdAt"
+    )
+    SELECT $11, $3, $5, $10, $12, $13, $14, $15, $16, CAST($17 AS text[]), $18, $19, $20, $21, $22,
+      $23, $24, CAST($25 AS text[]), $26, CAST($27 AS timestamp(3)), CAST($4 AS timestamp(3))
+    FROM consumed
+    RETURNING "id"`,
+    values: [
+      state,
+      nonce,
+      launch.appId,
+      timestampParam(now),
+      registration.id,
+      registration.issuer,
+      registration.clientId,
+      registration.keysetUrl,
+      registration.exerciseUrl,
+      launch.deploymentId,
+      launch.id,
+      launch.subject,
+      launch.name,
+      launch.givenName,
+      launch.familyName,
+      launch.email,
+      launch.roles,
+      launch.contextId,
+      launch.contextTitle,
+      launch.contextLabel,
+      launch.resourceLinkId,
+      launch.resourceLinkTitle,
+      launch.agsLineitem,
+      launch.agsLineitems,
+      launch.agsScopes,
+      launch.credentialHash,
+      timestampParam(launch.credentialExpiresAt),
+    ],
+  });
   return rows.length === 1;
 }
 

@@ -109,7 +109,7 @@ async function launchFromCachedRegistration(
     const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets);
     if (typeof claims.nonce !== 'string') return undefined;
     const launch = checkClaims(claims, registration, now, deps);
-    if (!(await recordLaunchIfLoginAndRegistrationMatch(deps.prisma, { state, nonce: claims.nonce, registration, launch, now }))) {
+    if (!(await recordLaunchIfLoginAndRegistrationMatch(deps.sql, { state, nonce: claims.nonce, registration, launch, now }))) {
       // A stale registration or an unacceptable login: the full path says which.
       deps.registrations.forget(registration);
       return undefined;

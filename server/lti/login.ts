@@ -57,7 +57,7 @@ export async function handleLogin(request: Request, appId: string, deps: LtiDeps
   const state = randomToken();
   const nonce = randomToken();
   const now = deps.now();
-  const app = await storeLoginIfAcceptable(deps.prisma, {
+  const app = await storeLoginIfAcceptable(deps.sql, {
     appId,
     issuer,
     clientId: params.clientId,
