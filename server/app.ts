@@ -75,11 +75,18 @@ const CLEANUP_INTERVAL_MS = 60_000;
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 /**
  * Path and query longer than this get 414. An LTI login GET carries a few hints (well under
- * 2 KiB from Open edX); the launch is a POST. Node's header limit (16 KiB, main.ts) is the
- * outer bound, this the one with a clear answer.
+ * 2 KiB from Open edX); the launch is a POST. Node's header limit (16 KiB,
+ * http/node-server.ts) is the outer bound, this the one with a clear answer.
  */
 export const MAX_URL_BYTES = 8 * 1024;
 const APP_ROUTE = /^\/lti\/apps\/([0-9a-fA-F-]{36})\/(login|launch)$/;
+
+/** The rate-limit family of a request, if it has one (CORS preflights are not counted). */
+function limitedRoute(pathname: string, method: string, appRoute: RegExpExecArray | null): LimitedRoute | undefined {
+  if (pathname === GRAPHQL_PATH) return 'graphql';
+  if (pathname === COMPLETIONS_PATH) return method === 'OPTIONS' ? undefined : 'completion';
+  return appRoute ? (appRoute[2] as 'login' | 'launch') : undefined;
+}
 
 /**
  * Builds the whole server from its configuration and dependencies. It reads no
@@ -201,12 +208,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     const pathname = basePath && url.pathname.startsWith(`${basePath}/`) ? url.pathname.slice(basePath.length) : url.pathname;
     if (url.pathname.length + url.search.length > MAX_URL_BYTES) return uriTooLong(pathname);
     const appRoute = APP_ROUTE.exec(pathname);
-    const limited: LimitedRoute | undefined =
-      pathname === GRAPHQL_PATH
-        ? 'graphql'
-        : pathname === COMPLETIONS_PATH
-          ? request.method === 'OPTIONS' ? undefined : 'completion'
-          : (appRoute?.[2] as 'login' | 'launch' | undefined);
+    const limited = limitedRoute(pathname, request.method, appRoute);
     if (limited) {
       const address = clientAddress(
         context.clientAddress ?? context.req?.socket.remoteAddress,
