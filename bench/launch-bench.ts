@@ -49,7 +49,22 @@ async function startServer(env: Record<string, string>): Promise<Server> {
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'server/main.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'error', METRICS_TOKEN, NODE_ENV: 'production', ...env },
+    env: {
+      ...process.env,
+      PORT: '0',
+      LOG_LEVEL: 'error',
+      METRICS_TOKEN,
+      NODE_ENV: 'production',
+      // Thousands of launches and completions from one address (127.0.0.1): this measures the
+      // server's throughput, not its rate limits, so they are off (0) for the benchmark server.
+      RATE_LIMIT_LOGIN_PER_MINUTE: '0',
+      RATE_LIMIT_LAUNCH_PER_MINUTE: '0',
+      RATE_LIMIT_COMPLETION_PER_MINUTE: '0',
+      RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE: '0',
+      RATE_LIMIT_GRAPHQL_PER_MINUTE: '0',
+      RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

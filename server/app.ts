@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { createServerAdapter, type ServerAdapter } from '@whatwg-node/server';
 import { JWKS_MAX_AGE_SECONDS, type Config } from './config.ts';
 import type { Database } from './db/client.ts';
@@ -8,7 +9,9 @@ import { DeliveryWorker, type DeliveryPolicy } from './grades/delivery-worker.ts
 import { createGraphQLHandler, GRAPHQL_PATH } from './graphql/yoga.ts';
 import { createDashboard } from './http/dashboard.ts';
 import { createStaticAssets, projectFile } from './http/static-assets.ts';
+import { clientAddress } from './http/client-address.ts';
 import { ltiErrorResponse } from './http/error-page.ts';
+import { createRequestLimits, type LimitedRoute } from './http/request-limits.ts';
 import type { FetchLike } from './http/limited-fetch.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -35,11 +38,23 @@ export interface AppDeps {
   metrics?: Metrics;
 }
 
+/**
+ * What the handler knows besides the request: over HTTP, the Node request (its socket has
+ * the peer address); in-process, tests may say which address a request comes from.
+ */
+export interface RequestContext {
+  req?: IncomingMessage;
+  clientAddress?: string;
+}
+
 export interface App {
-  /** Handles one request in-process (tests) — the same code path as the HTTP server. */
-  fetch(request: Request): Promise<Response>;
+  /**
+   * Handles one request in-process (tests) — the same code path as the HTTP server.
+   * `client.address` stands in for the socket's peer address (default: one "unknown" client).
+   */
+  fetch(request: Request, client?: { address?: string }): Promise<Response>;
   /** A Node `http` request listener. */
-  nodeHandler: ServerAdapter<object, { handle: (request: Request) => Promise<Response> }>;
+  nodeHandler: ServerAdapter<RequestContext, { handle: (request: Request, context: RequestContext) => Promise<Response> }>;
   toolKeys: ToolKeys;
   keysets: PlatformKeysets;
   accessTokens: AccessTokens;
@@ -61,7 +76,20 @@ const CLEANUP_INTERVAL_MS = 60_000;
 const REGISTRATION_CACHE = { ttlMs: 60_000, maxEntries: 10_000 };
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
+/**
+ * Path and query longer than this get 414. An LTI login GET carries a few hints (well under
+ * 2 KiB from Open edX); the launch is a POST. Node's header limit (16 KiB,
+ * http/node-server.ts) is the outer bound, this the one with a clear answer.
+ */
+export const MAX_URL_BYTES = 8 * 1024;
 const APP_ROUTE = /^\/lti\/apps\/([0-9a-fA-F-]{36})\/(login|launch)$/;
+
+/** The rate-limit family of a request, if it has one (CORS preflights are not counted). */
+function limitedRoute(pathname: string, method: string, appRoute: RegExpExecArray | null): LimitedRoute | undefined {
+  if (pathname === GRAPHQL_PATH) return 'graphql';
+  if (pathname === COMPLETIONS_PATH) return method === 'OPTIONS' ? undefined : 'completion';
+  return appRoute ? (appRoute[2] as 'login' | 'launch') : undefined;
+}
 
 /**
  * Builds the whole server from its configuration and dependencies. It reads no
@@ -151,6 +179,13 @@ export function createApp(config: Config, deps: AppDeps): App {
     onGradeQueued: () => deliveryWorker.wake(),
   });
 
+  const limits = createRequestLimits({
+    limits: config.rateLimits,
+    nowMs: () => now().getTime(),
+    metrics,
+    logger: logger.child({ component: 'limits' }),
+  });
+
   async function ltiRoute(kind: 'login' | 'launch', appId: string, request: Request): Promise<Response> {
     const counter = kind === 'login' ? metrics.logins : metrics.launches;
     try {
@@ -172,10 +207,22 @@ export function createApp(config: Config, deps: AppDeps): App {
     }
   }
 
-  async function handle(request: Request): Promise<Response> {
+  async function handle(request: Request, context: RequestContext): Promise<Response> {
     const url = new URL(request.url);
     // Behind a proxy that keeps PUBLIC_URL's path prefix, routes live under it.
     const pathname = basePath && url.pathname.startsWith(`${basePath}/`) ? url.pathname.slice(basePath.length) : url.pathname;
+    if (url.pathname.length + url.search.length > MAX_URL_BYTES) return uriTooLong(pathname);
+    const appRoute = APP_ROUTE.exec(pathname);
+    const limited = limitedRoute(pathname, request.method, appRoute);
+    if (limited) {
+      const address = clientAddress(
+        context.clientAddress ?? context.req?.socket.remoteAddress,
+        request.headers.get('x-forwarded-for'),
+        config.trustProxyHops,
+      );
+      const refused = limits.refuse(limited, request, address);
+      if (refused) return refused;
+    }
     if (pathname === GRAPHQL_PATH) return graphql.fetch(request);
     if (pathname === COMPLETIONS_PATH) {
       try {
@@ -196,7 +243,6 @@ export function createApp(config: Config, deps: AppDeps): App {
     }
     const asset = (await assets(pathname, request.method)) ?? (await dashboard(pathname, request.method));
     if (asset) return asset;
-    const appRoute = APP_ROUTE.exec(pathname);
     if (appRoute) return ltiRoute(appRoute[2] as 'login' | 'launch', appRoute[1]!.toLowerCase(), request);
     if (pathname === `${LTI_ROUTE_PREFIX}/jwks`) {
       if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -224,6 +270,17 @@ export function createApp(config: Config, deps: AppDeps): App {
       return readiness();
     }
     return new Response(JSON.stringify({ error: 'not_found' }), { status: 404, headers: JSON_HEADERS });
+  }
+
+  function uriTooLong(pathname: string): Response {
+    logger.warn({ path: pathname.slice(0, 200) }, 'request URI too long');
+    if (pathname.startsWith(`${LTI_ROUTE_PREFIX}/`)) {
+      return ltiErrorResponse(new LtiError('ERR_LTI_URI_TOO_LONG', `URI over ${MAX_URL_BYTES} bytes`));
+    }
+    return new Response(JSON.stringify({ error: 'uri_too_long', message: `Path and query are limited to ${MAX_URL_BYTES} bytes.` }), {
+      status: 414,
+      headers: JSON_HEADERS,
+    });
   }
 
   /** Ready when the database answers and a tool key can sign (a load balancer's check). */
@@ -256,9 +313,10 @@ export function createApp(config: Config, deps: AppDeps): App {
     };
   }
 
-  const nodeHandler = createServerAdapter(handle);
+  const nodeHandler = createServerAdapter<RequestContext>(handle);
   return {
-    fetch: (request) => Promise.resolve(nodeHandler.fetch(request)),
+    fetch: (request, client) =>
+      Promise.resolve(nodeHandler.fetch(request, client?.address ? { clientAddress: client.address } : {})),
     nodeHandler: nodeHandler as never,
     toolKeys,
     keysets,

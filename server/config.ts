@@ -28,7 +28,43 @@ export interface Config {
   launchCredentialTtlSeconds: number;
   /** Bearer token for /metrics; undefined disables the endpoint. */
   metricsToken: string | undefined;
+  /** Proxies in front whose `X-Forwarded-For` entry is believed (0: use the socket address). */
+  trustProxyHops: number;
+  /** Requests per minute (also the burst) per client; 0 turns that limit off. Per process. */
+  rateLimits: RateLimitConfig;
 }
+
+export interface RateLimitConfig {
+  loginPerMinute: number;
+  launchPerMinute: number;
+  completionPerMinute: number;
+  completionPerCredentialPerMinute: number;
+  graphqlPerMinute: number;
+  graphqlPerTokenPerMinute: number;
+}
+
+/**
+ * Defaults sized for a school: hundreds of learners behind one NAT address open the same
+ * unit at the start of class, and each launch is one login and one launch request.
+ */
+export const DEFAULT_RATE_LIMITS: RateLimitConfig = {
+  loginPerMinute: 1200,
+  launchPerMinute: 1200,
+  completionPerMinute: 1200,
+  completionPerCredentialPerMinute: 30,
+  graphqlPerMinute: 600,
+  graphqlPerTokenPerMinute: 300,
+};
+
+/** The environment variable of each rate limit. */
+export const RATE_LIMIT_VARIABLES: Record<keyof RateLimitConfig, string> = {
+  loginPerMinute: 'RATE_LIMIT_LOGIN_PER_MINUTE',
+  launchPerMinute: 'RATE_LIMIT_LAUNCH_PER_MINUTE',
+  completionPerMinute: 'RATE_LIMIT_COMPLETION_PER_MINUTE',
+  completionPerCredentialPerMinute: 'RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE',
+  graphqlPerMinute: 'RATE_LIMIT_GRAPHQL_PER_MINUTE',
+  graphqlPerTokenPerMinute: 'RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE',
+};
 
 export interface ConfigVariable {
   name: string;
@@ -80,6 +116,42 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     name: 'METRICS_TOKEN',
     default: '(unset)',
     description: 'Enables Prometheus /metrics, readable with `Authorization: Bearer <METRICS_TOKEN>` (at least 16 characters).',
+  },
+  {
+    name: 'TRUST_PROXY',
+    default: '0',
+    description:
+      'How many proxies stand in front of the server. With 1 or more, the client address for rate limits is read from X-Forwarded-For, that many entries from the right; with 0 the header is ignored.',
+  },
+  {
+    name: 'RATE_LIMIT_LOGIN_PER_MINUTE',
+    default: String(DEFAULT_RATE_LIMITS.loginPerMinute),
+    description: 'LTI login requests per client address per minute (also the burst); 0 turns the limit off.',
+  },
+  {
+    name: 'RATE_LIMIT_LAUNCH_PER_MINUTE',
+    default: String(DEFAULT_RATE_LIMITS.launchPerMinute),
+    description: 'LTI launch requests per client address per minute (also the burst); 0 turns the limit off.',
+  },
+  {
+    name: 'RATE_LIMIT_COMPLETION_PER_MINUTE',
+    default: String(DEFAULT_RATE_LIMITS.completionPerMinute),
+    description: 'Completion reports per client address per minute; 0 turns the limit off.',
+  },
+  {
+    name: 'RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE',
+    default: String(DEFAULT_RATE_LIMITS.completionPerCredentialPerMinute),
+    description: 'Completion reports per launch credential per minute; 0 turns the limit off.',
+  },
+  {
+    name: 'RATE_LIMIT_GRAPHQL_PER_MINUTE',
+    default: String(DEFAULT_RATE_LIMITS.graphqlPerMinute),
+    description: 'GraphQL requests per client address per minute; 0 turns the limit off.',
+  },
+  {
+    name: 'RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE',
+    default: String(DEFAULT_RATE_LIMITS.graphqlPerTokenPerMinute),
+    description: 'GraphQL requests per API token per minute; 0 turns the limit off.',
   },
 ];
 
@@ -164,6 +236,24 @@ export function loadConfig(env: Env): Config {
     problems.push('METRICS_TOKEN must be at least 16 characters');
   }
 
+  const wholeNumber = (name: string, fallback: number, max: number): number => {
+    const raw = value(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n > max) {
+      problems.push(`${name} must be a whole number from 0 to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const trustProxyHops = wholeNumber('TRUST_PROXY', 0, 10);
+  const rateLimits = Object.fromEntries(
+    Object.entries(RATE_LIMIT_VARIABLES).map(([key, name]) => [
+      key,
+      wholeNumber(name, DEFAULT_RATE_LIMITS[key as keyof RateLimitConfig], 1_000_000),
+    ]),
+  ) as unknown as RateLimitConfig;
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -176,6 +266,8 @@ export function loadConfig(env: Env): Config {
     toolKeyRetireGraceSeconds,
     launchCredentialTtlSeconds,
     metricsToken,
+    trustProxyHops,
+    rateLimits,
   };
 }
 

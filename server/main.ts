@@ -2,12 +2,12 @@
  * The composition root: the only module that reads the environment, opens the
  * database and listens. Everything else receives its dependencies.
  */
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { ensureFirstOwner } from './auth/bootstrap.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase } from './db/client.ts';
+import { createNodeServer } from './http/node-server.ts';
 import { deployMigrations } from './db/migrate.ts';
 import { createLogger } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
 
   // Listen first: with PORT=0 and no PUBLIC_URL, the public URL depends on the port we get.
   let handler: ReturnType<typeof createApp>['nodeHandler'] | undefined;
-  const server = createServer((req, res) => void handler!(req, res));
+  const server = createNodeServer((req, res) => void handler!(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -31,11 +31,12 @@ export class Metrics {
   readonly completions = new Counter('lti_completions_total', 'Completion reports by outcome.');
   readonly deliveries = new Counter('lti_grade_deliveries_total', 'Grade delivery attempts by outcome.');
   readonly dbStatements = new Counter('lti_db_statements_total', 'SQL statements sent to the database.');
+  readonly rateLimited = new Counter('lti_rate_limited_total', 'Requests refused with 429 by route and by what was limited (address, credential, token).');
   /** Read at scrape time from the components that count them. */
   gauges: Array<{ name: string; help: string; read: () => number }> = [];
 
   render(): string {
-    const counters = [this.logins, this.launches, this.completions, this.deliveries, this.dbStatements].map((c) => c.render());
+    const counters = [this.logins, this.launches, this.completions, this.deliveries, this.dbStatements, this.rateLimited].map((c) => c.render());
     const gauges = this.gauges.map((g) => `# HELP ${g.name} ${g.help}\n# TYPE ${g.name} counter\n${g.name} ${g.read()}`);
     return `${[...counters, ...gauges].join('\n')}\n`;
   }

@@ -7,13 +7,13 @@ import { CompletionError, recordCompletion } from './completion.ts';
 export const COMPLETIONS_PATH = '/api/completions';
 
 /** Exercise pages live on other origins and carry no cookies: a plain `*` CORS policy fits. */
-const CORS = {
+export const COMPLETION_CORS_HEADERS = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'POST, OPTIONS',
   'access-control-allow-headers': 'authorization, content-type',
   'access-control-max-age': '86400',
 };
-const JSON_HEADERS = { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+const JSON_HEADERS = { ...COMPLETION_CORS_HEADERS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
 export interface CompletionRouteDeps {
   prisma: PrismaClient;
@@ -29,7 +29,7 @@ export interface CompletionRouteDeps {
  * credential only; the body is ignored (the score is not the caller's to choose).
  */
 export async function handleCompletion(request: Request, deps: CompletionRouteDeps): Promise<Response> {
-  if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS });
+  if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: COMPLETION_CORS_HEADERS });
   if (request.method !== 'POST') {
     return json(405, { error: 'method_not_allowed', message: 'POST only.' }, { allow: 'POST, OPTIONS' });
   }

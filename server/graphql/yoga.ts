@@ -4,6 +4,7 @@ import { authenticateApiToken } from '../auth/api-tokens.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { ToolKeys } from '../lti/tool-keys.ts';
+import { useQueryLimits } from './limits.ts';
 
 export interface GraphQLDeps {
   prisma: PrismaClient;
@@ -31,6 +32,8 @@ export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<obje
     landingPage: false,
     // Anything that is not an expected error is reported as "Unexpected error." and logged.
     maskedErrors: true,
+    // Size, tokens, depth, aliases and cost of each document (server/graphql/limits.ts).
+    plugins: [useQueryLimits()],
     logging: {
       debug: (...args) => logger.debug({ args }, 'graphql'),
       info: (...args) => logger.info({ args }, 'graphql'),

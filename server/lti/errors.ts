@@ -38,6 +38,8 @@ export const LTI_ERRORS = {
   ERR_LTI_ROLES_MISSING: [400, 'The launch token has no roles claim.'],
   ERR_LTI_METHOD: [405, 'This address does not accept that kind of request.'],
   ERR_LTI_BODY_TOO_LARGE: [413, 'The request was too large.'],
+  ERR_LTI_URI_TOO_LONG: [414, 'The address of the request was too long.'],
+  ERR_LTI_RATE_LIMITED: [429, 'Too many requests came from your network just now. Wait a moment, then open the exercise from your course again.'],
   ERR_LTI_INTERNAL: [500, 'Something went wrong on our side. Try again in a moment.'],
 } as const satisfies Record<string, readonly [number, string]>;
 

@@ -1,10 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type App } from '../../server/app.ts';
 import type { Config } from '../../server/config.ts';
 import type { Database } from '../../server/db/client.ts';
 import type { DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import type { FetchLike } from '../../server/http/limited-fetch.ts';
+import { createNodeServer } from '../../server/http/node-server.ts';
 import { createSilentLogger, type Logger } from '../../server/logger.ts';
 import { testConfig } from './server.ts';
 
@@ -30,7 +31,8 @@ export async function startToolServer(
   } = {},
 ): Promise<ToolServer> {
   let handler: App['nodeHandler'] | undefined;
-  const server: Server = createServer((req, res) => void handler!(req, res));
+  // The same server settings as main.ts (header size limit).
+  const server: Server = createNodeServer((req, res) => void handler!(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const baseUrl = `http://localhost:${port}`;

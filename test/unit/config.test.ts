@@ -15,6 +15,15 @@ describe('loadConfig', () => {
       toolKeyRetireGraceSeconds: 86400,
       launchCredentialTtlSeconds: 21600,
       metricsToken: undefined,
+      trustProxyHops: 0,
+      rateLimits: {
+        loginPerMinute: 1200,
+        launchPerMinute: 1200,
+        completionPerMinute: 1200,
+        completionPerCredentialPerMinute: 30,
+        graphqlPerMinute: 600,
+        graphqlPerTokenPerMinute: 300,
+      },
     });
   });
 
@@ -30,6 +39,13 @@ describe('loadConfig', () => {
       TOOL_KEY_RETIRE_GRACE_SECONDS: '60',
       LAUNCH_CREDENTIAL_TTL_SECONDS: '3600',
       METRICS_TOKEN: 'm'.repeat(16),
+      TRUST_PROXY: '2',
+      RATE_LIMIT_LOGIN_PER_MINUTE: '10',
+      RATE_LIMIT_LAUNCH_PER_MINUTE: '11',
+      RATE_LIMIT_COMPLETION_PER_MINUTE: '12',
+      RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE: '13',
+      RATE_LIMIT_GRAPHQL_PER_MINUTE: '0',
+      RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE: '15',
     });
     expect(config).toEqual({
       port: 8080,
@@ -42,7 +58,27 @@ describe('loadConfig', () => {
       toolKeyRetireGraceSeconds: 60,
       launchCredentialTtlSeconds: 3600,
       metricsToken: 'm'.repeat(16),
+      trustProxyHops: 2,
+      rateLimits: {
+        loginPerMinute: 10,
+        launchPerMinute: 11,
+        completionPerMinute: 12,
+        completionPerCredentialPerMinute: 13,
+        graphqlPerMinute: 0,
+        graphqlPerTokenPerMinute: 15,
+      },
     });
+  });
+
+  it.each([
+    ['TRUST_PROXY', 'yes'],
+    ['TRUST_PROXY', '11'],
+    ['TRUST_PROXY', '-1'],
+    ['RATE_LIMIT_LAUNCH_PER_MINUTE', '1.5'],
+    ['RATE_LIMIT_GRAPHQL_PER_MINUTE', 'many'],
+    ['RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE', '1000001'],
+  ])('refuses %s=%s', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name} must be a whole number`));
   });
 
   it('reports every problem at once', () => {
