@@ -85,6 +85,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     },
     now,
     logger.child({ component: 'tool-keys' }),
+    { secret: config.toolKeyEncryptionSecret, previousSecret: config.toolKeyEncryptionSecretPrevious },
   );
   const accessTokens = new AccessTokens({
     fetch: outbound,

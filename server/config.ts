@@ -28,7 +28,14 @@ export interface Config {
   launchCredentialTtlSeconds: number;
   /** Bearer token for /metrics; undefined disables the endpoint. */
   metricsToken: string | undefined;
+  /** Encrypts tool private keys at rest; undefined stores them in clear. */
+  toolKeyEncryptionSecret: string | undefined;
+  /** The secret being replaced: only decrypts (keys are re-encrypted with the new one at start). */
+  toolKeyEncryptionSecretPrevious: string | undefined;
 }
+
+/** Shortest accepted key-encryption secret (32 characters, e.g. `openssl rand -base64 32` gives 44). */
+export const MIN_KEY_ENCRYPTION_SECRET_LENGTH = 32;
 
 export interface ConfigVariable {
   name: string;
@@ -80,6 +87,18 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     name: 'METRICS_TOKEN',
     default: '(unset)',
     description: 'Enables Prometheus /metrics, readable with `Authorization: Bearer <METRICS_TOKEN>` (at least 16 characters).',
+  },
+  {
+    name: 'TOOL_KEY_ENCRYPTION_SECRET',
+    default: '(unset)',
+    description:
+      'Encrypts the tool private keys in the database (at least 32 characters, e.g. `openssl rand -base64 32`). Once set, the server refuses to start without it. See docs/deployment.md.',
+  },
+  {
+    name: 'TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS',
+    default: '(unset)',
+    description:
+      'While changing TOOL_KEY_ENCRYPTION_SECRET: the old secret. Keys encrypted with it are re-encrypted with the new one at start; remove it afterwards.',
   },
 ];
 
@@ -164,6 +183,23 @@ export function loadConfig(env: Env): Config {
     problems.push('METRICS_TOKEN must be at least 16 characters');
   }
 
+  const toolKeyEncryptionSecret = value('TOOL_KEY_ENCRYPTION_SECRET');
+  const toolKeyEncryptionSecretPrevious = value('TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS');
+  for (const [name, secret] of [
+    ['TOOL_KEY_ENCRYPTION_SECRET', toolKeyEncryptionSecret],
+    ['TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS', toolKeyEncryptionSecretPrevious],
+  ] as const) {
+    if (secret !== undefined && secret.length < MIN_KEY_ENCRYPTION_SECRET_LENGTH) {
+      problems.push(`${name} must be at least ${MIN_KEY_ENCRYPTION_SECRET_LENGTH} characters`);
+    }
+  }
+  if (toolKeyEncryptionSecretPrevious !== undefined && toolKeyEncryptionSecret === undefined) {
+    problems.push('TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS needs TOOL_KEY_ENCRYPTION_SECRET (the secret to re-encrypt with)');
+  }
+  if (toolKeyEncryptionSecretPrevious !== undefined && toolKeyEncryptionSecretPrevious === toolKeyEncryptionSecret) {
+    problems.push('TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS must differ from TOOL_KEY_ENCRYPTION_SECRET');
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -176,6 +212,8 @@ export function loadConfig(env: Env): Config {
     toolKeyRetireGraceSeconds,
     launchCredentialTtlSeconds,
     metricsToken,
+    toolKeyEncryptionSecret,
+    toolKeyEncryptionSecretPrevious,
   };
 }
 

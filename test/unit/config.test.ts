@@ -15,6 +15,8 @@ describe('loadConfig', () => {
       toolKeyRetireGraceSeconds: 86400,
       launchCredentialTtlSeconds: 21600,
       metricsToken: undefined,
+      toolKeyEncryptionSecret: undefined,
+      toolKeyEncryptionSecretPrevious: undefined,
     });
   });
 
@@ -30,6 +32,8 @@ describe('loadConfig', () => {
       TOOL_KEY_RETIRE_GRACE_SECONDS: '60',
       LAUNCH_CREDENTIAL_TTL_SECONDS: '3600',
       METRICS_TOKEN: 'm'.repeat(16),
+      TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(32),
+      TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 'p'.repeat(32),
     });
     expect(config).toEqual({
       port: 8080,
@@ -42,7 +46,22 @@ describe('loadConfig', () => {
       toolKeyRetireGraceSeconds: 60,
       launchCredentialTtlSeconds: 3600,
       metricsToken: 'm'.repeat(16),
+      toolKeyEncryptionSecret: 's'.repeat(32),
+      toolKeyEncryptionSecretPrevious: 'p'.repeat(32),
     });
+  });
+
+  it('refuses a short key-encryption secret, and a previous secret without a current one or equal to it', () => {
+    expect(() => loadConfig({ TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(31) })).toThrow(/TOOL_KEY_ENCRYPTION_SECRET must be at least 32/);
+    expect(() => loadConfig({ TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 'p'.repeat(32) })).toThrow(
+      /TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS needs TOOL_KEY_ENCRYPTION_SECRET/,
+    );
+    expect(() =>
+      loadConfig({ TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(32), TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 's'.repeat(32) }),
+    ).toThrow(/must differ/);
+    expect(() =>
+      loadConfig({ TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(32), TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 'short' }),
+    ).toThrow(/TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS must be at least 32/);
   });
 
   it('reports every problem at once', () => {
