@@ -73,6 +73,9 @@ export class ToolKeys {
     private readonly logger: Logger,
     encryption: ToolKeyEncryption = {},
   ) {
+    if (encryption.previousSecret && !encryption.secret) {
+      throw new TypeError('a previous key-encryption secret needs a current one to re-encrypt with');
+    }
     this.#current = encryption.secret ? deriveKeyEncryptionSecret(encryption.secret) : undefined;
     const previous = encryption.previousSecret ? deriveKeyEncryptionSecret(encryption.previousSecret) : undefined;
     this.#secrets = [this.#current, previous].filter((s): s is KeyEncryptionSecret => s !== undefined);

@@ -145,6 +145,10 @@ describe('refusals (nothing is changed, no key is generated)', () => {
 });
 
 describe('changing the secret (TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS)', () => {
+  it('a previous secret alone is a programming error (config validation refuses it too)', () => {
+    expect(() => toolKeys({ previousSecret: SECRET })).toThrow(TypeError);
+  });
+
   it('re-encrypts keys made with the previous secret, after which the old secret no longer reads them', async () => {
     await clearKeys();
     await toolKeys({ secret: SECRET }).ensureKey();
