@@ -7,6 +7,7 @@
 // Field names are those of vitest 4's json reporter (numPassedTests,
 // numFailedTests, numPendingTests = skipped, numTodoTests, testResults[]).
 // A test file that failed outside any test (import error, failing hook) counts
+// (or the end-of-run secret scan of the test logs, which adds itself to the report)
 // as one failure; so does a run that exited non-zero without any failure in its
 // report (unhandled error, no tests found, crash, timeout, missing report), so
 // the closing line never says "0 failed" for a run that failed.
@@ -46,7 +47,8 @@ for (const arg of process.argv.slice(2)) {
     );
     if (fileFailures.length) {
       f += fileFailures.length;
-      notes.push(`${fileFailures.length} test file(s) failed outside a test`);
+      const names = fileFailures.map((r) => String(r.name ?? '').split('/').pop()).join(', ');
+      notes.push(`${fileFailures.length} test file(s) failed outside a test: ${names}`);
     }
     if ((report.numTotalTests ?? 0) === 0) notes.push('no tests ran');
   }

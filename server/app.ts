@@ -13,6 +13,7 @@ import { clientAddress } from './http/client-address.ts';
 import { ltiErrorResponse } from './http/error-page.ts';
 import { createRequestLimits, type LimitedRoute } from './http/request-limits.ts';
 import type { FetchLike } from './http/limited-fetch.ts';
+import { REQUEST_ID_HEADER, requestIdFor, withLogContext } from './log-context.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { deleteExpiredLoginStates } from './lti/cleanup.ts';
@@ -116,6 +117,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     },
     now,
     logger.child({ component: 'tool-keys' }),
+    { secret: config.toolKeyEncryptionSecret, previousSecret: config.toolKeyEncryptionSecretPrevious },
   );
   const accessTokens = new AccessTokens({
     fetch: outbound,
@@ -301,7 +303,7 @@ export function createApp(config: Config, deps: AppDeps): App {
   function startBackgroundJobs(): () => Promise<void> {
     deliveryWorker.start();
     const timer = setInterval(() => {
-      deleteExpiredLoginStates(prisma, now()).then(
+      withLogContext({ job: 'login-cleanup' }, () => deleteExpiredLoginStates(prisma, now())).then(
         (count) => count > 0 && logger.debug({ count }, 'expired logins deleted'),
         (err: unknown) => logger.warn({ err }, 'login cleanup failed'),
       );
@@ -313,7 +315,14 @@ export function createApp(config: Config, deps: AppDeps): App {
     };
   }
 
-  const nodeHandler = createServerAdapter<RequestContext>(handle);
+  /** Every request runs under its request id: on each of its log lines, and echoed to the client. */
+  async function handleWithRequestId(request: Request, context: RequestContext): Promise<Response> {
+    const reqId = requestIdFor(request.headers.get(REQUEST_ID_HEADER));
+    const response = await withLogContext({ reqId }, () => handle(request, context));
+    return withHeader(response, REQUEST_ID_HEADER, reqId);
+  }
+
+  const nodeHandler = createServerAdapter<RequestContext>(handleWithRequestId);
   return {
     fetch: (request, client) =>
       Promise.resolve(nodeHandler.fetch(request, client?.address ? { clientAddress: client.address } : {})),
@@ -325,4 +334,16 @@ export function createApp(config: Config, deps: AppDeps): App {
     metrics,
     startBackgroundJobs,
   };
+}
+
+/** Sets a response header, copying the response when its headers are immutable (e.g. Response.redirect). */
+function withHeader(response: Response, name: string, value: string): Response {
+  try {
+    response.headers.set(name, value);
+    return response;
+  } catch {
+    const headers = new Headers(response.headers);
+    headers.set(name, value);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
 }

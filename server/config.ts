@@ -32,6 +32,10 @@ export interface Config {
   trustProxyHops: number;
   /** Requests per minute (also the burst) per client; 0 turns that limit off. Per process. */
   rateLimits: RateLimitConfig;
+  /** Encrypts tool private keys at rest; undefined stores them in clear. */
+  toolKeyEncryptionSecret: string | undefined;
+  /** The secret being replaced: only decrypts (keys are re-encrypted with the new one at start). */
+  toolKeyEncryptionSecretPrevious: string | undefined;
 }
 
 export interface RateLimitConfig {
@@ -65,6 +69,9 @@ export const RATE_LIMIT_VARIABLES: Record<keyof RateLimitConfig, string> = {
   graphqlPerMinute: 'RATE_LIMIT_GRAPHQL_PER_MINUTE',
   graphqlPerTokenPerMinute: 'RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE',
 };
+
+/** Shortest accepted key-encryption secret (32 characters, e.g. `openssl rand -base64 32` gives 44). */
+export const MIN_KEY_ENCRYPTION_SECRET_LENGTH = 32;
 
 export interface ConfigVariable {
   name: string;
@@ -152,6 +159,18 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     name: 'RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE',
     default: String(DEFAULT_RATE_LIMITS.graphqlPerTokenPerMinute),
     description: 'GraphQL requests per API token per minute; 0 turns the limit off.',
+  },
+  {
+    name: 'TOOL_KEY_ENCRYPTION_SECRET',
+    default: '(unset)',
+    description:
+      'Encrypts the tool private keys in the database (at least 32 characters, e.g. `openssl rand -base64 32`). Once set, the server refuses to start without it. See docs/deployment.md.',
+  },
+  {
+    name: 'TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS',
+    default: '(unset)',
+    description:
+      'While changing TOOL_KEY_ENCRYPTION_SECRET: the old secret. Keys encrypted with it are re-encrypted with the new one at start; remove it afterwards.',
   },
 ];
 
@@ -253,6 +272,22 @@ export function loadConfig(env: Env): Config {
       wholeNumber(name, DEFAULT_RATE_LIMITS[key as keyof RateLimitConfig], 1_000_000),
     ]),
   ) as unknown as RateLimitConfig;
+  const toolKeyEncryptionSecret = value('TOOL_KEY_ENCRYPTION_SECRET');
+  const toolKeyEncryptionSecretPrevious = value('TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS');
+  for (const [name, secret] of [
+    ['TOOL_KEY_ENCRYPTION_SECRET', toolKeyEncryptionSecret],
+    ['TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS', toolKeyEncryptionSecretPrevious],
+  ] as const) {
+    if (secret !== undefined && secret.length < MIN_KEY_ENCRYPTION_SECRET_LENGTH) {
+      problems.push(`${name} must be at least ${MIN_KEY_ENCRYPTION_SECRET_LENGTH} characters`);
+    }
+  }
+  if (toolKeyEncryptionSecretPrevious !== undefined && toolKeyEncryptionSecret === undefined) {
+    problems.push('TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS needs TOOL_KEY_ENCRYPTION_SECRET (the secret to re-encrypt with)');
+  }
+  if (toolKeyEncryptionSecretPrevious !== undefined && toolKeyEncryptionSecretPrevious === toolKeyEncryptionSecret) {
+    problems.push('TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS must differ from TOOL_KEY_ENCRYPTION_SECRET');
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -268,6 +303,8 @@ export function loadConfig(env: Env): Config {
     metricsToken,
     trustProxyHops,
     rateLimits,
+    toolKeyEncryptionSecret,
+    toolKeyEncryptionSecretPrevious,
   };
 }
 

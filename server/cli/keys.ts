@@ -35,6 +35,7 @@ async function run(command: string | undefined): Promise<void> {
       { rotationLeadMs: config.toolKeyRotationLeadSeconds * 1000, retireGraceMs: config.toolKeyRetireGraceSeconds * 1000 },
       now,
       createSilentLogger(),
+      { secret: config.toolKeyEncryptionSecret, previousSecret: config.toolKeyEncryptionSecretPrevious },
     );
     await keys.ensureKey();
     if (command === 'rotate') {

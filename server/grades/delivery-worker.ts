@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sqlTimestamp as ts } from '../db/sql.ts';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { fetchTextLimited, type FetchLike } from '../http/limited-fetch.ts';
+import { withLogContext } from '../log-context.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AccessTokens, excerpt, retryAfterMs, TokenRequestError } from './access-tokens.ts';
@@ -104,7 +105,8 @@ export class DeliveryWorker {
 
   #schedule(delayMs: number): void {
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#tick(), delayMs);
+    // A timer keeps the context it was set in (a request's, after wake()): the job has its own.
+    this.#timer = setTimeout(() => void withLogContext({ job: 'grade-delivery' }, () => this.#tick()), delayMs);
     this.#timer.unref();
   }
 
@@ -166,7 +168,11 @@ export class DeliveryWorker {
       JOIN "LtiRegistration" r ON r."id" = c."registrationId"`;
   }
 
-  async #deliver(grade: ClaimedGrade): Promise<void> {
+  #deliver(grade: ClaimedGrade): Promise<void> {
+    return withLogContext({ job: 'grade-delivery', gradeId: grade.id }, () => this.#deliverInContext(grade));
+  }
+
+  async #deliverInContext(grade: ClaimedGrade): Promise<void> {
     let outcome: Outcome;
     try {
       outcome = await this.#send(grade);

@@ -1,5 +1,7 @@
 import type { Database } from '../../server/db/client.ts';
+import { LAUNCH_FRAGMENT_PARAM } from '../../server/lti/launch.ts';
 import { ltiToolUrls, type LtiToolUrls } from '../../server/lti/tool-urls.ts';
+import { registerTestSecret } from './test-logger.ts';
 import type { LaunchOverrides, TestPlatform } from './platform.ts';
 
 /**
@@ -119,9 +121,19 @@ export async function launch(
     expectedRedirectUri: app.urls.launchUrl,
     ...options.overrides,
   });
+  registerTestSecret(auth.idToken, 'id_token');
   const response = await postLaunch(auth.redirectUri, { id_token: auth.idToken, state: auth.state }, jar.header());
   jar.store(response);
-  return { login, auth, response, location: response.headers.get('location'), jar };
+  const location = response.headers.get('location');
+  registerLaunchCredential(location);
+  return { login, auth, response, location, jar };
+}
+
+/** The credential our launch hands the exercise page (in the Location fragment): a secret for the log scan. */
+export function registerLaunchCredential(location: string | null): void {
+  if (!location) return;
+  const hash = location.includes('#') ? location.slice(location.indexOf('#') + 1) : '';
+  registerTestSecret(new URLSearchParams(hash).get(LAUNCH_FRAGMENT_PARAM) ?? undefined, 'launch credential');
 }
 
 /** The error code on our error page. */

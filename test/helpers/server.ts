@@ -4,7 +4,7 @@ import { createApp, type App } from '../../server/app.ts';
 import { issueApiToken } from '../../server/auth/api-tokens.ts';
 import { loadConfig, type Config } from '../../server/config.ts';
 import type { Database } from '../../server/db/client.ts';
-import { createSilentLogger } from '../../server/logger.ts';
+import { createTestLogger, registerTestSecret } from './test-logger.ts';
 
 export const TEST_PUBLIC_URL = 'https://tool.example.test';
 
@@ -20,7 +20,7 @@ export interface TestOwner {
 export async function createOwner(db: Database, name = 'Owner'): Promise<TestOwner> {
   const owner = await db.prisma.owner.create({ data: { name } });
   const { token } = await issueApiToken(db.prisma, owner.id, 'test');
-  return { ownerId: owner.id, token };
+  return { ownerId: owner.id, token: registerTestSecret(token, 'API token') };
 }
 
 export interface GraphQLClient {
@@ -57,6 +57,14 @@ export function graphqlClient(app: App, token: string | undefined): GraphQLClien
   };
 }
 
+/** Registers the configuration's secrets with the end-of-run log scan. */
+export function registerConfigSecrets(config: Config): void {
+  registerTestSecret(config.metricsToken, 'METRICS_TOKEN');
+  registerTestSecret(config.toolKeyEncryptionSecret, 'TOOL_KEY_ENCRYPTION_SECRET');
+  registerTestSecret(config.toolKeyEncryptionSecretPrevious, 'TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS');
+}
+
 export function createTestApp(db: Database, config: Config = testConfig()): App {
-  return createApp(config, { db, logger: createSilentLogger() });
+  registerConfigSecrets(config);
+  return createApp(config, { db, logger: createTestLogger() });
 }

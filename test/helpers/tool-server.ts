@@ -6,8 +6,9 @@ import type { Database } from '../../server/db/client.ts';
 import type { DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import type { FetchLike } from '../../server/http/limited-fetch.ts';
 import { createNodeServer } from '../../server/http/node-server.ts';
-import { createSilentLogger, type Logger } from '../../server/logger.ts';
-import { testConfig } from './server.ts';
+import type { Logger } from '../../server/logger.ts';
+import { registerConfigSecrets, testConfig } from './server.ts';
+import { createTestLogger } from './test-logger.ts';
 
 export interface ToolServer {
   app: App;
@@ -36,9 +37,11 @@ export async function startToolServer(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const baseUrl = `http://localhost:${port}`;
-  const app = createApp(testConfig({ ...options.config, publicUrl: baseUrl }), {
+  const config = testConfig({ ...options.config, publicUrl: baseUrl });
+  registerConfigSecrets(config);
+  const app = createApp(config, {
     db,
-    logger: options.logger ?? createSilentLogger(),
+    logger: options.logger ?? createTestLogger(),
     ...(options.now ? { now: options.now } : {}),
     ...(options.deliveryPolicy ? { deliveryPolicy: options.deliveryPolicy } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),

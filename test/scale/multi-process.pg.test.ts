@@ -10,6 +10,7 @@ import { openDatabase, type Database } from '../../server/db/client.ts';
 import { CookieJar, errorCode } from '../helpers/lti-flow.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 import { databaseUrlWithName, recreateDatabase } from '../helpers/postgres-admin.ts';
+import { recordChildLogs, registerTestSecret } from '../helpers/test-logger.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 /** What every process calls itself (behind a load balancer all share PUBLIC_URL). */
@@ -32,12 +33,13 @@ let appId = '';
 function startProcess(): Promise<Proc> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: root,
+    // debug: every line goes to the end-of-run secret scan (recordChildLogs in afterAll).
     env: {
       ...process.env,
       PORT: '0',
       PUBLIC_URL,
       DATABASE_URL: url,
-      LOG_LEVEL: 'error',
+      LOG_LEVEL: 'debug',
       // Every request comes from 127.0.0.1: this test is about exactly-once across processes,
       // so the per-address limits must not depend on how many launches it drives.
       RATE_LIMIT_LOGIN_PER_MINUTE: '0',
@@ -109,6 +111,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of procs) p.child.kill('SIGTERM');
+  procs.forEach((p, i) => recordChildLogs(`scale-${i}`, p.out()));
   await platform?.close();
   await db?.close();
 });
@@ -117,7 +120,7 @@ describe('three processes on one PostgreSQL', () => {
   it('start together: migrations once, one owner with one printed token, one tool key', async () => {
     const tokens = procs.map((p) => p.out().match(/lmt_[A-Za-z0-9_-]{43}/)?.[0]).filter(Boolean);
     expect(tokens).toHaveLength(1);
-    token = tokens[0]!;
+    token = registerTestSecret(tokens[0]!, 'first owner API token');
     expect(await db.prisma.owner.count()).toBe(1);
     expect(await db.prisma.toolKey.count()).toBe(1);
     const migrations = await db.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM _prisma_migrations`;

@@ -24,6 +24,8 @@ describe('loadConfig', () => {
         graphqlPerMinute: 600,
         graphqlPerTokenPerMinute: 300,
       },
+      toolKeyEncryptionSecret: undefined,
+      toolKeyEncryptionSecretPrevious: undefined,
     });
   });
 
@@ -46,6 +48,8 @@ describe('loadConfig', () => {
       RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE: '13',
       RATE_LIMIT_GRAPHQL_PER_MINUTE: '0',
       RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE: '15',
+      TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(32),
+      TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 'p'.repeat(32),
     });
     expect(config).toEqual({
       port: 8080,
@@ -67,6 +71,8 @@ describe('loadConfig', () => {
         graphqlPerMinute: 0,
         graphqlPerTokenPerMinute: 15,
       },
+      toolKeyEncryptionSecret: 's'.repeat(32),
+      toolKeyEncryptionSecretPrevious: 'p'.repeat(32),
     });
   });
 
@@ -79,6 +85,19 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE', '1000001'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name} must be a whole number`));
+  });
+
+  it('refuses a short key-encryption secret, and a previous secret without a current one or equal to it', () => {
+    expect(() => loadConfig({ TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(31) })).toThrow(/TOOL_KEY_ENCRYPTION_SECRET must be at least 32/);
+    expect(() => loadConfig({ TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 'p'.repeat(32) })).toThrow(
+      /TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS needs TOOL_KEY_ENCRYPTION_SECRET/,
+    );
+    expect(() =>
+      loadConfig({ TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(32), TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 's'.repeat(32) }),
+    ).toThrow(/must differ/);
+    expect(() =>
+      loadConfig({ TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(32), TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 'short' }),
+    ).toThrow(/TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS must be at least 32/);
   });
 
   it('reports every problem at once', () => {

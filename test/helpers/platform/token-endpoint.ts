@@ -12,6 +12,7 @@ import {
   type JWTHeaderParameters,
   type JWTPayload,
 } from 'jose';
+import { registerTestSecret } from '../test-logger.ts';
 import type { AccessTokenStore } from './access-tokens.ts';
 import { CLIENT_ASSERTION_TYPE, GRANTABLE_SCOPES, MAX_BODY_BYTES, TOOL_KEYSET_TIMEOUT_MS } from './constants.ts';
 import { TokenRequestError } from './errors.ts';
@@ -135,6 +136,7 @@ export async function handleTokenRequest(
     // Open edX grants the supported subset of what was asked and drops the rest silently.
     const granted = scopes.filter((scope) => GRANTABLE_SCOPES.includes(scope));
     const { token, expiresIn } = ctx.tokens.issue(granted);
+    registerTestSecret(token, 'AGS access token');
     record.ok = true;
     return json(200, { access_token: token, token_type: ctx.tokenType, expires_in: expiresIn, scope: granted.join(' ') });
   } catch (error) {
