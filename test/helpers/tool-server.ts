@@ -6,6 +6,7 @@ import type { Database } from '../../server/db/client.ts';
 import type { DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import type { FetchLike } from '../../server/http/limited-fetch.ts';
 import { createSilentLogger, type Logger } from '../../server/logger.ts';
+import type { RefusalAuditLimits } from '../../server/lti/refusal-audit.ts';
 import { testConfig } from './server.ts';
 
 export interface ToolServer {
@@ -27,6 +28,8 @@ export async function startToolServer(
     deliveryPolicy?: Partial<DeliveryPolicy>;
     /** Outbound HTTP of the tool (keysets, token and score endpoints). */
     fetch?: FetchLike;
+    /** Throttle of the refused-launch audit trail. */
+    refusalAuditLimits?: Partial<RefusalAuditLimits>;
   } = {},
 ): Promise<ToolServer> {
   let handler: App['nodeHandler'] | undefined;
@@ -40,6 +43,7 @@ export async function startToolServer(
     ...(options.now ? { now: options.now } : {}),
     ...(options.deliveryPolicy ? { deliveryPolicy: options.deliveryPolicy } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.refusalAuditLimits ? { refusalAuditLimits: options.refusalAuditLimits } : {}),
   });
   await app.toolKeys.ensureKey();
   handler = app.nodeHandler;

@@ -1,7 +1,8 @@
 /**
  * Database writes per launch: a whole successful login + launch writes at most twice (the
- * login state, then one statement that consumes it and records the launch), and refusals
- * write nothing. Statements are seen through the Prisma client's query events
+ * login state, then one statement that consumes it and records the launch) and runs no
+ * audit statement; refusals write only their row of the owner's audit trail (LaunchRefusal)
+ * and change nothing else. Statements are seen through the Prisma client's query events
  * (DatabaseTarget.onQuery), on PGlite and on PostgreSQL alike.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +47,11 @@ function isWrite(sql: string): boolean {
   return /^WITH\b/i.test(s) && /\b(INSERT|UPDATE|DELETE|MERGE)\b/i.test(s);
 }
 
+/** The one write a refusal may do: its audit row. */
+function isAuditInsert(sql: string): boolean {
+  return /^INSERT INTO "LaunchRefusal"/.test(stripLeadingComments(sql));
+}
+
 /** Runs `fn` and returns the statements the database client ran meanwhile. */
 async function statementsOf(fn: () => Promise<unknown>): Promise<string[]> {
   recorded = [];
@@ -85,19 +91,23 @@ describe('writes per launch', () => {
     expect(writes.length, writes.join('\n---\n')).toBeLessThanOrEqual(2);
     // The second is the single consume-and-record statement.
     expect(writes.filter((sql) => /UPDATE "LoginState"/.test(sql) && /INSERT INTO "Launch"/.test(sql))).toHaveLength(1);
+    // Success pays nothing for the audit trail of refusals.
+    expect(statements.filter((sql) => /LaunchRefusal/.test(sql))).toEqual([]);
   });
 
-  it('a refused launch writes nothing', async () => {
+  it('a refused launch writes only its audit row', async () => {
     const jar = new CookieJar();
     const statements = await statementsOf(async () => {
       const result = await launch(openedx, app, { jar, overrides: { signWith: 'foreign-key' } });
       expect(await errorCode(result.response)).toBe('ERR_LTI_BAD_SIGNATURE');
     });
-    // Only the login's own insert.
-    expect(statements.filter(isWrite)).toHaveLength(1);
+    // The login's own insert, then the refusal's audit row.
+    const writes = statements.filter(isWrite);
+    expect(writes, writes.join('\n---\n')).toHaveLength(2);
+    expect(writes.filter(isAuditInsert)).toHaveLength(1);
   });
 
-  it('a replayed launch writes nothing', async () => {
+  it('a replayed launch writes only its audit row', async () => {
     const first = await launch(openedx, app);
     expect(first.response.status).toBe(303);
     const cookie = `lti_state_${first.auth.state.slice(0, 16)}=${first.auth.state}`;
@@ -106,10 +116,12 @@ describe('writes per launch', () => {
       expect(await errorCode(replay)).toBe('ERR_LTI_NONCE_REUSED');
     });
     expect(statements.length).toBeGreaterThan(0);
-    expect(statements.filter(isWrite)).toEqual([]);
+    const writes = statements.filter(isWrite);
+    expect(writes).toHaveLength(1);
+    expect(writes.filter(isAuditInsert)).toHaveLength(1);
   });
 
-  it('a refused login writes nothing', async () => {
+  it('a refused login writes only its audit row', async () => {
     const init = new URL(openedx.loginInitiation(app.urls.loginUrl, { targetLinkUri: app.urls.launchUrl }).url);
     init.searchParams.set('lti_deployment_id', 'nope');
     const statements = await statementsOf(async () => {
@@ -117,7 +129,9 @@ describe('writes per launch', () => {
       expect(await errorCode(response)).toBe('ERR_LTI_UNKNOWN_DEPLOYMENT');
     });
     expect(statements.length).toBeGreaterThan(0);
-    expect(statements.filter(isWrite)).toEqual([]);
+    const writes = statements.filter(isWrite);
+    expect(writes).toHaveLength(1);
+    expect(writes.filter(isAuditInsert)).toHaveLength(1);
   });
 
   it('the same form posted twice at once records one launch', async () => {
