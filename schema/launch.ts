@@ -40,3 +40,43 @@ builder.prismaObjectField(AppNode, 'launches', (t) =>
     { name: 'LaunchEdge' },
   ),
 );
+
+const LtiRouteEnum = builder.enumType('LtiRoute', {
+  values: {
+    LOGIN: { description: 'The OIDC login initiation (the first request from the course).' },
+    LAUNCH: { description: 'The launch itself (the signed id_token posted back by the course).' },
+  } as const,
+});
+
+builder.prismaNode('LaunchRefusal', {
+  description:
+    'A refused login or launch of one of your apps: which check refused it, and when. Kept for 30 days; ' +
+    'a burst of the same refusal is stored only up to a limit per minute (docs/lti.md).',
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, app: { ownerId: ctx.viewer.ownerId } }),
+  fields: (t) => ({
+    app: t.relation('app'),
+    registration: t.relation('registration', {
+      nullable: true,
+      description: 'The registration the request was tied to; null when it could not be (e.g. no valid login yet).',
+    }),
+    route: t.expose('route', { type: LtiRouteEnum }),
+    code: t.exposeString('code', { description: 'The ERR_LTI_* code, as on the learner\'s error page (docs/lti.md).' }),
+    reason: t.exposeString('reason', { description: 'What the code means, in a sentence. The detailed reason is in the server log (refusalId).' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.prismaObjectField(AppNode, 'launchRefusals', (t) =>
+  t.relatedConnection(
+    'refusals',
+    {
+      description: 'Refused logins and launches of this app, newest first (the last 30 days).',
+      cursor: 'id',
+      query: { orderBy: { id: 'desc' } },
+      ...PAGE,
+    },
+    { name: 'LaunchRefusalConnection' },
+    { name: 'LaunchRefusalEdge' },
+  ),
+);

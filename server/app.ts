@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { createServerAdapter, type ServerAdapter } from '@whatwg-node/server';
@@ -10,21 +11,24 @@ import { createGraphQLHandler, GRAPHQL_PATH } from './graphql/yoga.ts';
 import { createDashboard } from './http/dashboard.ts';
 import { createStaticAssets, projectFile } from './http/static-assets.ts';
 import { clientAddress } from './http/client-address.ts';
+import { bearerToken } from './http/bearer.ts';
 import { ltiErrorResponse } from './http/error-page.ts';
 import { createRequestLimits, type LimitedRoute } from './http/request-limits.ts';
 import type { FetchLike } from './http/limited-fetch.ts';
 import { REQUEST_ID_HEADER, requestIdFor, withLogContext } from './log-context.ts';
 import type { Logger } from './logger.ts';
-import { Metrics } from './metrics.ts';
-import { deleteExpiredLoginStates } from './lti/cleanup.ts';
+import { cachedFor, Metrics } from './metrics.ts';
+import { deleteExpiredLoginStates, deleteOldRefusals } from './lti/cleanup.ts';
 import type { LtiDeps } from './lti/deps.ts';
 import { LtiError } from './lti/errors.ts';
 import { handleLaunch } from './lti/launch.ts';
 import { handleLogin } from './lti/login.ts';
 import { PlatformKeysets } from './lti/platform-keysets.ts';
 import { RegistrationCache } from './lti/registration-cache.ts';
+import { RefusalAudit, type RefusalAuditLimits } from './lti/refusal-audit.ts';
 import { ToolKeys } from './lti/tool-keys.ts';
 import { LTI_ROUTE_PREFIX } from './lti/tool-urls.ts';
+import { sha256Hex } from './ids.ts';
 
 export interface AppDeps {
   db: Database;
@@ -37,6 +41,8 @@ export interface AppDeps {
   deliveryPolicy?: Partial<DeliveryPolicy>;
   /** Counters for /metrics; main.ts shares it with the database's statement counter. */
   metrics?: Metrics;
+  /** Throttle of the refused-launch audit trail (tests lower it). */
+  refusalAuditLimits?: Partial<RefusalAuditLimits>;
 }
 
 /**
@@ -75,6 +81,8 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 const CLEANUP_INTERVAL_MS = 60_000;
 /** A stale entry only costs a launch its short road (the write re-checks it), so a minute is fine. */
 const REGISTRATION_CACHE = { ttlMs: 60_000, maxEntries: 10_000 };
+/** Scrapes within this time share one count of the outbox. */
+const OUTBOX_GAUGE_CACHE_MS = 5_000;
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 /**
@@ -135,10 +143,24 @@ export function createApp(config: Config, deps: AppDeps): App {
     metrics,
     ...(deps.deliveryPolicy ? { policy: deps.deliveryPolicy } : {}),
   });
-  metrics.gauges.push(
-    { name: 'lti_platform_keyset_fetches_total', help: 'Platform keyset HTTP fetches.', read: () => keysets.fetchCount },
-    { name: 'lti_access_token_requests_total', help: 'AGS access token requests.', read: () => accessTokens.requestCount },
+  metrics.collected.push(
+    { name: 'lti_platform_keyset_fetches_total', help: 'Platform keyset HTTP fetches.', type: 'counter', read: () => keysets.fetchCount },
+    { name: 'lti_access_token_requests_total', help: 'AGS access token requests.', type: 'counter', read: () => accessTokens.requestCount },
+    {
+      name: 'lti_grade_outbox_pending',
+      help: 'Grades waiting for delivery (state PENDING), read from the database at most every few seconds.',
+      type: 'gauge',
+      read: cachedFor(OUTBOX_GAUGE_CACHE_MS, () => performance.now(), () => prisma.grade.count({ where: { state: 'PENDING' } })),
+    },
   );
+  const refusalAudit = new RefusalAudit({
+    prisma,
+    now,
+    logger: logger.child({ component: 'refusal-audit' }),
+    metrics,
+    ...(deps.refusalAuditLimits ? { limits: deps.refusalAuditLimits } : {}),
+  });
+  const metricsTokenHash = config.metricsToken ? sha256(config.metricsToken) : undefined;
   const completionDeps = {
     prisma,
     now,
@@ -195,16 +217,20 @@ export function createApp(config: Config, deps: AppDeps): App {
       counter.inc({ outcome: 'ok' });
       return response;
     } catch (err) {
-      counter.inc({ outcome: 'refused', code: err instanceof LtiError ? err.code : 'ERR_LTI_INTERNAL' });
+      const code = err instanceof LtiError ? err.code : 'ERR_LTI_INTERNAL';
+      counter.inc({ outcome: 'refused', code });
+      // Only refusals pay for the audit row; the success path above runs no extra statement.
+      const refusalId = await refusalAudit.record(kind, appId, code, err instanceof LtiError ? err.context.registrationId : undefined);
+      const audit = refusalId ? { refusalId } : {};
       if (err instanceof LtiError) {
-        lti.logger.warn({ route: kind, code: err.code, reason: err.message, appId, ...err.context }, 'lti request refused');
+        lti.logger.warn({ route: kind, code: err.code, reason: err.message, appId, ...err.context, ...audit }, 'lti request refused');
         return ltiErrorResponse(err, {
           ...(err.status === 405 ? { allow: kind === 'login' ? 'GET, POST' : 'POST' } : {}),
           // The rest of an oversized body is never read: end the connection after the page.
           ...(err.status === 413 ? { connection: 'close' } : {}),
         });
       }
-      lti.logger.error({ route: kind, appId, err }, 'lti request failed');
+      lti.logger.error({ route: kind, appId, err, ...audit }, 'lti request failed');
       return ltiErrorResponse(new LtiError('ERR_LTI_INTERNAL', 'unexpected error'));
     }
   }
@@ -258,11 +284,13 @@ export function createApp(config: Config, deps: AppDeps): App {
         },
       });
     }
-    if (pathname === '/metrics' && config.metricsToken) {
-      if (request.headers.get('authorization') !== `Bearer ${config.metricsToken}`) {
+    if (pathname === '/metrics' && metricsTokenHash) {
+      const presented = bearerToken(request.headers.get('authorization'));
+      // Equal-length digests compared in constant time: the token does not leak by timing.
+      if (presented === undefined || !timingSafeEqual(sha256(presented), metricsTokenHash)) {
         return new Response('Unauthorized\n', { status: 401, headers: { 'www-authenticate': 'Bearer' } });
       }
-      return new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } });
+      return new Response(await metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' } });
     }
     if (pathname === '/healthz' && (request.method === 'GET' || request.method === 'HEAD')) {
       // Liveness: the process answers. Readiness (below) also needs the database.
@@ -307,6 +335,10 @@ export function createApp(config: Config, deps: AppDeps): App {
         (count) => count > 0 && logger.debug({ count }, 'expired logins deleted'),
         (err: unknown) => logger.warn({ err }, 'login cleanup failed'),
       );
+      deleteOldRefusals(prisma, now()).then(
+        (count) => count > 0 && logger.debug({ count }, 'old launch refusals deleted'),
+        (err: unknown) => logger.warn({ err }, 'launch refusal cleanup failed'),
+      );
     }, CLEANUP_INTERVAL_MS);
     timer.unref();
     return async () => {
@@ -347,3 +379,4 @@ function withHeader(response: Response, name: string, value: string): Response {
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
   }
 }
+const sha256 = (text: string): Buffer => Buffer.from(sha256Hex(text), 'hex');

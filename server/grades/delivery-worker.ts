@@ -43,6 +43,8 @@ export interface DeliveryWorkerDeps {
   policy?: Partial<DeliveryPolicy>;
   random?: () => number;
   metrics?: Metrics;
+  /** A monotonic clock in ms for HTTP durations (default performance.now). */
+  monotonicMs?: () => number;
 }
 
 interface ClaimedGrade {
@@ -55,6 +57,8 @@ interface ClaimedGrade {
   registrationId: string;
   clientId: string;
   authTokenUrl: string;
+  /** When the completion was recorded: the start of the delivery latency. */
+  createdAt: Date;
 }
 
 type Outcome =
@@ -159,10 +163,10 @@ export class DeliveryWorker {
         UPDATE "Grade" g SET "leaseUntil" = ${ts(leaseUntil)}, "leaseOwner" = ${this.#owner},
           "attempts" = g."attempts" + 1
         FROM due WHERE g."id" = due."id"
-        RETURNING g."id", g."attempts", g."scoreGiven", g."scoreMaximum", g."launchId", g."registrationId"
+        RETURNING g."id", g."attempts", g."scoreGiven", g."scoreMaximum", g."launchId", g."registrationId", g."createdAt"
       )
       SELECT c."id", c."attempts", c."scoreGiven", c."scoreMaximum", l."subject", l."agsLineitem",
-        c."registrationId", r."clientId", r."authTokenUrl"
+        c."registrationId", r."clientId", r."authTokenUrl", c."createdAt"
       FROM claimed c
       JOIN "Launch" l ON l."id" = c."launchId"
       JOIN "LtiRegistration" r ON r."id" = c."registrationId"`;
@@ -205,6 +209,8 @@ export class DeliveryWorker {
       this.#lastTimestampMs = at;
       const body = fullMarksScore(grade.subject, new Date(at));
       let res: Awaited<ReturnType<typeof fetchTextLimited>>;
+      const monotonicMs = this.#d.monotonicMs ?? (() => performance.now());
+      const started = monotonicMs();
       try {
         res = await fetchTextLimited(
           this.#d.fetch,
@@ -218,6 +224,8 @@ export class DeliveryWorker {
         );
       } catch (err) {
         return { kind: 'retry', error: `score service: ${(err as Error).message}` };
+      } finally {
+        this.#d.metrics?.deliveryAttemptDuration.observe((monotonicMs() - started) / 1000);
       }
       if (res.status >= 200 && res.status < 300) return { kind: 'delivered' };
       const error = `score service answered ${res.status}: ${excerpt(res.text)}`;
@@ -255,6 +263,9 @@ export class DeliveryWorker {
     }
     const { count } = await this.#d.prisma.grade.updateMany({ where: mine, data });
     this.#d.metrics?.deliveries.inc({ outcome: data.state === 'DELIVERED' ? 'delivered' : data.state === 'FAILED' ? 'failed' : 'retry' });
+    if (outcome.kind === 'delivered' && count === 1) {
+      this.#d.metrics?.deliveryLatency.observe(Math.max(0, now.getTime() - new Date(grade.createdAt).getTime()) / 1000);
+    }
     const log = { gradeId: grade.id, attempt: grade.attempts, outcome: outcome.kind, ...('error' in outcome ? { error: outcome.error } : {}) };
     if (count === 0) this.#d.logger.warn(log, 'grade delivery finished after losing its lease');
     else if (outcome.kind === 'delivered') this.#d.logger.info(log, 'grade delivered');

@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { WIDGET_PATH } from '../../server/app.ts';
 import type { GradeState } from '../../server/generated/prisma/client.ts';
 import { DASHBOARD_CSP } from '../../server/http/dashboard.ts';
+import { uuidv7 } from '../../server/ids.ts';
+import { LTI_ERRORS, type LtiErrorCode } from '../../server/lti/errors.ts';
 import { expectNoConsoleErrors, focused, useDashboardFixture } from './fixture.ts';
 
 const fx = useDashboardFixture();
@@ -85,6 +87,13 @@ async function seedLaunch(appId: string, registrationId: string, subject: string
 }
 
 /** Opens an app's page on a tab (the dashboard routes by fragment). */
+async function seedRefusal(appId: string, registrationId: string | null, code: LtiErrorCode, minutesAgo = 0) {
+  const createdAt = new Date(Date.now() - minutesAgo * 60_000);
+  return fx.db.prisma.launchRefusal.create({
+    data: { id: uuidv7(createdAt.getTime()), appId, registrationId, route: 'LAUNCH', code, reason: LTI_ERRORS[code][1], createdAt },
+  });
+}
+
 async function openApp(page: Page, appId: string, tab: 'lti' | 'widget' | 'activity', name: string): Promise<void> {
   await page.goto(`${fx.tool.baseUrl}/#/apps/${encodeURIComponent(encodeGlobalID('App', appId))}/${tab}`);
   await page.getByRole('heading', { name, level: 1 }).waitFor();
@@ -419,6 +428,31 @@ describe('launches and grades', () => {
     expect(await fx.db.prisma.grade.findUniqueOrThrow({ where: { id: failed.id } })).toMatchObject({ state: 'PENDING' });
     expectNoConsoleErrors(fx.consoleErrors);
   });
+
+  it("lists the app's latest refused launches, newest first, with code, sentence and registration", async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, { name: 'Refused' });
+    const registration = await seedRegistration(app.id, 'Physics 101');
+    await seedRefusal(app.id, null, 'ERR_LTI_STATE_COOKIE_MISSING', 5);
+    await seedRefusal(app.id, registration.id, 'ERR_LTI_UNKNOWN_KID', 1);
+    // Another app's refusal stays on that app.
+    const other = await seedApp(ownerId, { name: 'Other' });
+    await seedRefusal(other.id, null, 'ERR_LTI_BAD_SIGNATURE');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'activity', 'Refused');
+
+    const list = page.getByRole('list', { name: 'Refused launches' });
+    await list.waitFor();
+    const items = list.getByRole('listitem');
+    expect(await items.count()).toBe(2);
+    expect(await items.nth(0).textContent()).toContain('ERR_LTI_UNKNOWN_KID');
+    await items.nth(0).getByText(LTI_ERRORS.ERR_LTI_UNKNOWN_KID[1]).waitFor();
+    await items.nth(0).getByText(/Physics 101/).waitFor();
+    expect(await items.nth(1).textContent()).toContain('ERR_LTI_STATE_COOKIE_MISSING');
+    expect(await list.textContent()).not.toContain('ERR_LTI_BAD_SIGNATURE');
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
 });
 
 describe('narrow screens', () => {
@@ -430,6 +464,7 @@ describe('narrow screens', () => {
       state: 'FAILED',
       lastError: 'HTTP 500: {"error":"internal","detail":"a long answer from the platform without any spaces_in_it_at_all"}',
     });
+    await seedRefusal(app.id, registration.id, 'ERR_LTI_UNKNOWN_REGISTRATION');
     const page = await fx.page({ width: 375, height: 740 });
     const noHorizontalScroll = async (where: string) => {
       const { scrollWidth, innerWidth } = await page.evaluate(() => ({
@@ -462,6 +497,7 @@ describe('narrow screens', () => {
     await noHorizontalScroll('widget tab');
     await page.getByRole('tab', { name: 'Launches and grades' }).click();
     await page.getByText('Failed', { exact: true }).waitFor();
+    await page.getByText('ERR_LTI_UNKNOWN_REGISTRATION').waitFor();
     await noHorizontalScroll('launches and grades');
     expectNoConsoleErrors(fx.consoleErrors);
   });

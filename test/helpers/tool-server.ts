@@ -9,6 +9,7 @@ import { createNodeServer } from '../../server/http/node-server.ts';
 import type { Logger } from '../../server/logger.ts';
 import { registerConfigSecrets, testConfig } from './server.ts';
 import { createTestLogger } from './test-logger.ts';
+import type { RefusalAuditLimits } from '../../server/lti/refusal-audit.ts';
 
 export interface ToolServer {
   app: App;
@@ -29,6 +30,8 @@ export async function startToolServer(
     deliveryPolicy?: Partial<DeliveryPolicy>;
     /** Outbound HTTP of the tool (keysets, token and score endpoints). */
     fetch?: FetchLike;
+    /** Throttle of the refused-launch audit trail. */
+    refusalAuditLimits?: Partial<RefusalAuditLimits>;
   } = {},
 ): Promise<ToolServer> {
   let handler: App['nodeHandler'] | undefined;
@@ -45,6 +48,7 @@ export async function startToolServer(
     ...(options.now ? { now: options.now } : {}),
     ...(options.deliveryPolicy ? { deliveryPolicy: options.deliveryPolicy } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.refusalAuditLimits ? { refusalAuditLimits: options.refusalAuditLimits } : {}),
   });
   await app.toolKeys.ensureKey();
   handler = app.nodeHandler;

@@ -89,7 +89,7 @@ describe('rate limits (429 + Retry-After)', () => {
     // Families are separate: a limited launch address can still log in, and vice versa.
     const other = route === 'login' ? launch : login;
     expect((await other(app, '203.0.113.7')).status).not.toBe(429);
-    expect(app.metrics.render()).toContain(`lti_rate_limited_total{by="address",route="${route}"} 1`);
+    expect(await app.metrics.render()).toContain(`lti_rate_limited_total{by="address",route="${route}"} 1`);
   });
 
   it('buckets refill with the injected clock', async () => {
@@ -124,7 +124,7 @@ describe('rate limits (429 + Retry-After)', () => {
     expect((await complete(app, '192.0.2.9', 'cred-new')).status).toBe(429);
     // CORS preflights are not counted.
     expect((await complete(app, '192.0.2.9', 'cred-new', 'OPTIONS')).status).toBe(204);
-    const metrics = app.metrics.render();
+    const metrics = await app.metrics.render();
     expect(metrics).toContain('lti_rate_limited_total{by="credential",route="completion"} 1');
     expect(metrics).toContain('lti_rate_limited_total{by="address",route="completion"} 1');
   });
@@ -144,7 +144,7 @@ describe('rate limits (429 + Retry-After)', () => {
     // Without a token (or with made-up ones) only the address limit counts: 4 per minute.
     expect(await statuses(5, () => graphql(app, '192.0.2.50', `lmt_${Math.random()}`))).toEqual([401, 401, 401, 401, 429]);
     expect(await statuses(5, () => graphql(app, '192.0.2.51'))).toEqual([401, 401, 401, 401, 429]);
-    expect(app.metrics.render()).toContain('lti_rate_limited_total{by="token",route="graphql"} 1');
+    expect(await app.metrics.render()).toContain('lti_rate_limited_total{by="token",route="graphql"} 1');
   });
 
   it('limits at 0 are off', async () => {

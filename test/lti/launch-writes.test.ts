@@ -1,7 +1,8 @@
 /**
  * Database work per launch: a whole successful login + launch is two statements when the
  * process knows the registration (the login's check-and-store, then one statement that
- * checks and consumes the login and records the launch), and refusals change no row.
+ * checks and consumes the login and records the launch) and runs no audit statement; a
+ * refusal writes only its row of the owner's audit trail (LaunchRefusal) and changes nothing else.
  * Statements are seen through the Prisma client's query events (DatabaseTarget.onQuery),
  * on PGlite and on PostgreSQL alike.
  */
@@ -85,7 +86,12 @@ async function anotherPlatformApp(baseUrl: string): Promise<{ platform: TestPlat
   return { platform, app: await publicAppFor(db, platform, baseUrl) };
 }
 
-/** Row counts a refused request must leave as they were. */
+/** The refusals in the owner's audit trail. */
+async function auditRows(): Promise<number> {
+  return db.prisma.launchRefusal.count();
+}
+
+/** Row counts a refused request must leave as they were (its audit row aside). */
 async function rowCounts(): Promise<Record<string, number>> {
   const [row] = await db.prisma.$queryRaw<Array<Record<string, bigint>>>`
     SELECT (SELECT count(*) FROM "LoginState") AS "logins",
@@ -108,38 +114,48 @@ describe('statements per launch', () => {
     expect(statements[1]).toMatch(/UPDATE "LoginState"/);
     expect(statements[1]).toMatch(/INSERT INTO "Launch"/);
     expect(statements[1]).toMatch(/"LtiRegistration"/);
+    // Success pays nothing for the audit trail of refusals.
+    expect(statements.filter((sql) => /LaunchRefusal/.test(sql))).toEqual([]);
   });
 
-  it('a refused launch changes no row', async () => {
+  it('a refused launch changes no row but its audit row', async () => {
     const jar = new CookieJar();
     const login = await initiateLogin(openedx, app, jar);
     const auth = await openedx.authorize(login.location!, { signWith: 'foreign-key' });
     const before = await rowCounts();
+    const audited = await auditRows();
     const response = await postLaunch(app.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
     expect(await errorCode(response)).toBe('ERR_LTI_BAD_SIGNATURE');
     expect(await rowCounts()).toEqual(before);
+    expect(await auditRows()).toBe(audited + 1);
   });
 
-  it('a replayed launch changes no row', async () => {
+  it('a replayed launch changes no row but its audit row', async () => {
     const first = await launch(openedx, app);
     expect(first.response.status).toBe(303);
     const cookie = `lti_state_${first.auth.state.slice(0, 16)}=${first.auth.state}`;
     const before = await rowCounts();
+    const audited = await auditRows();
     const replay = await postLaunch(app.urls.launchUrl, { id_token: first.auth.idToken, state: first.auth.state }, cookie);
     expect(await errorCode(replay)).toBe('ERR_LTI_NONCE_REUSED');
     expect(await rowCounts()).toEqual(before);
+    expect(await auditRows()).toBe(audited + 1);
   });
 
-  it('a refused login changes no row', async () => {
+  it('a refused login changes no row but its audit row', async () => {
     const init = new URL(openedx.loginInitiation(app.urls.loginUrl, { targetLinkUri: app.urls.launchUrl }).url);
     init.searchParams.set('lti_deployment_id', 'nope');
     const before = await rowCounts();
+    const audited = await auditRows();
     const statements = await statementsOf(async () => {
       const response = await fetch(init, { redirect: 'manual' });
       expect(await errorCode(response)).toBe('ERR_LTI_UNKNOWN_DEPLOYMENT');
     });
-    expect(statements).toHaveLength(1);
+    // The login's check-and-store (which stored nothing), then the audit row.
+    expect(statements, statements.join('\n---\n')).toHaveLength(2);
+    expect(statements[1]).toMatch(/^\s*INSERT INTO "LaunchRefusal"/);
     expect(await rowCounts()).toEqual(before);
+    expect(await auditRows()).toBe(audited + 1);
   });
 
   it('a process that has not seen the registration reads it, then records the launch', async () => {

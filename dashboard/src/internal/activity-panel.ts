@@ -11,6 +11,7 @@ import { formatTime } from './dom.ts';
 import { baseStyles } from './styles.ts';
 
 type Launch = NonNullable<AppActivityQuery['app']>['launches']['edges'][number]['node'];
+type Refusal = NonNullable<NonNullable<AppActivityQuery['app']>['launchRefusals']>['edges'][number]['node'];
 
 const STATE_LABEL: Record<GradeState, string> = {
   DELIVERED: 'Delivered',
@@ -22,12 +23,14 @@ const STATE_LABEL: Record<GradeState, string> = {
 /**
  * Launches of an app, newest first, with each one's grade and its delivery to the platform:
  * learner, course, time, completion, delivery state with the last error, Retry for failed ones.
+ * Below them, the latest refused logins and launches (code, sentence, time, registration).
  */
 export class LtiActivityPanel extends LitElement {
   static override properties = {
     client: { attribute: false },
     appId: { type: String },
     launches: { state: true },
+    refusals: { state: true },
     next: { state: true },
     loading: { state: true },
     error: { state: true },
@@ -104,6 +107,29 @@ export class LtiActivityPanel extends LitElement {
       .more {
         margin-top: 0.75rem;
       }
+      h3 {
+        margin: 1.5rem 0 0.5rem;
+        font-size: 1.05rem;
+      }
+      .refusals {
+        margin: 0;
+        padding: 0;
+        list-style: none;
+        background: var(--surface);
+        border: 1px solid var(--border);
+        font-size: 0.925rem;
+      }
+      .refusals li {
+        padding: 0.5rem 0.75rem;
+        overflow-wrap: anywhere;
+      }
+      .refusals li + li {
+        border-top: 1px solid var(--border);
+      }
+      .refusals code {
+        font-weight: 600;
+        color: var(--danger);
+      }
       /* Narrow screens: each launch becomes a card with labelled values. */
       @media (max-width: 44rem) {
         table,
@@ -146,6 +172,7 @@ export class LtiActivityPanel extends LitElement {
   declare client: ApiClient | undefined;
   declare appId: string;
   declare launches: Launch[] | undefined;
+  declare refusals: Refusal[];
   /** Cursor of the next page, if any. */
   declare next: string | null;
   declare loading: boolean;
@@ -158,6 +185,7 @@ export class LtiActivityPanel extends LitElement {
     super();
     this.appId = '';
     this.launches = undefined;
+    this.refusals = [];
     this.next = null;
     this.loading = false;
     this.error = '';
@@ -181,7 +209,7 @@ export class LtiActivityPanel extends LitElement {
     this.loading = true;
     this.error = '';
     try {
-      const { app } = await this.client.request(AppActivityDocument, { id: this.appId, after });
+      const { app } = await this.client.request(AppActivityDocument, { id: this.appId, after, more: after !== null });
       if (!app) {
         this.error = 'This app no longer exists.';
         return;
@@ -189,6 +217,7 @@ export class LtiActivityPanel extends LitElement {
       const page = app.launches.edges.map((e) => e.node);
       this.launches = after ? [...(this.launches ?? []), ...page] : page;
       this.next = app.launches.pageInfo.hasNextPage ? app.launches.pageInfo.endCursor : null;
+      if (app.launchRefusals) this.refusals = app.launchRefusals.edges.map((e) => e.node);
     } catch (error) {
       if (!(error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED')) this.error = describeError(error);
     } finally {
@@ -216,7 +245,24 @@ export class LtiActivityPanel extends LitElement {
       ${this.next
         ? html`<button class="more" type="button" ?disabled=${this.loading} @click=${() => this.#load(this.next)}>Show more</button>`
         : nothing}
+      ${this.refusals.length > 0 ? this.#refusals(this.refusals) : nothing}
     `;
+  }
+
+  #refusals(refusals: Refusal[]) {
+    return html`<h3 id="refusals-title">Refused launches</h3>
+      <p class="muted">The latest ${refusals.length} (kept 30 days). The code is the one learners see; the server log has the details.</p>
+      <ul class="refusals" aria-labelledby="refusals-title">
+        ${refusals.map(
+          (r) => html`<li>
+            <code>${r.code}</code> ${r.reason}
+            <span class="sub">
+              <time datetime=${r.createdAt}>${formatTime(r.createdAt)}</time> ·
+              ${r.route === 'LOGIN' ? 'login' : 'launch'}${r.registration ? html` · ${r.registration.label || r.registration.clientId}` : nothing}
+            </span>
+          </li>`,
+        )}
+      </ul>`;
   }
 
   #table(launches: Launch[]) {

@@ -1,0 +1,206 @@
+/**
+ * `/metrics`: the token check (Bearer parsing, wrong tokens of any length), a valid
+ * exposition, and values that move with what happens: launches by outcome and code, grade
+ * deliveries by resulting state, the delivery latency histogram, the PENDING outbox gauge.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../server/db/client.ts';
+import { LAUNCH_FRAGMENT_PARAM } from '../../server/lti/launch.ts';
+import { ltiToolUrls } from '../../server/lti/tool-urls.ts';
+import { cachedFor, Metrics } from '../../server/metrics.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { errorCode, launch, publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
+import { parseExposition, type Exposition } from '../helpers/metrics.ts';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
+import { startToolServer, type ToolServer } from '../helpers/tool-server.ts';
+
+const TOKEN = 'metrics-token-0123456789abcdef';
+
+let db: Database;
+let tool: ToolServer;
+let platform: TestPlatform;
+let app: PublicApp;
+/** The tool's clock runs this far ahead of real time (the latency test moves it). */
+let clockOffsetMs = 0;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  tool = await startToolServer(db, { config: { metricsToken: TOKEN }, now: () => new Date(Date.now() + clockOffsetMs) });
+  platform = await startTestPlatform();
+  platform.setToolKeysetUrl(`${tool.baseUrl}/lti/jwks`);
+  app = await publicAppFor(db, platform, tool.baseUrl);
+});
+afterAll(async () => {
+  await platform?.close();
+  await tool?.close();
+  await db?.close();
+});
+
+function getMetrics(authorization?: string): Promise<Response> {
+  return fetch(`${tool.baseUrl}/metrics`, authorization === undefined ? {} : { headers: { authorization } });
+}
+
+async function scrape(): Promise<Exposition> {
+  const response = await getMetrics(`Bearer ${TOKEN}`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4');
+  return parseExposition(await response.text());
+}
+
+describe('the token', () => {
+  it.each([
+    ['no header', undefined],
+    ['another scheme', `Basic ${TOKEN}`],
+    ['a wrong token of the same length', `Bearer ${'x'.repeat(TOKEN.length)}`],
+    ['a prefix of the token', `Bearer ${TOKEN.slice(0, -1)}`],
+    ['the token and more', `Bearer ${TOKEN}0`],
+    ['the token in another case', `Bearer ${TOKEN.toUpperCase()}`],
+    ['no token', 'Bearer '],
+  ])('refuses %s with 401', async (_name, authorization) => {
+    const response = await getMetrics(authorization);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await response.text()).not.toContain('lti_');
+  });
+
+  it.each([
+    ['Bearer', `Bearer ${TOKEN}`],
+    ['a lower-case scheme (RFC 7235)', `bearer ${TOKEN}`],
+    ['extra spaces', `Bearer   ${TOKEN} `],
+  ])('accepts %s', async (_name, authorization) => {
+    expect((await getMetrics(authorization)).status).toBe(200);
+  });
+});
+
+describe('the exposition', () => {
+  it('is well-formed, with process basics and every family typed', async () => {
+    const m = await scrape();
+    const expected = {
+      lti_logins_total: 'counter',
+      lti_launches_total: 'counter',
+      lti_launch_refusals_dropped_total: 'counter',
+      lti_completions_total: 'counter',
+      lti_grade_deliveries_total: 'counter',
+      lti_grade_delivery_latency_seconds: 'histogram',
+      lti_grade_delivery_attempt_duration_seconds: 'histogram',
+      lti_grade_outbox_pending: 'gauge',
+      lti_platform_keyset_fetches_total: 'counter',
+      lti_access_token_requests_total: 'counter',
+      process_cpu_seconds_total: 'counter',
+      process_resident_memory_bytes: 'gauge',
+      process_start_time_seconds: 'gauge',
+    };
+    for (const [name, type] of Object.entries(expected)) expect(m.types.get(name), name).toBe(type);
+    expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(1_000_000);
+    expect(m.value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    expect(m.value('process_start_time_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
+    expect(m.value('lti_grade_delivery_latency_seconds_bucket', { le: '+Inf' })).toBe(0);
+  });
+
+  it('every family served is documented in docs/deployment.md', async () => {
+    const doc = readFileSync(new URL('../../docs/deployment.md', import.meta.url), 'utf8');
+    const m = await scrape();
+    expect(m.types.size).toBeGreaterThan(10);
+    for (const name of m.types.keys()) expect(doc, name).toMatch(new RegExp(`\`${name}[\`{]`));
+  });
+
+  it('renders histograms with cumulative buckets, a sum and a count', async () => {
+    const metrics = new Metrics();
+    for (const seconds of [0.05, 0.3, 0.3, 7, 100_000]) metrics.deliveryLatency.observe(seconds);
+    const m = parseExposition(await metrics.render());
+    const bucket = (le: string) => m.value('lti_grade_delivery_latency_seconds_bucket', { le });
+    expect([bucket('0.1'), bucket('0.25'), bucket('0.5'), bucket('5'), bucket('10'), bucket('86400'), bucket('+Inf')]).toEqual([1, 1, 3, 3, 4, 4, 5]);
+    expect(m.value('lti_grade_delivery_latency_seconds_count')).toBe(5);
+    expect(m.value('lti_grade_delivery_latency_seconds_sum')).toBeCloseTo(100_007.65);
+  });
+
+  it('serves the rest when a value cannot be read', async () => {
+    const metrics = new Metrics();
+    metrics.collected.push({ name: 'broken_gauge', help: 'Fails.', type: 'gauge', read: () => Promise.reject(new Error('db down')) });
+    const m = parseExposition(await metrics.render());
+    expect(m.types.get('broken_gauge')).toBe('gauge');
+    expect(m.value('broken_gauge')).toBeUndefined();
+    expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+});
+
+describe('values move with what happens', () => {
+  it('a launch counts as ok; a refused one under its code', async () => {
+    const before = await scrape();
+    expect((await launch(platform, app)).response.status).toBe(303);
+    const refused = await launch(platform, app, { overrides: { signWith: 'foreign-key' } });
+    expect(await errorCode(refused.response)).toBe('ERR_LTI_BAD_SIGNATURE');
+    const after = await scrape();
+    const delta = (name: string, labels: Record<string, string>) => (after.value(name, labels) ?? 0) - (before.value(name, labels) ?? 0);
+    expect(delta('lti_launches_total', { outcome: 'ok' })).toBe(1);
+    expect(delta('lti_launches_total', { outcome: 'refused', code: 'ERR_LTI_BAD_SIGNATURE' })).toBe(1);
+    expect(delta('lti_logins_total', { outcome: 'ok' })).toBe(2);
+  });
+
+  it('a delivered grade: the outbox gauge, the deliveries counter and both histograms', async () => {
+    // A fresh server: its outbox gauge has not been read (and cached) yet.
+    const own = await startToolServer(db, { config: { metricsToken: TOKEN }, now: () => new Date(Date.now() + clockOffsetMs) });
+    try {
+      // The same app and registration, reached through this server's URLs.
+      const ownApp = { ...app, urls: ltiToolUrls(own.baseUrl, app.appId) };
+      platform.setToolLaunchUrl(ownApp.urls.launchUrl);
+      const result = await launch(platform, ownApp);
+      const credential = new URLSearchParams(new URL(result.location!).hash.slice(1)).get(LAUNCH_FRAGMENT_PARAM)!;
+      const completed = await fetch(`${own.baseUrl}/api/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json', origin: 'https://exercises.example.org' },
+        body: '{}',
+      });
+      expect(completed.status).toBe(200);
+      const scrapeOwn = async () => {
+        const response = await fetch(`${own.baseUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        return parseExposition(await response.text());
+      };
+      const pending = await db.prisma.grade.count({ where: { state: 'PENDING' } });
+      expect(pending).toBeGreaterThanOrEqual(1);
+      const before = await scrapeOwn();
+      expect(before.value('lti_grade_outbox_pending')).toBe(pending);
+      expect(before.value('lti_completions_total', { status: '200' })).toBe(1);
+
+      // Delivered three seconds (of the tool's clock) after the completion was recorded.
+      clockOffsetMs += 3_000;
+      expect(await own.app.deliveryWorker.runOnce()).toBeGreaterThanOrEqual(1);
+      expect(platform.scores.length).toBeGreaterThanOrEqual(1);
+      const after = await scrapeOwn();
+      expect(after.value('lti_grade_deliveries_total', { outcome: 'delivered' })).toBe(1);
+      expect(after.value('lti_grade_delivery_latency_seconds_count')).toBe(1);
+      expect(after.value('lti_grade_delivery_latency_seconds_bucket', { le: '2.5' })).toBe(0);
+      expect(after.value('lti_grade_delivery_latency_seconds_bucket', { le: '5' })).toBe(1);
+      expect(after.value('lti_grade_delivery_latency_seconds_sum')).toBeGreaterThanOrEqual(3);
+      expect(after.value('lti_grade_delivery_attempt_duration_seconds_count')).toBe(1);
+      expect(after.value('lti_grade_delivery_attempt_duration_seconds_bucket', { le: '+Inf' })).toBe(1);
+      expect(after.value('lti_access_token_requests_total')).toBe(1);
+    } finally {
+      clockOffsetMs = 0;
+      await own.close();
+    }
+  });
+});
+
+describe('cachedFor', () => {
+  it('shares one read within the time to live, reads again after it, and does not cache failures', async () => {
+    let t = 0;
+    let reads = 0;
+    let fail = false;
+    const read = cachedFor(5_000, () => t, async () => {
+      reads++;
+      if (fail) throw new Error('down');
+      return reads;
+    });
+    expect(await read()).toBe(1);
+    t = 4_999;
+    expect(await read()).toBe(1);
+    t = 5_000;
+    fail = true;
+    await expect(read()).rejects.toThrow('down');
+    fail = false;
+    expect(await read()).toBe(3);
+    expect(reads).toBe(3);
+  });
+});
