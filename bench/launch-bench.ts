@@ -49,7 +49,8 @@ async function startServer(env: Record<string, string>): Promise<Server> {
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'server/main.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'error', METRICS_TOKEN, NODE_ENV: 'production', ...env },
+    // The benchmark's platform listens on loopback, which production refuses by default.
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'error', METRICS_TOKEN, NODE_ENV: 'production', OUTBOUND_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -4,6 +4,8 @@
  * The README's configuration table mirrors `CONFIG_VARIABLES` (a test keeps them in sync).
  */
 
+import { parseCidr } from './http/outbound-policy.ts';
+
 /** How long platforms may cache our keyset (the JWKS route's Cache-Control max-age). */
 export const JWKS_MAX_AGE_SECONDS = 300;
 
@@ -28,6 +30,11 @@ export interface Config {
   launchCredentialTtlSeconds: number;
   /** Bearer token for /metrics; undefined disables the endpoint. */
   metricsToken: string | undefined;
+  /**
+   * Special-use networks (canonical CIDRs) that outbound requests may reach anyway; every
+   * other loopback, private, link-local… address is refused (server/http/outbound-policy.ts).
+   */
+  outboundAllowedNetworks: readonly string[];
 }
 
 export interface ConfigVariable {
@@ -80,6 +87,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     name: 'METRICS_TOKEN',
     default: '(unset)',
     description: 'Enables Prometheus /metrics, readable with `Authorization: Bearer <METRICS_TOKEN>` (at least 16 characters).',
+  },
+  {
+    name: 'OUTBOUND_ALLOWED_NETWORKS',
+    default: '(unset)',
+    description:
+      'Comma-separated CIDRs (e.g. 10.20.0.0/16, 127.0.0.1/32) that keyset, token and score requests may reach although they are loopback, private, link-local or otherwise special-use. Unset: only public addresses.',
   },
 ];
 
@@ -164,6 +177,13 @@ export function loadConfig(env: Env): Config {
     problems.push('METRICS_TOKEN must be at least 16 characters');
   }
 
+  const outboundAllowedNetworks: string[] = [];
+  for (const entry of (value('OUTBOUND_ALLOWED_NETWORKS') ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const parsed = parseCidr(entry);
+    if ('error' in parsed) problems.push(`OUTBOUND_ALLOWED_NETWORKS: ${parsed.error}`);
+    else outboundAllowedNetworks.push(parsed.text);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -176,6 +196,7 @@ export function loadConfig(env: Env): Config {
     toolKeyRetireGraceSeconds,
     launchCredentialTtlSeconds,
     metricsToken,
+    outboundAllowedNetworks,
   };
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sqlTimestamp as ts } from '../db/sql.ts';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
-import { fetchTextLimited, type FetchLike } from '../http/limited-fetch.ts';
+import { fetchTextLimited, OutboundError, type FetchLike } from '../http/limited-fetch.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AccessTokens, excerpt, retryAfterMs, TokenRequestError } from './access-tokens.ts';
@@ -211,7 +211,10 @@ export class DeliveryWorker {
           { timeoutMs: this.#p.timeoutMs, maxBytes: 64 * 1024 },
         );
       } catch (err) {
-        return { kind: 'retry', error: `score service: ${(err as Error).message}` };
+        const error = `score service: ${(err as Error).message}`;
+        // A refused address stays refused until an operator changes the allowlist (then: retryGrade).
+        if (err instanceof OutboundError && err.code === 'ERR_OUTBOUND_FORBIDDEN_ADDRESS') return { kind: 'failed', error };
+        return { kind: 'retry', error };
       }
       if (res.status >= 200 && res.status < 300) return { kind: 'delivered' };
       const error = `score service answered ${res.status}: ${excerpt(res.text)}`;

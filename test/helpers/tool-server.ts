@@ -6,7 +6,7 @@ import type { Database } from '../../server/db/client.ts';
 import type { DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import type { FetchLike } from '../../server/http/limited-fetch.ts';
 import { createSilentLogger, type Logger } from '../../server/logger.ts';
-import { testConfig } from './server.ts';
+import { LOOPBACK_NETWORKS, testConfig } from './server.ts';
 
 export interface ToolServer {
   app: App;
@@ -16,7 +16,10 @@ export interface ToolServer {
   close(): Promise<void>;
 }
 
-/** Our server over real HTTP on port 0, with PUBLIC_URL = its own loopback URL. */
+/**
+ * Our server over real HTTP on port 0, with PUBLIC_URL = its own loopback URL and
+ * OUTBOUND_ALLOWED_NETWORKS = loopback (the test platform's address).
+ */
 export async function startToolServer(
   db: Database,
   options: {
@@ -34,7 +37,8 @@ export async function startToolServer(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const baseUrl = `http://localhost:${port}`;
-  const app = createApp(testConfig({ ...options.config, publicUrl: baseUrl }), {
+  // The test platform listens on loopback: the tool may reach it, explicitly (a test may narrow it).
+  const app = createApp(testConfig({ outboundAllowedNetworks: LOOPBACK_NETWORKS, ...options.config, publicUrl: baseUrl }), {
     db,
     logger: options.logger ?? createSilentLogger(),
     ...(options.now ? { now: options.now } : {}),

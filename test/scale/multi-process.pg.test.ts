@@ -32,7 +32,8 @@ let appId = '';
 function startProcess(): Promise<Proc> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', PUBLIC_URL, DATABASE_URL: url, LOG_LEVEL: 'error' },
+    // The test platform listens on loopback, which production refuses by default.
+    env: { ...process.env, PORT: '0', PUBLIC_URL, DATABASE_URL: url, LOG_LEVEL: 'error', OUTBOUND_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
