@@ -15,6 +15,7 @@ describe('loadConfig', () => {
       toolKeyRetireGraceSeconds: 86400,
       launchCredentialTtlSeconds: 21600,
       metricsToken: undefined,
+      outboundAllowedNetworks: [],
     });
   });
 
@@ -30,6 +31,7 @@ describe('loadConfig', () => {
       TOOL_KEY_RETIRE_GRACE_SECONDS: '60',
       LAUNCH_CREDENTIAL_TTL_SECONDS: '3600',
       METRICS_TOKEN: 'm'.repeat(16),
+      OUTBOUND_ALLOWED_NETWORKS: ' 10.20.0.0/16, 127.0.0.1 ,FD00::/8,',
     });
     expect(config).toEqual({
       port: 8080,
@@ -42,6 +44,7 @@ describe('loadConfig', () => {
       toolKeyRetireGraceSeconds: 60,
       launchCredentialTtlSeconds: 3600,
       metricsToken: 'm'.repeat(16),
+      outboundAllowedNetworks: ['10.20.0.0/16', '127.0.0.1/32', 'fd00::/8'],
     });
   });
 
@@ -72,6 +75,20 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(ConfigError);
     },
   );
+
+  it('refuses OUTBOUND_ALLOWED_NETWORKS entries that are not exact CIDRs, naming each', () => {
+    try {
+      loadConfig({ OUTBOUND_ALLOWED_NETWORKS: '10.0.0.1/8,intranet.example.org,::1/129' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems;
+      expect(problems).toHaveLength(3);
+      expect(problems[0]).toContain('did you mean 10.0.0.0/8');
+      expect(problems[1]).toContain('"intranet.example.org" is not an IPv4 or IPv6 address');
+      expect(problems[2]).toContain('invalid prefix length');
+    }
+  });
 
   it('allows plain http PUBLIC_URL on loopback hosts only', () => {
     expect(loadConfig({ PUBLIC_URL: 'http://127.0.0.1:4000' }).publicUrl).toBe('http://127.0.0.1:4000');
