@@ -63,6 +63,8 @@ async function startServer(env: Record<string, string>): Promise<Server> {
       RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE: '0',
       RATE_LIMIT_GRAPHQL_PER_MINUTE: '0',
       RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE: '0',
+      // The benchmark's platform listens on loopback, which production refuses by default.
+      OUTBOUND_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],

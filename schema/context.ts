@@ -1,6 +1,7 @@
 import type { PrismaClient } from '../server/generated/prisma/client.ts';
 import type { Logger } from '../server/logger.ts';
 import type { ToolKeys } from '../server/lti/tool-keys.ts';
+import type { OutboundPolicy } from '../server/http/outbound-policy.ts';
 
 /** Per-request context. Every GraphQL request is authenticated before it gets here. */
 export interface GraphQLContext {
@@ -11,5 +12,7 @@ export interface GraphQLContext {
   now: () => Date;
   logger: Logger;
   toolKeys: ToolKeys;
+  /** Which addresses registration URLs may point at (config.outboundAllowedNetworks). */
+  outboundPolicy: OutboundPolicy;
   onGradeQueued: () => void;
 }

@@ -1,5 +1,6 @@
 import { Prisma, type LtiRegistration } from '../server/generated/prisma/client.ts';
 import { NotFoundError, ValidationError } from '../server/errors.ts';
+import type { OutboundPolicy } from '../server/http/outbound-policy.ts';
 import { InputChecker, LIMITS } from '../server/validation.ts';
 import { builder } from './builder.ts';
 import { decodeIdOf } from './errors.ts';
@@ -84,14 +85,14 @@ type PlatformValues = Partial<Record<keyof typeof platformFields, string | null 
 };
 
 /** Checks whichever of the registration's fields are present; returns normalised values. */
-function checkRegistration(input: PlatformValues, check: InputChecker) {
+function checkRegistration(input: PlatformValues, check: InputChecker, policy: OutboundPolicy) {
   const data: Partial<Omit<LtiRegistration, 'id' | 'appId' | 'createdAt' | 'updatedAt'>> = {};
   if (input.label !== undefined) data.label = check.optionalText('label', input.label, LIMITS.label);
   if (input.issuer != null) data.issuer = check.issuer('issuer', input.issuer);
   if (input.clientId != null) data.clientId = check.text('clientId', input.clientId, LIMITS.clientId);
-  if (input.authLoginUrl != null) data.authLoginUrl = check.url('authLoginUrl', input.authLoginUrl);
-  if (input.authTokenUrl != null) data.authTokenUrl = check.url('authTokenUrl', input.authTokenUrl);
-  if (input.keysetUrl != null) data.keysetUrl = check.url('keysetUrl', input.keysetUrl);
+  if (input.authLoginUrl != null) data.authLoginUrl = check.outboundUrl('authLoginUrl', input.authLoginUrl, policy);
+  if (input.authTokenUrl != null) data.authTokenUrl = check.outboundUrl('authTokenUrl', input.authTokenUrl, policy);
+  if (input.keysetUrl != null) data.keysetUrl = check.outboundUrl('keysetUrl', input.keysetUrl, policy);
   if (input.deploymentIds != null) data.deploymentIds = check.deploymentIds('deploymentIds', input.deploymentIds);
   return data;
 }
@@ -129,7 +130,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const appId = decodeIdOf('App', String(input.appId));
       const check = new InputChecker();
-      const data = checkRegistration(input, check);
+      const data = checkRegistration(input, check, ctx.outboundPolicy);
       check.done();
       const app = await ctx.prisma.app.findFirst({
         where: { id: appId, ownerId: ctx.viewer.ownerId },
@@ -164,7 +165,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const id = decodeIdOf('LtiRegistration', String(input.id));
       const check = new InputChecker();
-      const data = checkRegistration(input, check);
+      const data = checkRegistration(input, check, ctx.outboundPolicy);
       check.done();
       const { count } = await withDuplicateCheck(() =>
         ctx.prisma.ltiRegistration.updateMany({

@@ -16,6 +16,8 @@ import { ltiErrorResponse } from './http/error-page.ts';
 import { createRequestLimits, type LimitedRoute } from './http/request-limits.ts';
 import type { FetchLike } from './http/limited-fetch.ts';
 import { REQUEST_ID_HEADER, requestIdFor, withLogContext } from './log-context.ts';
+import { createOutboundFetch } from './http/outbound-fetch.ts';
+import { OutboundPolicy } from './http/outbound-policy.ts';
 import type { Logger } from './logger.ts';
 import { cachedFor, Metrics } from './metrics.ts';
 import { deleteExpiredLoginStates, deleteOldRefusals } from './lti/cleanup.ts';
@@ -35,7 +37,11 @@ export interface AppDeps {
   logger: Logger;
   /** The clock; tests freeze it. */
   now?: () => Date;
-  /** Outbound HTTP (platform keysets, token and score endpoints). */
+  /**
+   * Outbound HTTP (platform keysets, token and score endpoints). Default: the guarded
+   * fetch that refuses addresses outside `config.outboundAllowedNetworks` at connect time;
+   * an injected fetch replaces that guard (tests simulating platforms in-process).
+   */
   fetch?: FetchLike;
   /** Grade delivery timing (tests shorten it). */
   deliveryPolicy?: Partial<DeliveryPolicy>;
@@ -111,7 +117,8 @@ export function createApp(config: Config, deps: AppDeps): App {
   const basePath = new URL(config.publicUrl).pathname.replace(/\/$/, '');
 
   const metrics = deps.metrics ?? new Metrics();
-  const outbound: FetchLike = deps.fetch ?? ((url, init) => fetch(url, init));
+  const outboundPolicy = new OutboundPolicy(config.outboundAllowedNetworks);
+  const outbound: FetchLike = deps.fetch ?? createOutboundFetch({ policy: outboundPolicy });
   const keysets = new PlatformKeysets({
     fetch: outbound,
     logger: logger.child({ component: 'keysets' }),
@@ -200,6 +207,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     now,
     logger: logger.child({ component: 'graphql' }),
     toolKeys,
+    outboundPolicy,
     onGradeQueued: () => deliveryWorker.wake(),
   });
 

@@ -4,6 +4,8 @@
  * The README's configuration table mirrors `CONFIG_VARIABLES` (a test keeps them in sync).
  */
 
+import { parseCidr } from './http/outbound-policy.ts';
+
 /** How long platforms may cache our keyset (the JWKS route's Cache-Control max-age). */
 export const JWKS_MAX_AGE_SECONDS = 300;
 
@@ -36,6 +38,11 @@ export interface Config {
   toolKeyEncryptionSecret: string | undefined;
   /** The secret being replaced: only decrypts (keys are re-encrypted with the new one at start). */
   toolKeyEncryptionSecretPrevious: string | undefined;
+  /**
+   * Special-use networks (canonical CIDRs) that outbound requests may reach anyway; every
+   * other loopback, private, link-local… address is refused (server/http/outbound-policy.ts).
+   */
+  outboundAllowedNetworks: readonly string[];
 }
 
 export interface RateLimitConfig {
@@ -172,6 +179,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     description:
       'While changing TOOL_KEY_ENCRYPTION_SECRET: the old secret. Keys encrypted with it are re-encrypted with the new one at start; remove it afterwards.',
   },
+  {
+    name: 'OUTBOUND_ALLOWED_NETWORKS',
+    default: '(unset)',
+    description:
+      'Comma-separated CIDRs (e.g. 10.20.0.0/16, 127.0.0.1/32) that keyset, token and score requests may reach although they are loopback, private, link-local or otherwise special-use. Unset: only public addresses.',
+  },
 ];
 
 export class ConfigError extends Error {
@@ -288,6 +301,12 @@ export function loadConfig(env: Env): Config {
   if (toolKeyEncryptionSecretPrevious !== undefined && toolKeyEncryptionSecretPrevious === toolKeyEncryptionSecret) {
     problems.push('TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS must differ from TOOL_KEY_ENCRYPTION_SECRET');
   }
+  const outboundAllowedNetworks: string[] = [];
+  for (const entry of (value('OUTBOUND_ALLOWED_NETWORKS') ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const parsed = parseCidr(entry);
+    if ('error' in parsed) problems.push(`OUTBOUND_ALLOWED_NETWORKS: ${parsed.error}`);
+    else outboundAllowedNetworks.push(parsed.text);
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -305,6 +324,7 @@ export function loadConfig(env: Env): Config {
     rateLimits,
     toolKeyEncryptionSecret,
     toolKeyEncryptionSecretPrevious,
+    outboundAllowedNetworks,
   };
 }
 

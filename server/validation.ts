@@ -1,5 +1,6 @@
 import { isLoopbackHost } from './config.ts';
 import { ValidationError, type FieldProblem } from './errors.ts';
+import type { OutboundPolicy } from './http/outbound-policy.ts';
 
 export const LIMITS = {
   name: 200,
@@ -63,6 +64,20 @@ export class InputChecker {
     } else if (u.username || u.password) {
       this.fail(field, 'Must not contain a user name or password.');
     }
+    return v;
+  }
+
+  /**
+   * A URL this server will fetch, or send browsers to for a platform (keyset, token and
+   * login URLs): besides `url`'s checks, a literal address or `localhost` must be allowed
+   * by the outbound policy, and plain http is accepted only for an allowed loopback host.
+   */
+  outboundUrl(field: string, value: string, policy: OutboundPolicy): string {
+    const before = this.problems.length;
+    const v = this.url(field, value, { secure: false });
+    if (this.problems.length > before) return v;
+    const problem = policy.urlProblem(new URL(v));
+    if (problem) this.fail(field, problem);
     return v;
   }
 

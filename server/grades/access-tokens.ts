@@ -111,7 +111,8 @@ export class AccessTokens {
         { timeoutMs: this.#o.timeoutMs, maxBytes: 64 * 1024 },
       );
     } catch (err) {
-      const retryable = !(err instanceof OutboundError && err.code === 'ERR_OUTBOUND_TOO_LARGE');
+      // Retrying cannot make an oversized answer smaller or a refused address allowed.
+      const retryable = !(err instanceof OutboundError && (err.code === 'ERR_OUTBOUND_TOO_LARGE' || err.code === 'ERR_OUTBOUND_FORBIDDEN_ADDRESS'));
       throw new TokenRequestError(`token endpoint: ${(err as Error).message}`, retryable);
     }
     if (res.status !== 200) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sqlTimestamp as ts } from '../db/sql.ts';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
-import { fetchTextLimited, type FetchLike } from '../http/limited-fetch.ts';
+import { fetchTextLimited, OutboundError, type FetchLike } from '../http/limited-fetch.ts';
 import { withLogContext } from '../log-context.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -223,7 +223,10 @@ export class DeliveryWorker {
           { timeoutMs: this.#p.timeoutMs, maxBytes: 64 * 1024 },
         );
       } catch (err) {
-        return { kind: 'retry', error: `score service: ${(err as Error).message}` };
+        const error = `score service: ${(err as Error).message}`;
+        // A refused address stays refused until an operator changes the allowlist (then: retryGrade).
+        if (err instanceof OutboundError && err.code === 'ERR_OUTBOUND_FORBIDDEN_ADDRESS') return { kind: 'failed', error };
+        return { kind: 'retry', error };
       } finally {
         this.#d.metrics?.deliveryAttemptDuration.observe((monotonicMs() - started) / 1000);
       }

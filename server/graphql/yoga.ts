@@ -5,6 +5,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { ToolKeys } from '../lti/tool-keys.ts';
 import { useQueryLimits } from './limits.ts';
+import type { OutboundPolicy } from '../http/outbound-policy.ts';
 
 export interface GraphQLDeps {
   prisma: PrismaClient;
@@ -12,6 +13,8 @@ export interface GraphQLDeps {
   now: () => Date;
   logger: Logger;
   toolKeys: ToolKeys;
+  /** Which addresses registration URLs may point at (checked when saved). */
+  outboundPolicy: OutboundPolicy;
   /** A grade was queued again (retry mutation): deliver it soon. */
   onGradeQueued: () => void;
 }
@@ -23,7 +26,7 @@ export const GRAPHQL_PATH = '/graphql';
  * without a valid one the answer is HTTP 401 before any field runs.
  */
 export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<object, GraphQLContext> {
-  const { prisma, publicUrl, now, logger, toolKeys, onGradeQueued } = deps;
+  const { prisma, publicUrl, now, logger, toolKeys, outboundPolicy, onGradeQueued } = deps;
   return createYoga<object, GraphQLContext>({
     schema: getSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
@@ -50,7 +53,7 @@ export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<obje
           },
         });
       }
-      return { prisma, viewer, publicUrl, now, logger, toolKeys, onGradeQueued };
+      return { prisma, viewer, publicUrl, now, logger, toolKeys, outboundPolicy, onGradeQueued };
     },
   });
 }

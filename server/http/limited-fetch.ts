@@ -1,14 +1,20 @@
 /**
- * Outbound HTTP for admin-supplied URLs (platform keysets, later token and score
- * endpoints): a timeout, a response-size cap and no redirects, so a slow or hostile
- * endpoint cannot hold a request or fill memory.
+ * Outbound HTTP for admin-supplied URLs (platform keysets, token and score endpoints):
+ * a timeout, a response-size cap and no redirects, so a slow or hostile endpoint cannot
+ * hold a request or fill memory. Which addresses may be reached is decided at connect
+ * time by the `FetchLike` itself (outbound-fetch.ts).
  */
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
 export class OutboundError extends Error {
   override name = 'OutboundError';
   constructor(
-    readonly code: 'ERR_OUTBOUND_TIMEOUT' | 'ERR_OUTBOUND_TOO_LARGE' | 'ERR_OUTBOUND_NETWORK' | 'ERR_OUTBOUND_STATUS',
+    readonly code:
+      | 'ERR_OUTBOUND_TIMEOUT'
+      | 'ERR_OUTBOUND_TOO_LARGE'
+      | 'ERR_OUTBOUND_NETWORK'
+      | 'ERR_OUTBOUND_STATUS'
+      | 'ERR_OUTBOUND_FORBIDDEN_ADDRESS',
     message: string,
     readonly status?: number,
     options?: { cause?: unknown },
@@ -34,6 +40,8 @@ export async function fetchTextLimited(
   try {
     response = await fetchImpl(url, { ...init, redirect: 'manual', signal });
   } catch (err) {
+    // A refused address (or another classified failure) keeps its code.
+    if (err instanceof OutboundError) throw err;
     if (signal.aborted) throw new OutboundError('ERR_OUTBOUND_TIMEOUT', `no answer within ${timeoutMs} ms`, undefined, { cause: err });
     throw new OutboundError('ERR_OUTBOUND_NETWORK', `request failed: ${(err as Error).message}`, undefined, { cause: err });
   }

@@ -9,7 +9,7 @@ import {
   type AddLtiRegistrationInput,
 } from '../generated/graphql.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { createOwner, createTestApp, graphqlClient, type GraphQLClient } from '../helpers/server.ts';
+import { createOwner, createTestApp, graphqlClient, LOOPBACK_NETWORKS, testConfig, type GraphQLClient } from '../helpers/server.ts';
 
 let db: Database;
 let alice: GraphQLClient;
@@ -133,18 +133,69 @@ describe('addLtiRegistration', () => {
     expect(await db.prisma.ltiRegistration.count()).toBe(before);
   });
 
-  it('accepts loopback http URLs (a local LMS) and deduplicates deployment IDs', async () => {
-    const result = await add(
-      alice,
-      studioValues({
-        issuer: 'http://localhost:18000',
-        authLoginUrl: 'http://localhost:18000/api/lti_consumer/v1/launch/',
-        authTokenUrl: 'http://127.0.0.1:18000/token',
-        keysetUrl: 'http://[::1]:18000/keys',
-        deploymentIds: ['1', '1', ' 2 '],
-      }),
+  it('accepts loopback http URLs (a local LMS) when loopback is allowed, and deduplicates deployment IDs', async () => {
+    const local = graphqlClient(
+      createTestApp(db, testConfig({ outboundAllowedNetworks: LOOPBACK_NETWORKS })),
+      (await createOwner(db, 'Local LMS')).token,
     );
+    const appId = await newApp(local, 'Local app');
+    const loopback = {
+      issuer: 'http://localhost:18000',
+      authLoginUrl: 'http://localhost:18000/api/lti_consumer/v1/launch/',
+      authTokenUrl: 'http://127.0.0.1:18000/token',
+      keysetUrl: 'http://[::1]:18000/keys',
+    };
+    const result = await add(local, studioValues({ appId, ...loopback, deploymentIds: ['1', '1', ' 2 '] }));
     expect(result).toMatchObject({ __typename: 'LtiRegistrationPayload', registration: { deploymentIds: ['1', '2'] } });
+
+    // The same values on a server with the default policy (public addresses only).
+    const before = await db.prisma.ltiRegistration.count();
+    const refused = await add(alice, studioValues(loopback));
+    expect(refused).toMatchObject({
+      __typename: 'ValidationError',
+      fields: [
+        { field: 'authLoginUrl', message: expect.stringContaining('loopback address') },
+        { field: 'authTokenUrl', message: expect.stringContaining('loopback address') },
+        { field: 'keysetUrl', message: expect.stringContaining('loopback address') },
+      ],
+    });
+    expect(await db.prisma.ltiRegistration.count()).toBe(before);
+  });
+
+  it.each([
+    ['private IPv4', 'https://10.0.0.5/keys', 'private address (10.0.0.0/8)'],
+    ['cloud metadata', 'https://169.254.169.254/latest/meta-data/', 'link-local address (169.254.0.0/16)'],
+    ['loopback in hex', 'https://0x7f.1/keys', 'loopback address (127.0.0.0/8)'],
+    ['loopback as a decimal integer', 'https://2130706433/keys', 'loopback address (127.0.0.0/8)'],
+    ['localhost over https', 'https://localhost/keys', 'loopback address (127.0.0.0/8)'],
+    ['a *.localhost name', 'https://lms.localhost/keys', 'loopback address (127.0.0.0/8)'],
+    ['IPv4-mapped IPv6 loopback', 'https://[::ffff:127.0.0.1]/keys', 'loopback address (127.0.0.0/8 via ::ffff:0:0/96)'],
+    ['unique-local IPv6', 'https://[fd12:3456::1]/keys', 'private address (fc00::/7)'],
+    ['link-local IPv6', 'https://[fe80::1]/keys', 'link-local address (fe80::/10)'],
+    ['CGNAT', 'https://100.64.1.1/keys', 'shared address (100.64.0.0/10)'],
+    ['the unspecified address', 'https://0.0.0.0/keys', 'unspecified address (0.0.0.0/8)'],
+  ])('refuses a keyset URL at %s with a typed error, storing nothing', async (_label, keysetUrl, says) => {
+    const before = await db.prisma.ltiRegistration.count();
+    const result = await add(alice, studioValues({ keysetUrl }));
+    expect(result).toMatchObject({
+      __typename: 'ValidationError',
+      fields: [{ field: 'keysetUrl', message: expect.stringContaining(says) }],
+    });
+    expect(await db.prisma.ltiRegistration.count()).toBe(before);
+  });
+
+  it('accepts an https URL inside an allowed network, but never plain http to it', async () => {
+    const school = graphqlClient(
+      createTestApp(db, testConfig({ outboundAllowedNetworks: ['10.20.0.0/16'] })),
+      (await createOwner(db, 'On-premises')).token,
+    );
+    const appId = await newApp(school, 'On-premises app');
+    const ok = await add(school, studioValues({ appId, keysetUrl: 'https://10.20.1.5/keys', authTokenUrl: 'https://10.20.1.5/token' }));
+    expect(ok.__typename).toBe('LtiRegistrationPayload');
+    const outside = await add(school, studioValues({ appId, keysetUrl: 'https://10.21.0.1/keys' }));
+    expect(outside).toMatchObject({ __typename: 'ValidationError', fields: [{ field: 'keysetUrl', message: expect.stringContaining('10.0.0.0/8') }] });
+    const plain = await add(school, studioValues({ appId, keysetUrl: 'http://10.20.1.5/keys' }));
+    expect(plain).toMatchObject({ __typename: 'ValidationError', fields: [{ field: 'keysetUrl', message: expect.stringContaining('https') }] });
   });
 
   it('cannot add to another owner’s app', async () => {
@@ -181,13 +232,20 @@ describe('updateLtiRegistration and removeLtiRegistration', () => {
       input: { id: a.id, keysetUrl: 'http://evil.example/keys' },
     });
     expect(bad.updateLtiRegistration).toMatchObject({ __typename: 'ValidationError', fields: [{ field: 'keysetUrl' }] });
+    const metadata = await alice.run(UpdateLtiRegistrationDocument, {
+      input: { id: a.id, authTokenUrl: 'https://169.254.169.254/latest/api/token' },
+    });
+    expect(metadata.updateLtiRegistration).toMatchObject({
+      __typename: 'ValidationError',
+      fields: [{ field: 'authTokenUrl', message: expect.stringContaining('link-local') }],
+    });
     const dup = await alice.run(UpdateLtiRegistrationDocument, { input: { id: b.id, clientId: a.clientId } });
     expect(dup.updateLtiRegistration).toMatchObject({ __typename: 'ValidationError', fields: [{ field: 'clientId' }] });
     const rows = await db.prisma.ltiRegistration.findMany({ where: { clientId: { in: [a.clientId, b.clientId] } } });
-    expect(rows.map((r) => [r.clientId, r.keysetUrl]).sort()).toEqual(
+    expect(rows.map((r) => [r.clientId, r.keysetUrl, r.authTokenUrl]).sort()).toEqual(
       [
-        [a.clientId, a.keysetUrl],
-        [b.clientId, b.keysetUrl],
+        [a.clientId, a.keysetUrl, a.authTokenUrl],
+        [b.clientId, b.keysetUrl, b.authTokenUrl],
       ].sort(),
     );
   });

@@ -8,6 +8,13 @@ import { createTestLogger, registerTestSecret } from './test-logger.ts';
 
 export const TEST_PUBLIC_URL = 'https://tool.example.test';
 
+/**
+ * For OUTBOUND_ALLOWED_NETWORKS when a test's platform listens on this machine. Never a
+ * default: a test that needs loopback says so, and every other test runs with the
+ * production policy (only public addresses).
+ */
+export const LOOPBACK_NETWORKS: readonly string[] = ['127.0.0.0/8', '::1/128'];
+
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...loadConfig({ PUBLIC_URL: TEST_PUBLIC_URL, LOG_LEVEL: 'silent' }), ...overrides };
 }

@@ -7,7 +7,7 @@ import type { DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import type { FetchLike } from '../../server/http/limited-fetch.ts';
 import { createNodeServer } from '../../server/http/node-server.ts';
 import type { Logger } from '../../server/logger.ts';
-import { registerConfigSecrets, testConfig } from './server.ts';
+import { LOOPBACK_NETWORKS, registerConfigSecrets, testConfig } from './server.ts';
 import { createTestLogger } from './test-logger.ts';
 import type { RefusalAuditLimits } from '../../server/lti/refusal-audit.ts';
 
@@ -19,7 +19,10 @@ export interface ToolServer {
   close(): Promise<void>;
 }
 
-/** Our server over real HTTP on port 0, with PUBLIC_URL = its own loopback URL. */
+/**
+ * Our server over real HTTP on port 0, with PUBLIC_URL = its own loopback URL and
+ * OUTBOUND_ALLOWED_NETWORKS = loopback (the test platform's address).
+ */
 export async function startToolServer(
   db: Database,
   options: {
@@ -40,7 +43,8 @@ export async function startToolServer(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const baseUrl = `http://localhost:${port}`;
-  const config = testConfig({ ...options.config, publicUrl: baseUrl });
+  // The test platform listens on loopback: the tool may reach it, explicitly (a test may narrow it).
+  const config = testConfig({ outboundAllowedNetworks: LOOPBACK_NETWORKS, ...options.config, publicUrl: baseUrl });
   registerConfigSecrets(config);
   const app = createApp(config, {
     db,

@@ -45,6 +45,8 @@ function startProcess(): Promise<Proc> {
       RATE_LIMIT_LOGIN_PER_MINUTE: '0',
       RATE_LIMIT_LAUNCH_PER_MINUTE: '0',
       RATE_LIMIT_COMPLETION_PER_MINUTE: '0',
+      // The test platform listens on loopback, which production refuses by default.
+      OUTBOUND_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       },
       toolKeyEncryptionSecret: undefined,
       toolKeyEncryptionSecretPrevious: undefined,
+      outboundAllowedNetworks: [],
     });
   });
 
@@ -50,6 +51,7 @@ describe('loadConfig', () => {
       RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE: '15',
       TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(32),
       TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 'p'.repeat(32),
+      OUTBOUND_ALLOWED_NETWORKS: ' 10.20.0.0/16, 127.0.0.1 ,FD00::/8,',
     });
     expect(config).toEqual({
       port: 8080,
@@ -73,6 +75,7 @@ describe('loadConfig', () => {
       },
       toolKeyEncryptionSecret: 's'.repeat(32),
       toolKeyEncryptionSecretPrevious: 'p'.repeat(32),
+      outboundAllowedNetworks: ['10.20.0.0/16', '127.0.0.1/32', 'fd00::/8'],
     });
   });
 
@@ -127,6 +130,20 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(ConfigError);
     },
   );
+
+  it('refuses OUTBOUND_ALLOWED_NETWORKS entries that are not exact CIDRs, naming each', () => {
+    try {
+      loadConfig({ OUTBOUND_ALLOWED_NETWORKS: '10.0.0.1/8,intranet.example.org,::1/129' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems;
+      expect(problems).toHaveLength(3);
+      expect(problems[0]).toContain('did you mean 10.0.0.0/8');
+      expect(problems[1]).toContain('"intranet.example.org" is not an IPv4 or IPv6 address');
+      expect(problems[2]).toContain('invalid prefix length');
+    }
+  });
 
   it('allows plain http PUBLIC_URL on loopback hosts only', () => {
     expect(loadConfig({ PUBLIC_URL: 'http://127.0.0.1:4000' }).publicUrl).toBe('http://127.0.0.1:4000');
