@@ -276,7 +276,8 @@ export class OutboundPolicy {
       }
     }
     if (url.protocol === 'http:' && !this.isLoopbackHost(host)) {
-      return 'Must use https (plain http is accepted only for a loopback host this server may contact).';
+      // Same words as InputChecker.url's: a loopback host that is not allowed was refused above.
+      return 'Must use https (plain http is allowed only for localhost).';
     }
     return undefined;
   }

@@ -30,7 +30,7 @@ import {
   type PlatformOptions,
   type TestPlatform,
 } from '../helpers/platform.ts';
-import { testConfig } from '../helpers/server.ts';
+import { LOOPBACK_NETWORKS, testConfig } from '../helpers/server.ts';
 import { startToolServer, type ToolServer } from '../helpers/tool-server.ts';
 
 let db: Database;
@@ -259,7 +259,8 @@ describe('PUBLIC_URL with a path prefix (behind a proxy that keeps it)', () => {
     const server: Server = createServer((req, res) => void handler!(req as never, res as never));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const publicUrl = `http://localhost:${(server.address() as AddressInfo).port}/tools/lti`;
-    const app = createApp(testConfig({ publicUrl }), { db, logger: createSilentLogger() });
+    // The test platform listens on loopback: allowed explicitly.
+    const app = createApp(testConfig({ publicUrl, outboundAllowedNetworks: LOOPBACK_NETWORKS }), { db, logger: createSilentLogger() });
     handler = app.nodeHandler as never;
     try {
       await app.toolKeys.ensureKey();
