@@ -456,6 +456,14 @@ describe('login refusals', () => {
     }
   });
 
+  it('a NUL character in iss or client_id (found by test/fuzz/login.test.ts; was a 500) → ERR_LTI_BAD_REQUEST', async () => {
+    for (const param of ['iss', 'client_id']) {
+      const url = loginUrl();
+      url.searchParams.set(param, `${url.searchParams.get(param)}\u0000`);
+      await expectLoginRefused(url, 400, 'ERR_LTI_BAD_REQUEST');
+    }
+  });
+
   it('an oversized parameter → ERR_LTI_BAD_REQUEST', async () => {
     const url = loginUrl();
     url.searchParams.set('lti_message_hint', 'h'.repeat(5000));
