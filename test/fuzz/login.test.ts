@@ -25,6 +25,7 @@ import {
   expectLtiRefusal,
   expectSaneResponse,
   fuzzParameters,
+  FUZZ_TIMEOUT_MS,
   hostileString,
   rawComponent,
   snapshotTables,
@@ -246,7 +247,7 @@ describe('fuzz: login initiation', () => {
         let body = '';
         const { result: response, writes } = await watch.observe(async () => {
           const answer = await app.fetch(request);
-          body = await expectSaneResponse(answer, method);
+          body = await expectSaneResponse(answer, method, loggedErrors);
           return answer;
         });
         expect(loggedErrors).toEqual([]);
@@ -285,5 +286,5 @@ describe('fuzz: login initiation', () => {
     for (const outcome of ['redirect', 'notFound', 'ERR_LTI_METHOD', 'ERR_LTI_BAD_REQUEST', 'ERR_LTI_TARGET_LINK_URI', 'ERR_LTI_UNKNOWN_APP', 'ERR_LTI_APP_NOT_PUBLIC', 'ERR_LTI_UNKNOWN_REGISTRATION', 'ERR_LTI_CLIENT_ID_REQUIRED', 'ERR_LTI_UNKNOWN_DEPLOYMENT']) {
       expect(seen.get(outcome) ?? 0, outcome).toBeGreaterThan(0);
     }
-  });
+  }, FUZZ_TIMEOUT_MS);
 });
