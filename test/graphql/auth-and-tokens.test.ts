@@ -148,4 +148,13 @@ describe('error masking', () => {
     const notJson = await post({ authorization: `Bearer ${alice.token}` }, '{not json');
     expect(notJson.status).toBe(400);
   });
+
+  it('a deeply nested document is a syntax error, not a stack overflow (found by test/fuzz/graphql.test.ts; was a 500)', async () => {
+    const depth = 5000;
+    const query = `${'{ viewer '.repeat(depth)}${'}'.repeat(depth)}`;
+    const response = await post({ authorization: `Bearer ${alice.token}`, accept: 'application/graphql-response+json' }, JSON.stringify({ query }));
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { errors: Array<{ message: string }> };
+    expect(body.errors[0]!.message).toMatch(/more that 2000 tokens|more than 2000 tokens/);
+  });
 });
