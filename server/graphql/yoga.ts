@@ -1,5 +1,5 @@
 import { parse } from 'graphql';
-import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { getSchema, type GraphQLContext } from '../../schema/index.ts';
 import { authenticateApiToken } from '../auth/api-tokens.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
@@ -23,6 +23,9 @@ export const GRAPHQL_PATH = '/graphql';
  * test/fuzz/graphql.test.ts), and bounds the parsing work of huge ones.
  */
 export const MAX_DOCUMENT_TOKENS = 2000;
+const limitDocumentTokens: Plugin = {
+  onParse: ({ setParseFn }) => setParseFn((source, options) => parse(source, { ...options, maxTokens: MAX_DOCUMENT_TOKENS })),
+};
 
 /**
  * The GraphQL endpoint. Every request needs `Authorization: Bearer <api token>`;
@@ -38,7 +41,7 @@ export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<obje
     landingPage: false,
     // Anything that is not an expected error is reported as "Unexpected error." and logged.
     maskedErrors: true,
-    plugins: [{ onParse: ({ setParseFn }) => setParseFn((source, options) => parse(source, { ...options, maxTokens: MAX_DOCUMENT_TOKENS })) }],
+    plugins: [limitDocumentTokens],
     logging: {
       debug: (...args) => logger.debug({ args }, 'graphql'),
       info: (...args) => logger.info({ args }, 'graphql'),

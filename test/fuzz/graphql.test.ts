@@ -79,7 +79,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-function graphqlRequest(method: string, headers: Record<string, string>, body: string | Uint8Array | undefined, query = ''): Request {
+function graphqlRequest(method: string, headers: Record<string, string>, body: BodyInit | undefined, query = ''): Request {
   const hasBody = method !== 'GET' && method !== 'HEAD' && body !== undefined;
   return new Request(`${TEST_PUBLIC_URL}/graphql${query}`, { method, headers, ...(hasBody ? { body } : {}) });
 }
@@ -196,8 +196,8 @@ describe('fuzz: GraphQL', () => {
           ...(sample.accept !== undefined ? { accept: sample.accept } : {}),
           ...(sample.cookie !== undefined ? { cookie: sample.cookie } : {}),
         };
-        let method = sample.method;
-        let body: string | Uint8Array | undefined;
+        let method: string = sample.method;
+        let body: BodyInit | undefined;
         let query = '';
         const payload = { query: sample.document, variables: sample.variables, operationName: sample.operationName };
         switch (sample.transport) {

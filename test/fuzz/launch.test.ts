@@ -400,7 +400,7 @@ const sampleArb: fc.Arbitrary<LaunchSample> = fc.record({
   cookie: fc.oneof({ weight: 20, arbitrary: fc.constantFrom<CookieChoice>('right', 'amongGarbage') }, { weight: 1, arbitrary: fc.constantFrom<CookieChoice>('missing', 'mismatch', 'wrongFirst', 'garbage') }),
   garbageCookie: anyCookieHeader,
   token: recipeArb,
-  before: fc.oneof({ weight: 10, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(fc.tuple(fc.constantFrom('error', 'id_token', 'state', 'x'), rawComponent), { maxLength: 2 }) }),
+  before: fc.oneof({ weight: 10, arbitrary: fc.constant<Array<[string, string]>>([]) }, { weight: 1, arbitrary: fc.array(fc.tuple(fc.constantFrom('error', 'id_token', 'state', 'x'), rawComponent), { maxLength: 2 }) }),
   after: fc.array(fc.tuple(fc.oneof({ weight: 10, arbitrary: rawComponent }, { weight: 1, arbitrary: fc.constantFrom('id_token', 'state', 'error') }), rawComponent), { maxLength: 2 }),
   pad: fc.oneof({ weight: 30, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 60_000, max: 70_000 }) }),
 });

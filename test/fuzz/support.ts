@@ -272,9 +272,9 @@ export const anyCookieHeader: fc.Arbitrary<string | undefined> = fc.option(
 );
 
 /** Bytes for a request body: empty, random, invalid UTF-8, JSON-ish, or large. */
-export const anyBody: fc.Arbitrary<Uint8Array | string | undefined> = fc.oneof(
+export const anyBody: fc.Arbitrary<Uint8Array<ArrayBuffer> | string | undefined> = fc.oneof(
   fc.constant(undefined),
-  fc.uint8Array({ maxLength: 200 }),
+  fc.uint8Array({ maxLength: 200 }).map((bytes) => new Uint8Array(bytes)),
   fc.constantFrom(new Uint8Array([0xc3, 0x28]), new Uint8Array([0xff, 0xfe, 0x00]), new Uint8Array([0xed, 0xa0, 0x80])),
   hostileString,
   fc.json({ maxDepth: 4 }),
