@@ -182,6 +182,10 @@ describe('launch refusals: the token', () => {
     await refuse(await prepare({ alg: 'HS256' }), 400, 'ERR_LTI_ALG_NOT_ALLOWED');
   });
 
+  it('alg an object whose toString is not a function (found by fuzzing; was a 500) → ERR_LTI_ALG_NOT_ALLOWED', async () => {
+    await refuse(await prepare({ header: { alg: { toString: false } } }), 400, 'ERR_LTI_ALG_NOT_ALLOWED');
+  });
+
   it('alg: PS256 with the platform key (not on the allowlist) → ERR_LTI_ALG_NOT_ALLOWED', async () => {
     await refuse(await prepare({ alg: 'PS256' }), 400, 'ERR_LTI_ALG_NOT_ALLOWED');
   });
@@ -246,6 +250,9 @@ describe('launch refusals: the claims', () => {
     // Found by test/fuzz/launch.test.ts (both were a 500: PostgreSQL refused the insert).
     ['a NUL in a stored claim (context id)', { claims: { [LTI_CLAIM.context]: { id: 'course\u0000' } } }, 'ERR_LTI_TOKEN_MALFORMED'],
     ['an unpaired surrogate in a role', { claims: { [LTI_CLAIM.roles]: ['\uD800'] } }, 'ERR_LTI_TOKEN_MALFORMED'],
+    // Found by test/fuzz/launch.test.ts: describing the value for the log threw (a 500).
+    ['iss an object whose toString is not a function', { claims: { iss: { toString: false } } }, 'ERR_LTI_ISSUER'],
+    ['message_type an object whose toString is not a function', { claims: { [LTI_CLAIM.messageType]: { toString: false } } }, 'ERR_LTI_MESSAGE_TYPE'],
   ];
   it.each(cases.map(([name, overrides, code]) => ({ name, overrides, code })))('$name → $code', async ({ overrides, code }) => {
     // 'CLIENT' stands for the platform's client id, unknown when the table is built.
