@@ -54,7 +54,8 @@ builder.objectType(ForbiddenError, {
 export function decodeIdOf(typename: string, globalId: string): string {
   try {
     const decoded = decodeGlobalID(globalId);
-    if (decoded.typename === typename && decoded.id.length > 0 && decoded.id.length <= 64) {
+    // A NUL can be in no id (PostgreSQL text cannot hold it), and must not reach a query.
+    if (decoded.typename === typename && decoded.id.length > 0 && decoded.id.length <= 64 && !decoded.id.includes('\u0000')) {
       return decoded.id;
     }
   } catch {

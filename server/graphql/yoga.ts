@@ -1,4 +1,5 @@
-import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { parse } from 'graphql';
+import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { getSchema, type GraphQLContext } from '../../schema/index.ts';
 import { authenticateApiToken } from '../auth/api-tokens.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';

@@ -160,7 +160,7 @@ function checkClaims(
   if (!registration.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${registration.appId} is not public`);
 
   const credential = randomToken();
-  return {
+  const launch: LaunchData = {
     id: uuidv7(now.getTime()),
     appId: registration.appId,
     registrationId: registration.id,
@@ -179,6 +179,8 @@ function checkClaims(
     credentialHash: hashCredential(credential),
     credentialExpiresAt: new Date(now.getTime() + deps.launchCredentialTtlMs),
   };
+  checkStorable(launch);
+  return launch;
 }
 
 /** Sends the browser to the exercise with its launch credential in the URL fragment. */
@@ -200,8 +202,31 @@ function launched(launch: LaunchData, registration: LaunchRegistration, state: s
   });
 }
 
+/** A NUL, or half of a UTF-16 surrogate pair (not valid Unicode text). */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * PostgreSQL text holds neither NUL nor unpaired surrogates (the driver would turn those
+ * into U+FFFD, making different learner ids equal): a token whose stored claims carry
+ * one is refused as malformed instead of failing the insert.
+ */
+function checkStorable(launch: LaunchData): void {
+  for (const [field, value] of Object.entries(launch)) {
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v === 'string' && UNSTORABLE.test(v))) {
+      throw new LtiError('ERR_LTI_TOKEN_MALFORMED', `the claim stored as ${field} is not valid text (NUL or unpaired surrogate)`);
+    }
+  }
+}
+
+/** The first `max` UTF-16 units, without cutting a surrogate pair in half. */
+function truncate(value: string, max: number): string {
+  const cut = value.slice(0, max);
+  return /[\uD800-\uDBFF]$/.test(cut) && value.length > max ? cut.slice(0, -1) : cut;
+}
+
 function optionalString(value: unknown): string | null {
-  return typeof value === 'string' && value.length > 0 ? value.slice(0, MAX_STORED) : null;
+  return typeof value === 'string' && value.length > 0 ? truncate(value, MAX_STORED) : null;
 }
 
 function contextOf(claims: Record<string, unknown>) {
@@ -221,6 +246,6 @@ function agsOf(claims: Record<string, unknown>) {
   return {
     agsLineitem: optionalString(ags.lineitem),
     agsLineitems: optionalString(ags.lineitems),
-    agsScopes: scopes.slice(0, 20).map((s) => s.slice(0, 200)),
+    agsScopes: scopes.slice(0, 20).map((s) => truncate(s, 200)),
   };
 }

@@ -30,6 +30,8 @@ export async function readLoginParams(request: Request): Promise<LoginParams> {
     if (value !== undefined && value.length > MAX_PARAM) {
       throw new LtiError('ERR_LTI_BAD_REQUEST', `login parameter ${name} is over ${MAX_PARAM} characters`);
     }
+    // PostgreSQL text cannot hold NUL: such a value matches no registration, and must not reach a query.
+    if (value?.includes('\u0000')) throw new LtiError('ERR_LTI_BAD_REQUEST', `login parameter ${name} contains a NUL character`);
     if (required && !value) throw new LtiError('ERR_LTI_BAD_REQUEST', `login initiation without ${name}`);
     return value || undefined;
   };

@@ -148,4 +148,20 @@ describe('error masking', () => {
     const notJson = await post({ authorization: `Bearer ${alice.token}` }, '{not json');
     expect(notJson.status).toBe(400);
   });
+
+  it('an id that decodes to a NUL is not found, not an unexpected error (found by test/fuzz/graphql.test.ts)', async () => {
+    const id = Buffer.from('App:\u0000').toString('base64');
+    const query = `mutation { updateApp(input: { id: "${id}", name: "x" }) { __typename } deleteApp(input: { id: "${id}" }) { __typename } }`;
+    const response = await post({ authorization: `Bearer ${alice.token}` }, JSON.stringify({ query }));
+    expect(await response.json()).toEqual({ data: { updateApp: { __typename: 'NotFoundError' }, deleteApp: { __typename: 'NotFoundError' } } });
+  });
+
+  it('a deeply nested document is a syntax error, not a stack overflow (found by test/fuzz/graphql.test.ts; was a 500)', async () => {
+    const depth = 5000;
+    const query = `${'{ viewer '.repeat(depth)}${'}'.repeat(depth)}`;
+    const response = await post({ authorization: `Bearer ${alice.token}`, accept: 'application/graphql-response+json' }, JSON.stringify({ query }));
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { errors: Array<{ message: string }> };
+    expect(body.errors[0]!.message).toMatch(/more that 2000 tokens|more than 2000 tokens/);
+  });
 });

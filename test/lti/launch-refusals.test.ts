@@ -182,6 +182,10 @@ describe('launch refusals: the token', () => {
     await refuse(await prepare({ alg: 'HS256' }), 400, 'ERR_LTI_ALG_NOT_ALLOWED');
   });
 
+  it('alg an object whose toString is not a function (found by fuzzing; was a 500) → ERR_LTI_ALG_NOT_ALLOWED', async () => {
+    await refuse(await prepare({ header: { alg: { toString: false } } }), 400, 'ERR_LTI_ALG_NOT_ALLOWED');
+  });
+
   it('alg: PS256 with the platform key (not on the allowlist) → ERR_LTI_ALG_NOT_ALLOWED', async () => {
     await refuse(await prepare({ alg: 'PS256' }), 400, 'ERR_LTI_ALG_NOT_ALLOWED');
   });
@@ -243,12 +247,26 @@ describe('launch refusals: the claims', () => {
     ['missing roles claim', { claims: { [LTI_CLAIM.roles]: undefined } }, 'ERR_LTI_ROLES_MISSING'],
     ['target_link_uri elsewhere', { claims: { [LTI_CLAIM.targetLinkUri]: 'https://evil.example.org/lti/launch' } }, 'ERR_LTI_TARGET_LINK_URI'],
     ['missing exp', { claims: { exp: undefined } }, 'ERR_LTI_TOKEN_MALFORMED'],
+    // Found by test/fuzz/launch.test.ts (both were a 500: PostgreSQL refused the insert).
+    ['a NUL in a stored claim (context id)', { claims: { [LTI_CLAIM.context]: { id: 'course\u0000' } } }, 'ERR_LTI_TOKEN_MALFORMED'],
+    ['an unpaired surrogate in a role', { claims: { [LTI_CLAIM.roles]: ['\uD800'] } }, 'ERR_LTI_TOKEN_MALFORMED'],
+    // Found by test/fuzz/launch.test.ts: describing the value for the log threw (a 500).
+    ['iss an object whose toString is not a function', { claims: { iss: { toString: false } } }, 'ERR_LTI_ISSUER'],
+    ['message_type an object whose toString is not a function', { claims: { [LTI_CLAIM.messageType]: { toString: false } } }, 'ERR_LTI_MESSAGE_TYPE'],
   ];
   it.each(cases.map(([name, overrides, code]) => ({ name, overrides, code })))('$name → $code', async ({ overrides, code }) => {
     // 'CLIENT' stands for the platform's client id, unknown when the table is built.
     const aud = overrides.claims?.aud;
     const claims = Array.isArray(aud) ? { ...overrides.claims, aud: aud.map((a) => (a === 'CLIENT' ? openedx.clientId : a)) } : overrides.claims;
     await refuse(await prepare({ ...overrides, ...(claims ? { claims } : {}) }), 400, code);
+  });
+
+  it('a long name is stored cut at 1000 units, never in the middle of an emoji (so it is still valid text)', async () => {
+    const name = `${'n'.repeat(999)}😀 tail`;
+    const result = await launch(openedx, app, { overrides: { claims: { name } } });
+    expect(result.response.status).toBe(303);
+    const stored = await db.prisma.launch.findFirstOrThrow({ where: { name: { startsWith: 'nnn' } } });
+    expect(stored.name).toBe('n'.repeat(999));
   });
 
   it('a nonce from another login → ERR_LTI_NONCE_MISMATCH (both logins stay unused)', async () => {
@@ -452,6 +470,14 @@ describe('login refusals', () => {
     for (const param of ['login_hint', 'iss', 'target_link_uri']) {
       const url = loginUrl();
       url.searchParams.delete(param);
+      await expectLoginRefused(url, 400, 'ERR_LTI_BAD_REQUEST');
+    }
+  });
+
+  it('a NUL character in iss or client_id (found by test/fuzz/login.test.ts; was a 500) → ERR_LTI_BAD_REQUEST', async () => {
+    for (const param of ['iss', 'client_id']) {
+      const url = loginUrl();
+      url.searchParams.set(param, `${url.searchParams.get(param)}\u0000`);
       await expectLoginRefused(url, 400, 'ERR_LTI_BAD_REQUEST');
     }
   });

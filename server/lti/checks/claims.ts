@@ -3,6 +3,19 @@ import { LtiError } from '../errors.ts';
 
 type Claims = Record<string, unknown>;
 
+/**
+ * A claim's value for the log, cut short. Never `String(value)`: an object such as
+ * `{"toString": false}` makes that throw (a 500, found by test/fuzz/launch.test.ts).
+ */
+export function describeClaim(value: unknown, max = 200): string {
+  if (typeof value === 'string') return value.slice(0, max);
+  try {
+    return (JSON.stringify(value) ?? typeof value).slice(0, max);
+  } catch {
+    return typeof value;
+  }
+}
+
 /** `exp` required and in the future; `iat` required and not in the future; `nbf` if present. */
 export function checkTimes(claims: Claims, now: Date, toleranceSeconds: number): void {
   const t = now.getTime() / 1000;
@@ -19,7 +32,7 @@ export function checkTimes(claims: Claims, now: Date, toleranceSeconds: number):
 
 export function checkIssuer(claims: Claims, issuer: string): void {
   if (claims.iss !== issuer) {
-    throw new LtiError('ERR_LTI_ISSUER', `iss ${String(claims.iss).slice(0, 200)} is not the registration's ${issuer}`);
+    throw new LtiError('ERR_LTI_ISSUER', `iss ${describeClaim(claims.iss, 200)} is not the registration's ${issuer}`);
   }
 }
 
@@ -30,12 +43,12 @@ export function checkAudience(claims: Claims, clientId: string): void {
     if (aud !== clientId) throw new LtiError('ERR_LTI_AUDIENCE', `aud ${aud.slice(0, 200)} is not client ${clientId}`);
   } else if (Array.isArray(aud)) {
     if (!aud.includes(clientId)) throw new LtiError('ERR_LTI_AUDIENCE', `aud array does not contain client ${clientId}`);
-    if (azp !== clientId) throw new LtiError('ERR_LTI_AUDIENCE', `aud is an array and azp ${String(azp).slice(0, 200)} is not client ${clientId}`);
+    if (azp !== clientId) throw new LtiError('ERR_LTI_AUDIENCE', `aud is an array and azp ${describeClaim(azp, 200)} is not client ${clientId}`);
   } else {
     throw new LtiError('ERR_LTI_AUDIENCE', 'aud missing or not a string/array');
   }
   if (azp !== undefined && azp !== clientId) {
-    throw new LtiError('ERR_LTI_AUDIENCE', `azp ${String(azp).slice(0, 200)} is not client ${clientId}`);
+    throw new LtiError('ERR_LTI_AUDIENCE', `azp ${describeClaim(azp, 200)} is not client ${clientId}`);
   }
 }
 
@@ -52,13 +65,13 @@ export function checkDeployment(claims: Claims, deploymentIds: readonly string[]
 
 export function checkVersion(claims: Claims): void {
   const version = claims[CLAIM.version];
-  if (version !== LTI_VERSION) throw new LtiError('ERR_LTI_VERSION', `version ${String(version).slice(0, 50)}`);
+  if (version !== LTI_VERSION) throw new LtiError('ERR_LTI_VERSION', `version ${describeClaim(version, 50)}`);
 }
 
 export function checkMessageType(claims: Claims): void {
   const type = claims[CLAIM.messageType];
   if (type !== RESOURCE_LINK_REQUEST) {
-    throw new LtiError('ERR_LTI_MESSAGE_TYPE', `message_type ${String(type).slice(0, 100)} (only ${RESOURCE_LINK_REQUEST})`);
+    throw new LtiError('ERR_LTI_MESSAGE_TYPE', `message_type ${describeClaim(type, 100)} (only ${RESOURCE_LINK_REQUEST})`);
   }
 }
 

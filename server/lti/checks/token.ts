@@ -2,6 +2,7 @@ import { compactVerify, decodeProtectedHeader, errors as joseErrors, type JWSHea
 import { KeysetUnavailableError, type PlatformKeysets } from '../platform-keysets.ts';
 import { ALLOWED_ALGS } from '../claims.ts';
 import { LtiError } from '../errors.ts';
+import { describeClaim } from './claims.ts';
 
 const MAX_ID_TOKEN = 32 * 1024;
 
@@ -25,7 +26,7 @@ export function checkTokenHeader(idToken: string | null): JWSHeaderParameters {
 
 export function checkAlgorithm(alg: unknown): void {
   if (typeof alg !== 'string' || !(ALLOWED_ALGS as readonly string[]).includes(alg)) {
-    throw new LtiError('ERR_LTI_ALG_NOT_ALLOWED', `alg ${String(alg).slice(0, 20)} is not in ${ALLOWED_ALGS.join(',')}`);
+    throw new LtiError('ERR_LTI_ALG_NOT_ALLOWED', `alg ${describeClaim(alg, 20)} is not in ${ALLOWED_ALGS.join(',')}`);
   }
 }
 

@@ -1,0 +1,253 @@
+/**
+ * Fuzzing GraphQL (`/graphql`): 10,000 requests — generated documents over the real schema
+ * (random fields, aliases, arguments of every literal kind, variables, inline fragments,
+ * named fragments, directives, deep nesting), the mutations that take ids aimed at another
+ * owner's objects or at garbage ids, garbage and huge bodies, odd methods and content
+ * types, and missing, malformed, unknown and revoked tokens. Never a 5xx, never an
+ * unexpected (masked, logged) error, never an answer without a valid token, never a write.
+ */
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, type App } from '../../server/app.ts';
+import type { Database } from '../../server/db/client.ts';
+import { createOwner, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
+import {
+  anyBody,
+  anyContentType,
+  anyCookieHeader,
+  changedTables,
+  errorRecordingLogger,
+  expectSaneResponse,
+  FUZZ_TIMEOUT_MS,
+  fuzzParameters,
+  headerValue,
+  hostileString,
+  snapshotTables,
+  WriteWatch,
+  type TableSnapshot,
+} from './support.ts';
+
+const T0 = Date.now();
+let db: Database;
+let watch: WriteWatch;
+let app: App;
+let loggedErrors: string[];
+let baseline: TableSnapshot;
+/** The caller owns nothing but itself; the ids belong to another owner. */
+let token: string;
+let revokedToken: string;
+const foreignIds: string[] = [];
+
+beforeAll(async () => {
+  watch = await WriteWatch.create();
+  db = watch.db;
+  const recording = errorRecordingLogger();
+  loggedErrors = recording.errors;
+  // A frozen clock: the token's lastUsedAt is written by the warm-up request, then never again.
+  app = createApp(testConfig(), { db, logger: recording.logger, now: () => new Date(T0) });
+  await app.toolKeys.ensureKey();
+  ({ token } = await createOwner(db, 'Caller'));
+  const other = await createOwner(db, 'Other');
+  const revoked = await createOwner(db, 'Revoked');
+  revokedToken = revoked.token;
+  await db.prisma.apiToken.updateMany({ where: { ownerId: revoked.ownerId }, data: { revokedAt: new Date(T0) } });
+  const otherApp = await db.prisma.app.create({ data: { ownerId: other.ownerId, name: 'Theirs', exerciseUrl: 'https://ex.example.org/', isPublic: true } });
+  const registration = await db.prisma.ltiRegistration.create({
+    data: { appId: otherApp.id, issuer: 'https://lms.example.org', clientId: 'c', authLoginUrl: 'https://lms.example.org/a', authTokenUrl: 'https://lms.example.org/t', keysetUrl: 'https://lms.example.org/k', deploymentIds: ['1'] },
+  });
+  const otherToken = await db.prisma.apiToken.findFirstOrThrow({ where: { ownerId: other.ownerId } });
+  foreignIds.push(
+    encodeGlobalID('App', otherApp.id),
+    encodeGlobalID('LtiRegistration', registration.id),
+    encodeGlobalID('ApiToken', otherToken.id),
+    encodeGlobalID('Grade', otherApp.id),
+    encodeGlobalID('Launch', otherApp.id),
+    otherApp.id,
+    encodeGlobalID('App', '\u0000'),
+    encodeGlobalID('Owner', other.ownerId),
+    encodeGlobalID('Nope', 'x'),
+    encodeGlobalID('App', "' OR 1=1 --"),
+    encodeGlobalID('App', 'x'.repeat(5000)),
+  );
+  const warmUp = await app.fetch(graphqlRequest('POST', { 'content-type': 'application/json', authorization: `Bearer ${token}` }, JSON.stringify({ query: '{ viewer { id } }' })));
+  expect(warmUp.status).toBe(200);
+  baseline = await snapshotTables(db);
+  await watch.sync();
+});
+afterAll(async () => {
+  await db?.close();
+});
+
+function graphqlRequest(method: string, headers: Record<string, string>, body: BodyInit | undefined, query = ''): Request {
+  const hasBody = method !== 'GET' && method !== 'HEAD' && body !== undefined;
+  return new Request(`${TEST_PUBLIC_URL}/graphql${query}`, { method, headers, ...(hasBody ? { body } : {}) });
+}
+
+// ---------------------------------------------------------------------------------------
+// Documents
+
+const OBJECT_FIELDS = ['viewer', 'apps', 'app', 'node', 'toolKeys', 'edges', 'node', 'pageInfo', 'ltiTool', 'registrations', 'launches', 'grades', 'apiTokens', '__schema', '__type', 'types', 'fields', 'owner', 'grade', 'launch'];
+const LEAF_FIELDS = ['id', 'name', '__typename', 'exerciseUrl', 'isPublic', 'launchUrl', 'hasNextPage', 'endCursor', 'kid', 'state', 'code', 'message', 'issuer', 'clientId', 'deploymentIds', 'createdAt', 'prefix', 'token', 'nope', 'x'];
+/** Mutations that only ever find nothing for this caller (it owns no app, and the ids are someone else's or garbage). */
+const MUTATIONS = ['deleteApp', 'removeLtiRegistration', 'retryGradeDelivery', 'revokeApiToken', 'rotateToolKey', 'updateApp', 'updateLtiRegistration', 'addLtiRegistration'];
+const TYPES = ['App', 'Node', 'Query', 'Mutation', 'ApiToken', 'Error', 'NotFoundError', 'String', 'Nope', 'AppPayload'];
+const ARG_NAMES = ['id', 'first', 'last', 'after', 'before', 'input', 'name', 'appId', 'if', 'x'];
+
+const gqlString = hostileString.map((s) => JSON.stringify(s));
+const idLiteral = fc.oneof(fc.constantFrom(...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(String)).map((i) => JSON.stringify(foreignIds[Number(i)] ?? '')), gqlString);
+
+const valueArb: fc.Arbitrary<string> = fc.letrec<{ value: string }>((tie) => ({
+  value: fc.oneof(
+    { maxDepth: 3, depthSize: 'small' },
+    gqlString,
+    idLiteral,
+    fc.constantFrom('0', '-1', '2147483648', '99999999999999999999', '1.5', '1e400', 'true', 'false', 'null', 'ENUM', '$v', '$input', '""', '"""block"""'),
+    fc.array(tie('value'), { maxLength: 3 }).map((vs) => `[${vs.join(', ')}]`),
+    fc.array(fc.tuple(fc.constantFrom('id', 'name', 'exerciseUrl', 'isPublic', 'appId', 'issuer', 'clientId', 'deploymentIds', 'label', 'x'), tie('value')), { maxLength: 4 }).map((kvs) => `{ ${kvs.map(([k, v]) => `${k}: ${v}`).join(', ')} }`),
+  ),
+})).value;
+
+const argsArb = fc.option(
+  fc.array(fc.tuple(fc.constantFrom(...ARG_NAMES), valueArb), { minLength: 1, maxLength: 3 }).map((as) => `(${as.map(([k, v]) => `${k}: ${v}`).join(', ')})`),
+  { nil: '' },
+);
+const aliasArb = fc.option(fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,8}$/).map((a) => `${a}: `), { nil: '' });
+const directiveArb = fc.option(fc.constantFrom('@include(if: true)', '@skip(if: $v)', '@include(if: "x")', '@deprecated', '@unknown', '@skip'), { nil: '' });
+
+const selectionArb: fc.Arbitrary<string> = fc.letrec<{ selection: string; field: string }>((tie) => ({
+  selection: fc.array(tie('field'), { minLength: 1, maxLength: 4 }).map((fields) => `{ ${fields.join(' ')} }`),
+  field: fc.oneof(
+    { maxDepth: 4, depthSize: 'small' },
+    fc.tuple(aliasArb, fc.constantFrom(...LEAF_FIELDS), argsArb, directiveArb).map((parts) => parts.join('')),
+    fc.tuple(aliasArb, fc.constantFrom(...OBJECT_FIELDS), argsArb, directiveArb, tie('selection')).map(([a, f, args, d, s]) => `${a}${f}${args}${d} ${s}`),
+    fc.tuple(fc.constantFrom(...TYPES), tie('selection')).map(([t, s]) => `... on ${t} ${s}`),
+    fc.constantFrom('...F', '...Missing', '__typename'),
+  ),
+})).selection;
+
+const mutationArb = fc
+  .array(fc.tuple(aliasArb, fc.constantFrom(...MUTATIONS), fc.oneof(idLiteral.map((id) => `(input: { id: ${id} })`), idLiteral.map((id) => `(input: { appId: ${id}, issuer: "https://x.example.org", clientId: "c2", authLoginUrl: "https://x.example.org/a", authTokenUrl: "https://x.example.org/t", keysetUrl: "https://x.example.org/k", deploymentIds: ["1"] })`), idLiteral.map((id) => `(input: { id: ${id}, name: "renamed", isPublic: false })`), argsArb), selectionArb), { minLength: 1, maxLength: 3 })
+  .map((ms) => `mutation M($v: Boolean) { ${ms.map(([a, m, args, s]) => `${a}${m}${args} ${s}`).join(' ')} }`);
+
+/** Valid documents with hostile ids: they run (200) with the token, and get 401 without. */
+const validDocumentArb: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom('{ viewer { id name apiTokens { id name prefix } } }', '{ apps(first: 100) { edges { node { id name } } pageInfo { hasNextPage } } }', '{ toolKeys { kid } }'),
+  idLiteral.map((id) => `{ node(id: ${id}) { id __typename } app(id: ${id}) { id name registrations { id } } }`),
+  fc.tuple(fc.constantFrom('deleteApp', 'removeLtiRegistration', 'retryGradeDelivery', 'revokeApiToken'), idLiteral).map(([m, id]) => `mutation { ${m}(input: { id: ${id} }) { __typename ... on Error { code message } } }`),
+  idLiteral.map((id) => `mutation { updateApp(input: { id: ${id}, name: "renamed", isPublic: false }) { __typename ... on Error { code } } }`),
+  fc.constant('mutation { rotateToolKey { __typename ... on Error { code } } }'),
+  fc.integer({ min: -5, max: 200 }).map((first) => `query Q($after: String) { apps(first: ${first}, after: $after) { edges { cursor } } }`),
+);
+
+const documentArb: fc.Arbitrary<string> = fc.oneof(
+  { weight: 4, arbitrary: validDocumentArb },
+  { weight: 4, arbitrary: fc.tuple(fc.constantFrom('', 'query ', 'query Q($v: Boolean, $input: ID) ', 'subscription ', 'query Q($v: Nope) '), selectionArb, fc.constantFrom('', ' fragment F on App { id name }', ' fragment F on Nope { x }', ' fragment F on App { ...F }')).map(([op, s, f]) => `${op}${s}${f}`) },
+  { weight: 3, arbitrary: mutationArb },
+  { weight: 1, arbitrary: fc.integer({ min: 100, max: 3000 }).map((n) => `${'{ viewer '.repeat(n)}${'}'.repeat(n)}`) },
+  { weight: 1, arbitrary: fc.integer({ min: 100, max: 2000 }).map((n) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(' ')} }`) },
+  { weight: 1, arbitrary: hostileString },
+);
+
+// ---------------------------------------------------------------------------------------
+// Requests
+
+type Auth = 'valid' | 'none' | 'garbage' | 'revoked' | 'unknown' | 'scheme';
+
+const sampleArb = fc.record({
+  auth: fc.oneof({ weight: 6, arbitrary: fc.constant<Auth>('valid') }, { weight: 1, arbitrary: fc.constantFrom<Auth>('none', 'garbage', 'revoked', 'unknown', 'scheme') }),
+  garbageAuth: headerValue,
+  unknownToken: fc.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+  transport: fc.oneof(
+    { weight: 8, arbitrary: fc.constant('json' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('get' as const, 'graphqlBody' as const, 'garbage' as const, 'shape' as const) },
+  ),
+  method: fc.oneof({ weight: 10, arbitrary: fc.constant('POST') }, { weight: 1, arbitrary: fc.constantFrom('PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD') }),
+  document: documentArb,
+  variables: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, fc.record({ after: hostileString }), fc.dictionary(fc.constantFrom('v', 'input', 'x'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), fc.jsonValue({ maxDepth: 1 })),
+  operationName: fc.option(fc.oneof(fc.constantFrom('Q', 'M', 'Nope'), hostileString), { nil: undefined, freq: 4 }),
+  badShape: fc.jsonValue({ maxDepth: 3 }),
+  contentType: fc.oneof({ weight: 6, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: anyContentType }),
+  accept: fc.oneof(
+    { weight: 8, arbitrary: fc.constant('application/graphql-response+json, application/json') },
+    { weight: 1, arbitrary: fc.constantFrom(undefined, 'application/graphql-response+json', 'application/json', 'text/event-stream', 'multipart/mixed', 'text/html', '*/*') },
+    { weight: 1, arbitrary: headerValue },
+  ),
+  body: anyBody,
+  cookie: anyCookieHeader,
+});
+
+describe('fuzz: GraphQL', () => {
+  it('never 5xx, never an unexpected error, nothing without a token, writes nothing', async () => {
+    const seen = new Map<string, number>();
+    await fc.assert(
+      fc.asyncProperty(sampleArb, async (sample) => {
+        loggedErrors.length = 0;
+        const authorization = {
+          valid: `Bearer ${token}`,
+          none: undefined,
+          garbage: sample.garbageAuth,
+          revoked: `Bearer ${revokedToken}`,
+          unknown: `Bearer lmt_${sample.unknownToken}`,
+          scheme: `Basic ${token}`,
+        }[sample.auth];
+        const headers: Record<string, string> = {
+          ...(authorization !== undefined ? { authorization } : {}),
+          ...(sample.accept !== undefined ? { accept: sample.accept } : {}),
+          ...(sample.cookie !== undefined ? { cookie: sample.cookie } : {}),
+        };
+        let method: string = sample.method;
+        let body: BodyInit | undefined;
+        let query = '';
+        const payload = { query: sample.document, variables: sample.variables, operationName: sample.operationName };
+        switch (sample.transport) {
+          case 'json':
+            body = JSON.stringify(payload);
+            headers['content-type'] = sample.contentType;
+            break;
+          case 'get':
+            method = 'GET';
+            query = `?${new URLSearchParams({ query: sample.document.replace(/[\uD800-\uDFFF]/g, ''), ...(sample.variables !== undefined ? { variables: JSON.stringify(sample.variables) } : {}) })}`;
+            break;
+          case 'graphqlBody':
+            body = sample.document;
+            headers['content-type'] = 'application/graphql';
+            break;
+          case 'garbage':
+            body = sample.body;
+            headers['content-type'] = sample.contentType;
+            break;
+          case 'shape':
+            body = JSON.stringify(sample.badShape);
+            headers['content-type'] = 'application/json';
+            break;
+        }
+        const normalised = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'].includes(method.toUpperCase()) ? method.toUpperCase() : method;
+        const request = graphqlRequest(method, headers, body, query);
+
+        let text = '';
+        const { result: response, writes } = await watch.observe(async () => {
+          const answer = await app.fetch(request);
+          text = await expectSaneResponse(answer, normalised, loggedErrors);
+          return answer;
+        });
+        // A masked "Unexpected error." is logged: the fuzz treats it like a 500.
+        expect(loggedErrors).toEqual([]);
+        expect(text).not.toContain('Unexpected error');
+        expect(writes).toEqual({});
+        if (sample.auth !== 'valid') {
+          // No field ever runs without a valid token (a request error may still be a 200
+          // under `application/json`, GraphQL over HTTP's legacy rule: it carries no data).
+          expect([200, 204, 400, 401, 405, 406, 415]).toContain(response.status);
+          if (text.startsWith('{')) expect((JSON.parse(text) as { data?: unknown }).data ?? null).toBeNull();
+          if (response.status === 200) expect(text).not.toContain('"data"');
+        }
+        seen.set(String(response.status), (seen.get(String(response.status)) ?? 0) + 1);
+      }),
+      fuzzParameters('graphql'),
+    );
+    expect(changedTables(baseline, await snapshotTables(db))).toEqual([]);
+    console.info('[fuzz] graphql statuses:', Object.fromEntries(seen));
+    for (const status of ['200', '400', '401']) expect(seen.get(status) ?? 0, status).toBeGreaterThan(0);
+  }, FUZZ_TIMEOUT_MS);
+});
