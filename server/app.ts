@@ -53,9 +53,7 @@ export const WIDGET_VERSION = (JSON.parse(readFileSync(projectFile('package.json
 export const WIDGET_PATH = `/widget/${WIDGET_VERSION}/lti-completion.js`;
 export const DEMO_PATH = '/demo/';
 
-const LOGIN_STATE_TTL_MS = 10 * 60_000;
 const CLOCK_TOLERANCE_SECONDS = 5;
-const CLEANUP_INTERVAL_MS = 60_000;
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 const APP_ROUTE = /^\/lti\/apps\/([0-9a-fA-F-]{36})\/(login|launch)$/;
@@ -72,6 +70,12 @@ export function createApp(config: Config, deps: AppDeps): App {
 
   const metrics = deps.metrics ?? new Metrics();
   const outbound: FetchLike = deps.fetch ?? ((url, init) => fetch(url, init));
+  // The configured lease and timeout, unless a test passes its own timing.
+  const deliveryPolicy: Partial<DeliveryPolicy> = {
+    leaseMs: config.gradeDeliveryLeaseSeconds * 1000,
+    timeoutMs: config.gradeDeliveryTimeoutSeconds * 1000,
+    ...deps.deliveryPolicy,
+  };
   const keysets = new PlatformKeysets({
     fetch: outbound,
     logger: logger.child({ component: 'keysets' }),
@@ -88,7 +92,7 @@ export function createApp(config: Config, deps: AppDeps): App {
   );
   const accessTokens = new AccessTokens({
     fetch: outbound,
-    ...(deps.deliveryPolicy?.timeoutMs ? { timeoutMs: deps.deliveryPolicy.timeoutMs } : {}),
+    ...(deliveryPolicy.timeoutMs ? { timeoutMs: deliveryPolicy.timeoutMs } : {}),
     toolKeys,
     logger: logger.child({ component: 'access-tokens' }),
     nowMs: () => now().getTime(),
@@ -100,7 +104,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     logger: logger.child({ component: 'grades' }),
     now,
     metrics,
-    ...(deps.deliveryPolicy ? { policy: deps.deliveryPolicy } : {}),
+    policy: deliveryPolicy,
   });
   metrics.gauges.push(
     { name: 'lti_platform_keyset_fetches_total', help: 'Platform keyset HTTP fetches.', read: () => keysets.fetchCount },
@@ -133,7 +137,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     now,
     logger: logger.child({ component: 'lti' }),
     keysets,
-    loginStateTtlMs: LOGIN_STATE_TTL_MS,
+    loginStateTtlMs: config.loginStateTtlSeconds * 1000,
     launchCredentialTtlMs: config.launchCredentialTtlSeconds * 1000,
     clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
   };
@@ -243,7 +247,7 @@ export function createApp(config: Config, deps: AppDeps): App {
         (count) => count > 0 && logger.debug({ count }, 'expired logins deleted'),
         (err: unknown) => logger.warn({ err }, 'login cleanup failed'),
       );
-    }, CLEANUP_INTERVAL_MS);
+    }, config.loginCleanupIntervalSeconds * 1000);
     timer.unref();
     return async () => {
       clearInterval(timer);

@@ -15,6 +15,10 @@ describe('loadConfig', () => {
       toolKeyRetireGraceSeconds: 86400,
       launchCredentialTtlSeconds: 21600,
       metricsToken: undefined,
+      gradeDeliveryLeaseSeconds: 60,
+      gradeDeliveryTimeoutSeconds: 10,
+      loginStateTtlSeconds: 600,
+      loginCleanupIntervalSeconds: 60,
     });
   });
 
@@ -30,6 +34,10 @@ describe('loadConfig', () => {
       TOOL_KEY_RETIRE_GRACE_SECONDS: '60',
       LAUNCH_CREDENTIAL_TTL_SECONDS: '3600',
       METRICS_TOKEN: 'm'.repeat(16),
+      GRADE_DELIVERY_LEASE_SECONDS: '7',
+      GRADE_DELIVERY_TIMEOUT_SECONDS: '3',
+      LOGIN_STATE_TTL_SECONDS: '60',
+      LOGIN_CLEANUP_INTERVAL_SECONDS: '5',
     });
     expect(config).toEqual({
       port: 8080,
@@ -42,7 +50,33 @@ describe('loadConfig', () => {
       toolKeyRetireGraceSeconds: 60,
       launchCredentialTtlSeconds: 3600,
       metricsToken: 'm'.repeat(16),
+      gradeDeliveryLeaseSeconds: 7,
+      gradeDeliveryTimeoutSeconds: 3,
+      loginStateTtlSeconds: 60,
+      loginCleanupIntervalSeconds: 5,
     });
+  });
+
+  it('refuses a grade delivery lease a live delivery could outlast (token request + score POST)', () => {
+    expect(() => loadConfig({ GRADE_DELIVERY_LEASE_SECONDS: '20' })).toThrow(
+      /GRADE_DELIVERY_LEASE_SECONDS \(20\) must be more than twice GRADE_DELIVERY_TIMEOUT_SECONDS \(10\)/,
+    );
+    expect(loadConfig({ GRADE_DELIVERY_LEASE_SECONDS: '21' }).gradeDeliveryLeaseSeconds).toBe(21);
+    expect(loadConfig({ GRADE_DELIVERY_LEASE_SECONDS: '5', GRADE_DELIVERY_TIMEOUT_SECONDS: '2' }).gradeDeliveryLeaseSeconds).toBe(5);
+  });
+
+  it.each([
+    ['GRADE_DELIVERY_LEASE_SECONDS', '1'],
+    ['GRADE_DELIVERY_LEASE_SECONDS', '3601'],
+    ['GRADE_DELIVERY_LEASE_SECONDS', '60s'],
+    ['GRADE_DELIVERY_TIMEOUT_SECONDS', '0'],
+    ['GRADE_DELIVERY_TIMEOUT_SECONDS', '301'],
+    ['LOGIN_STATE_TTL_SECONDS', '59'],
+    ['LOGIN_STATE_TTL_SECONDS', '3601'],
+    ['LOGIN_CLEANUP_INTERVAL_SECONDS', '0'],
+    ['LOGIN_CLEANUP_INTERVAL_SECONDS', '-1'],
+  ])('refuses %s=%s', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name} must be`));
   });
 
   it('reports every problem at once', () => {
