@@ -109,6 +109,14 @@ export function createApp(config: Config, deps: AppDeps): App {
   metrics.gauges.push(
     { name: 'lti_platform_keyset_fetches_total', help: 'Platform keyset HTTP fetches.', read: () => keysets.fetchCount },
     { name: 'lti_access_token_requests_total', help: 'AGS access token requests.', read: () => accessTokens.requestCount },
+    // Shared by all processes: what cleanup and delivery must keep bounded.
+    { name: 'lti_login_states', help: 'Login state rows (started logins; expired ones are deleted).', type: 'gauge', read: () => prisma.loginState.count() },
+    {
+      name: 'lti_grade_outbox_pending',
+      help: 'Grades waiting for delivery (PENDING).',
+      type: 'gauge',
+      read: () => prisma.grade.count({ where: { state: 'PENDING' } }),
+    },
   );
   const completionDeps = {
     prisma,
@@ -213,7 +221,7 @@ export function createApp(config: Config, deps: AppDeps): App {
       if (request.headers.get('authorization') !== `Bearer ${config.metricsToken}`) {
         return new Response('Unauthorized\n', { status: 401, headers: { 'www-authenticate': 'Bearer' } });
       }
-      return new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } });
+      return new Response(await metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } });
     }
     if (pathname === '/healthz' && (request.method === 'GET' || request.method === 'HEAD')) {
       // Liveness: the process answers. Readiness (below) also needs the database.

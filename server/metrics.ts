@@ -31,12 +31,20 @@ export class Metrics {
   readonly completions = new Counter('lti_completions_total', 'Completion reports by outcome.');
   readonly deliveries = new Counter('lti_grade_deliveries_total', 'Grade delivery attempts by outcome.');
   readonly dbStatements = new Counter('lti_db_statements_total', 'SQL statements sent to the database.');
-  /** Read at scrape time from the components that count them. */
-  gauges: Array<{ name: string; help: string; read: () => number }> = [];
+  /**
+   * Read at scrape time from the components that count them (`counter`), or current levels
+   * (`gauge`: memory, table sizes; those may query the database).
+   */
+  gauges: Array<{ name: string; help: string; type?: 'counter' | 'gauge'; read: () => number | Promise<number> }> = [
+    { name: 'process_resident_memory_bytes', help: 'Resident set size of this process.', type: 'gauge', read: () => process.memoryUsage.rss() },
+    { name: 'nodejs_heap_used_bytes', help: 'V8 heap in use.', type: 'gauge', read: () => process.memoryUsage().heapUsed },
+  ];
 
-  render(): string {
+  async render(): Promise<string> {
     const counters = [this.logins, this.launches, this.completions, this.deliveries, this.dbStatements].map((c) => c.render());
-    const gauges = this.gauges.map((g) => `# HELP ${g.name} ${g.help}\n# TYPE ${g.name} counter\n${g.name} ${g.read()}`);
+    const gauges = await Promise.all(
+      this.gauges.map(async (g) => `# HELP ${g.name} ${g.help}\n# TYPE ${g.name} ${g.type ?? 'counter'}\n${g.name} ${await g.read()}`),
+    );
     return `${[...counters, ...gauges].join('\n')}\n`;
   }
 }
