@@ -38,7 +38,6 @@ export interface DrillOptions {
   concurrency?: number;
   /** A kill falls uniformly in this window after the load of a round started. */
   killAfterMs?: [number, number];
-  log?: (line: string) => void;
 }
 
 export type CompletionOutcome = 'answered' | 'unanswered' | 'not-sent';
@@ -81,7 +80,6 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export async function runCrashDrill(options: DrillOptions): Promise<DrillResult> {
   const concurrency = options.concurrency ?? 8;
   const [killMin, killMax] = options.killAfterMs ?? [1_000, 4_000];
-  const log = options.log ?? (() => {});
   const port = await freePort();
   const origin = `http://localhost:${port}`;
   let output = '';
@@ -211,7 +209,6 @@ export async function runCrashDrill(options: DrillOptions): Promise<DrillResult>
     server.child.kill('SIGKILL');
     expect(await server.exited).toBeNull(); // killed by the signal, not exited
     await load;
-    log(`round ${round}: ${learners.filter((l) => l.round === round).length} learners, killed after start ${startsMs.at(-1)} ms`);
     server = await start();
   }
 
