@@ -86,6 +86,9 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 
+/** SQL statements one /metrics scrape runs (the `lti_login_states` and `lti_grade_outbox_pending` gauges). */
+export const STATEMENTS_PER_SCRAPE = 2;
+
 /** Sum of every sample of `name` (all label sets) in the server's /metrics. */
 export async function metric(server: Server, name: string): Promise<number> {
   return (await metrics(server, [name]))[name]!;
