@@ -190,8 +190,9 @@ export function loadConfig(env: Env): Config {
 
   const gradeDeliveryTimeoutSeconds = seconds('GRADE_DELIVERY_TIMEOUT_SECONDS', 10, 1, 300);
   const gradeDeliveryLeaseSeconds = seconds('GRADE_DELIVERY_LEASE_SECONDS', 60, 2, 3600);
-  // A live delivery (a token request, then the score POST, each up to the timeout) must
-  // never outlast its lease, or a second process could send the same score meanwhile.
+  // A delivery (a token request, then the score POST, each up to the timeout) must fit in
+  // its lease, or a second process could send the same score meanwhile. (A 401 token refresh
+  // or several grades of one learner in one batch take longer: rare, and only a repeat POST.)
   if (gradeDeliveryLeaseSeconds <= 2 * gradeDeliveryTimeoutSeconds) {
     problems.push(
       `GRADE_DELIVERY_LEASE_SECONDS (${gradeDeliveryLeaseSeconds}) must be more than twice GRADE_DELIVERY_TIMEOUT_SECONDS (${gradeDeliveryTimeoutSeconds})`,
