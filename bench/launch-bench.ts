@@ -8,14 +8,14 @@
  *
  *   npm run bench -- [--duration 8] [--warmup 2] [--runs 3] [--concurrency 1,8,32] [--db pglite,postgres]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from '../test/helpers/platform.ts';
+import { cpuMs, databaseEnv, fmt, metric, oneLaunch, percentile, root, setUp, startServer, type Server, type Setup } from './driver.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,139 +32,6 @@ const WARMUP_MS = Number(args.warmup) * 1000;
 const RUNS = Number(args.runs);
 const CONCURRENCY = args.concurrency!.split(',').map(Number);
 const COMPLETIONS = Number(args.completions);
-const METRICS_TOKEN = randomBytes(24).toString('base64url');
-const CLK_TCK = 100; // Linux USER_HZ
-const root = new URL('..', import.meta.url).pathname;
-
-interface Server {
-  child: ChildProcess;
-  pid: number;
-  baseUrl: string;
-  token: string;
-  stop(): Promise<void>;
-}
-
-async function startServer(env: Record<string, string>): Promise<Server> {
-  // BENCH_CPU_PROF=dir writes a V8 CPU profile of the server (open it in Chrome DevTools).
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'server/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PORT: '0',
-      LOG_LEVEL: 'error',
-      METRICS_TOKEN,
-      NODE_ENV: 'production',
-      // Thousands of launches and completions from one address (127.0.0.1): this measures the
-      // server's throughput, not its rate limits, so they are off (0) for the benchmark server.
-      RATE_LIMIT_LOGIN_PER_MINUTE: '0',
-      RATE_LIMIT_LAUNCH_PER_MINUTE: '0',
-      RATE_LIMIT_COMPLETION_PER_MINUTE: '0',
-      RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE: '0',
-      RATE_LIMIT_GRAPHQL_PER_MINUTE: '0',
-      RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE: '0',
-      // The benchmark's platform listens on loopback, which production refuses by default.
-      OUTBOUND_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      if (/Make more with/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`server exited ${code}:\n${out}`)));
-  });
-  const baseUrl = out.match(/GraphQL API:\s+(\S+)\/graphql/)![1]!;
-  const token = out.match(/lmt_[A-Za-z0-9_-]{43}/)![0];
-  return {
-    child,
-    pid: child.pid!,
-    baseUrl,
-    token,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
-
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-}
-
-async function metric(server: Server, name: string): Promise<number> {
-  const text = await (await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(name))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
-
-async function gql<T>(server: Server, query: string, variables: object): Promise<T> {
-  const res = await fetch(`${server.baseUrl}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${server.token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data: T; errors?: unknown };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
-
-interface Setup {
-  launchUrl: string;
-  loginUrl: string;
-}
-
-async function setUp(server: Server, platform: TestPlatform): Promise<Setup> {
-  const { createApp } = await gql<{ createApp: { app: { id: string; ltiTool: { launchUrl: string; loginUrl: string } } } }>(
-    server,
-    `mutation($input: CreateAppInput!) { createApp(input: $input) { ... on AppPayload { app { id ltiTool { launchUrl loginUrl } } } } }`,
-    { input: { name: 'Bench', exerciseUrl: `${server.baseUrl}/demo/`, isPublic: true } },
-  );
-  const reg = platform.registration();
-  await gql(
-    server,
-    `mutation($input: AddLtiRegistrationInput!) { addLtiRegistration(input: $input) { __typename } }`,
-    { input: { appId: createApp.app.id, ...reg } },
-  );
-  platform.setToolLaunchUrl(createApp.app.ltiTool.launchUrl);
-  platform.setToolKeysetUrl(`${server.baseUrl}/lti/jwks`);
-  return createApp.app.ltiTool;
-}
-
-/** One whole launch as a browser does it. Returns the credential from the fragment. */
-async function oneLaunch(platform: TestPlatform, setup: Setup, sub: string): Promise<string> {
-  const init = platform.loginInitiation(setup.loginUrl, { targetLinkUri: setup.launchUrl, sub });
-  const login = await fetch(init.url, { redirect: 'manual' });
-  const location = login.headers.get('location');
-  const cookie = login.headers.getSetCookie()[0]!.split(';')[0]!;
-  if (login.status !== 302 || !location) throw new Error(`login ${login.status}`);
-  const form = await platform.authorize(location);
-  const res = await fetch(form.redirectUri, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-    body: new URLSearchParams({ id_token: form.idToken, state: form.state }),
-  });
-  if (res.status !== 303) throw new Error(`launch ${res.status}: ${await res.text()}`);
-  return new URLSearchParams(new URL(res.headers.get('location')!).hash.slice(1)).get('lti_launch')!;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 interface RunResult {
   launches: number;
@@ -204,7 +71,7 @@ async function drive(
   );
   const elapsed = performance.now() - start;
   const cpu = cpuMs(server.pid) - cpu0;
-  // The /metrics read itself is one statement-free request: nothing to subtract.
+  // May include the two table-gauge queries of one scrape (cached for 5 s): at most 2/n per launch.
   const statements = (await metric(server, 'lti_db_statements_total')) - st0;
   latencies.sort((a, b) => a - b);
   const n = latencies.length;
@@ -289,23 +156,14 @@ async function completionRun(server: Server, platform: TestPlatform, credentials
   };
 }
 
-const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
 async function benchDatabase(kind: 'pglite' | 'postgres'): Promise<void> {
-  let env: Record<string, string>;
-  let cleanup = () => {};
-  if (kind === 'postgres') {
-    const url = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-    if (!url) {
-      console.log('\n## PostgreSQL: skipped (no TEST_DATABASE_URL / BENCH_DATABASE_URL; `npm run bench` starts one)');
-      return;
-    }
-    env = { DATABASE_URL: url };
-  } else {
-    const dir = mkdtempSync(join(tmpdir(), 'lti-bench-'));
-    env = { PGLITE_DIR: dir, DATABASE_URL: '' };
-    cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const db = databaseEnv(kind);
+  if (!db) {
+    console.log('\n## PostgreSQL: skipped (no TEST_DATABASE_URL / BENCH_DATABASE_URL; `npm run bench` starts one)');
+    return;
   }
+  const { env, cleanup } = db;
   const server = await startServer(env);
   const platform = await startTestPlatform();
   try {

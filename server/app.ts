@@ -82,9 +82,7 @@ export const WIDGET_VERSION = (JSON.parse(readFileSync(projectFile('package.json
 export const WIDGET_PATH = `/widget/${WIDGET_VERSION}/lti-completion.js`;
 export const DEMO_PATH = '/demo/';
 
-const LOGIN_STATE_TTL_MS = 10 * 60_000;
 const CLOCK_TOLERANCE_SECONDS = 5;
-const CLEANUP_INTERVAL_MS = 60_000;
 /** A stale entry only costs a launch its short road (the write re-checks it), so a minute is fine. */
 const REGISTRATION_CACHE = { ttlMs: 60_000, maxEntries: 10_000 };
 /** Scrapes within this time share one count of the outbox. */
@@ -119,6 +117,12 @@ export function createApp(config: Config, deps: AppDeps): App {
   const metrics = deps.metrics ?? new Metrics();
   const outboundPolicy = new OutboundPolicy(config.outboundAllowedNetworks);
   const outbound: FetchLike = deps.fetch ?? createOutboundFetch({ policy: outboundPolicy });
+  // The configured lease and timeout, unless a test passes its own timing.
+  const deliveryPolicy: Partial<DeliveryPolicy> = {
+    leaseMs: config.gradeDeliveryLeaseSeconds * 1000,
+    timeoutMs: config.gradeDeliveryTimeoutSeconds * 1000,
+    ...deps.deliveryPolicy,
+  };
   const keysets = new PlatformKeysets({
     fetch: outbound,
     logger: logger.child({ component: 'keysets' }),
@@ -136,7 +140,7 @@ export function createApp(config: Config, deps: AppDeps): App {
   );
   const accessTokens = new AccessTokens({
     fetch: outbound,
-    ...(deps.deliveryPolicy?.timeoutMs ? { timeoutMs: deps.deliveryPolicy.timeoutMs } : {}),
+    ...(deliveryPolicy.timeoutMs ? { timeoutMs: deliveryPolicy.timeoutMs } : {}),
     toolKeys,
     logger: logger.child({ component: 'access-tokens' }),
     nowMs: () => now().getTime(),
@@ -148,11 +152,18 @@ export function createApp(config: Config, deps: AppDeps): App {
     logger: logger.child({ component: 'grades' }),
     now,
     metrics,
-    ...(deps.deliveryPolicy ? { policy: deps.deliveryPolicy } : {}),
+    policy: deliveryPolicy,
   });
   metrics.collected.push(
     { name: 'lti_platform_keyset_fetches_total', help: 'Platform keyset HTTP fetches.', type: 'counter', read: () => keysets.fetchCount },
     { name: 'lti_access_token_requests_total', help: 'AGS access token requests.', type: 'counter', read: () => accessTokens.requestCount },
+    // Shared by all processes: what cleanup and delivery must keep bounded.
+    {
+      name: 'lti_login_states',
+      help: 'Login state rows (started logins; expired ones are deleted), read from the database at most every few seconds.',
+      type: 'gauge',
+      read: cachedFor(OUTBOX_GAUGE_CACHE_MS, () => performance.now(), () => prisma.loginState.count()),
+    },
     {
       name: 'lti_grade_outbox_pending',
       help: 'Grades waiting for delivery (state PENDING), read from the database at most every few seconds.',
@@ -197,7 +208,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     logger: logger.child({ component: 'lti' }),
     keysets,
     registrations: new RegistrationCache(REGISTRATION_CACHE, () => now().getTime()),
-    loginStateTtlMs: LOGIN_STATE_TTL_MS,
+    loginStateTtlMs: config.loginStateTtlSeconds * 1000,
     launchCredentialTtlMs: config.launchCredentialTtlSeconds * 1000,
     clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
   };
@@ -347,7 +358,7 @@ export function createApp(config: Config, deps: AppDeps): App {
         (count) => count > 0 && logger.debug({ count }, 'old launch refusals deleted'),
         (err: unknown) => logger.warn({ err }, 'launch refusal cleanup failed'),
       );
-    }, CLEANUP_INTERVAL_MS);
+    }, config.loginCleanupIntervalSeconds * 1000);
     timer.unref();
     return async () => {
       clearInterval(timer);

@@ -43,6 +43,14 @@ export interface Config {
    * other loopback, private, link-local… address is refused (server/http/outbound-policy.ts).
    */
   outboundAllowedNetworks: readonly string[];
+  /** How long a claimed grade delivery is one process's; a killed process's claims expire after it. */
+  gradeDeliveryLeaseSeconds: number;
+  /** Timeout of one outbound grade request (access token or score POST). */
+  gradeDeliveryTimeoutSeconds: number;
+  /** How long a started login (state + nonce) may be finished. */
+  loginStateTtlSeconds: number;
+  /** How often expired logins are deleted. */
+  loginCleanupIntervalSeconds: number;
 }
 
 export interface RateLimitConfig {
@@ -185,6 +193,27 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     description:
       'Comma-separated CIDRs (e.g. 10.20.0.0/16, 127.0.0.1/32) that keyset, token and score requests may reach although they are loopback, private, link-local or otherwise special-use. Unset: only public addresses.',
   },
+  {
+    name: 'GRADE_DELIVERY_LEASE_SECONDS',
+    default: '60',
+    description:
+      'A grade delivery claimed by a process is its own for this long; deliveries of a killed process are picked up by another (or the restarted one) once their lease expires. Must exceed twice GRADE_DELIVERY_TIMEOUT_SECONDS (2 to 3600).',
+  },
+  {
+    name: 'GRADE_DELIVERY_TIMEOUT_SECONDS',
+    default: '10',
+    description: 'Timeout of one request to a platform\'s token or score endpoint while delivering a grade (1 to 300).',
+  },
+  {
+    name: 'LOGIN_STATE_TTL_SECONDS',
+    default: '600',
+    description: 'How long a learner has between the login redirect and the launch (60 to 3600); expired logins are deleted.',
+  },
+  {
+    name: 'LOGIN_CLEANUP_INTERVAL_SECONDS',
+    default: '60',
+    description: 'How often expired logins are deleted (1 to 3600).',
+  },
 ];
 
 export class ConfigError extends Error {
@@ -263,6 +292,19 @@ export function loadConfig(env: Env): Config {
   const toolKeyRetireGraceSeconds = seconds('TOOL_KEY_RETIRE_GRACE_SECONDS', 86400, 0, 365 * 86400);
   const launchCredentialTtlSeconds = seconds('LAUNCH_CREDENTIAL_TTL_SECONDS', 21600, 60, 30 * 86400);
 
+  const gradeDeliveryTimeoutSeconds = seconds('GRADE_DELIVERY_TIMEOUT_SECONDS', 10, 1, 300);
+  const gradeDeliveryLeaseSeconds = seconds('GRADE_DELIVERY_LEASE_SECONDS', 60, 2, 3600);
+  // A delivery (a token request, then the score POST, each up to the timeout) must fit in
+  // its lease, or a second process could send the same score meanwhile. (A 401 token refresh
+  // or several grades of one learner in one batch take longer: rare, and only a repeat POST.)
+  if (gradeDeliveryLeaseSeconds <= 2 * gradeDeliveryTimeoutSeconds) {
+    problems.push(
+      `GRADE_DELIVERY_LEASE_SECONDS (${gradeDeliveryLeaseSeconds}) must be more than twice GRADE_DELIVERY_TIMEOUT_SECONDS (${gradeDeliveryTimeoutSeconds})`,
+    );
+  }
+  const loginStateTtlSeconds = seconds('LOGIN_STATE_TTL_SECONDS', 600, 60, 3600);
+  const loginCleanupIntervalSeconds = seconds('LOGIN_CLEANUP_INTERVAL_SECONDS', 60, 1, 3600);
+
   const metricsToken = value('METRICS_TOKEN');
   if (metricsToken !== undefined && metricsToken.length < 16) {
     problems.push('METRICS_TOKEN must be at least 16 characters');
@@ -325,6 +367,10 @@ export function loadConfig(env: Env): Config {
     toolKeyEncryptionSecret,
     toolKeyEncryptionSecretPrevious,
     outboundAllowedNetworks,
+    gradeDeliveryLeaseSeconds,
+    gradeDeliveryTimeoutSeconds,
+    loginStateTtlSeconds,
+    loginCleanupIntervalSeconds,
   };
 }
 

@@ -40,7 +40,13 @@ async function main(): Promise<void> {
 
   // Listen first: with PORT=0 and no PUBLIC_URL, the public URL depends on the port we get.
   let handler: ReturnType<typeof createApp>['nodeHandler'] | undefined;
-  const server = createNodeServer((req, res) => void handler!(req, res));
+  // Until the app is built, answer 503 (a load balancer's or a restarted widget's request may
+  // arrive in this window; calling the missing handler would crash the process).
+  const server = createNodeServer((req, res) => {
+    if (handler) return void handler(req, res);
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', 'cache-control': 'no-store' });
+    res.end('{"status":"starting"}');
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -6,6 +6,7 @@
  * attempt.
  */
 import { expect } from 'vitest';
+import type { Config } from '../../server/config.ts';
 import type { Database } from '../../server/db/client.ts';
 import type { Grade } from '../../server/generated/prisma/client.ts';
 import type { DeliveryPolicy, DeliveryWorker } from '../../server/grades/delivery-worker.ts';
@@ -102,11 +103,12 @@ export interface Bench {
 
 export async function startBench(
   fixture: PlatformFixture,
-  options: { deliveryPolicy?: Partial<DeliveryPolicy>; fetch?: FetchLike } = {},
+  options: { deliveryPolicy?: Partial<DeliveryPolicy>; fetch?: FetchLike; config?: Partial<Config> } = {},
 ): Promise<Bench> {
   const { db, clock, platform } = fixture;
   const tool = await startToolServer(db, {
     now: clock.now,
+    ...(options.config ? { config: options.config } : {}),
     ...(options.deliveryPolicy ? { deliveryPolicy: options.deliveryPolicy } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });

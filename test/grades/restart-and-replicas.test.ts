@@ -197,6 +197,30 @@ describe('replicas', () => {
     expect(b.scoresOf(sub)).toHaveLength(1);
   });
 
+  it('GRADE_DELIVERY_LEASE_SECONDS decides when a dead worker\'s claim is picked up: after it expires, not before', async () => {
+    // Worker A claims the grade, then "dies": its score POST never returns.
+    const neverAnswers: FetchLike = async (url, init) =>
+      new URL(url).pathname.endsWith('/scores') ? new Promise<Response>(() => {}) : fetch(url, init);
+    const config = { gradeDeliveryLeaseSeconds: 300, gradeDeliveryTimeoutSeconds: 100 };
+    const a = await bench({ fetch: neverAnswers, config });
+    const { sub, grade } = await a.launchAndComplete();
+    const claimedAt = clock.ms;
+    void a.worker.runOnce();
+    await vi.waitFor(async () => expect((await gradeRow(db, grade.id)).leaseOwner).not.toBeNull(), { timeout: 5_000, interval: 10 });
+    const held = await gradeRow(db, grade.id);
+    expect(held.leaseUntil!.getTime()).toBe(claimedAt + 300_000);
+
+    // Worker B (another process, same configuration) respects the lease to the millisecond.
+    const b = await bench({ config });
+    clock.advance(299_999);
+    expect(await b.worker.runOnce()).toBe(0);
+    expect(await gradeRow(db, grade.id)).toEqual(held);
+    clock.advance(2);
+    expect(await b.worker.runOnce()).toBe(1);
+    expect(await gradeRow(db, grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 2, leaseOwner: null, leaseUntil: null });
+    expect(b.scoresOf(sub)).toHaveLength(1);
+  });
+
   it('a worker whose lease ran out while it waited does not overwrite what the next worker recorded', async () => {
     // Worker A's score POST hangs (its network stalls) until we let it answer 503.
     let release!: () => void;

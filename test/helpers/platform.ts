@@ -199,6 +199,9 @@ export async function startTestPlatform(options: PlatformOptions = {}): Promise<
     const result = handleScoreRequest(request, lineitem, { tokens, lastTimestamps: lastScoreTimestamps });
     if (result.score) scores.push(result.score);
     scoreAttempts.push({ url, status: result.response.status, ...(result.error && { error: result.error }) });
+    const delayMs = result.score ? (options.scoreAnswerDelayMs?.() ?? 0) : 0;
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (result.score) result.score.answeredAt = Date.now();
     return result.response;
   }
 

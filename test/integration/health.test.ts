@@ -46,5 +46,29 @@ describe('health and readiness', () => {
     for (const name of ['lti_launches_total', 'lti_logins_total', 'lti_completions_total', 'lti_grade_deliveries_total', 'lti_platform_keyset_fetches_total', 'lti_access_token_requests_total']) {
       expect(text).toContain(`# TYPE ${name} counter`);
     }
+    // Levels the soak watches: memory, and the tables cleanup and delivery keep bounded.
+    const gauge = (name: string) => {
+      expect(text).toContain(`# TYPE ${name} gauge`);
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    };
+    expect(gauge('process_resident_memory_bytes')).toBeGreaterThan(10 * 2 ** 20);
+    expect(gauge('nodejs_heap_used_bytes')).toBeGreaterThan(2 ** 20);
+    expect(gauge('lti_login_states')).toBe(await db.prisma.loginState.count());
+    expect(gauge('lti_grade_outbox_pending')).toBe(await db.prisma.grade.count({ where: { state: 'PENDING' } }));
+  });
+
+  it('/metrics counts login states and pending grades as they are', async () => {
+    const token = 'metrics-token-0123456789';
+    const { testConfig } = await import('../helpers/server.ts');
+    const app = createTestApp(db, testConfig({ metricsToken: token }));
+    const read = async (name: string) => {
+      const res = await app.fetch(new Request(`${TEST_PUBLIC_URL}/metrics`, { headers: { authorization: `Bearer ${token}` } }));
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await res.text())?.[1]);
+    };
+    const before = await read('lti_login_states');
+    await db.prisma.loginState.create({
+      data: { state: 'metrics-state', nonce: 'metrics-nonce', appId: 'app', registrationId: 'reg', expiresAt: new Date(Date.now() + 60_000) },
+    });
+    expect(await read('lti_login_states')).toBe(before + 1);
   });
 });

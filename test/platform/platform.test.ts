@@ -569,8 +569,26 @@ describe('scores endpoint', () => {
     const response = await postScore(url, token, sent);
     expect(response.status).toBe(200);
     expect(platform.scores).toEqual([
-      { lineitem: platform.lineitemUrl(), authorization: `Bearer ${token}`, contentType: SCORE_CONTENT_TYPE, body: sent },
+      {
+        lineitem: platform.lineitemUrl(),
+        authorization: `Bearer ${token}`,
+        contentType: SCORE_CONTENT_TYPE,
+        body: sent,
+        storedAt: expect.any(Number),
+        answeredAt: expect.any(Number),
+      },
     ]);
+  });
+
+  it('scoreAnswerDelayMs: stores the score at once, answers after the delay', async () => {
+    const platform = await platformFor({ scoreAnswerDelayMs: () => 300 });
+    const url = scoresUrl(platform.lineitemUrl());
+    const answer = postScore(url, platform.issueAccessToken(), score('learner-1', '2030-01-01T00:00:00.000Z'));
+    await vi.waitFor(() => expect(platform.scores).toHaveLength(1), { timeout: 2_000, interval: 10 });
+    expect(platform.scores[0]!.answeredAt).toBeUndefined();
+    expect((await answer).status).toBe(200);
+    const { storedAt, answeredAt } = platform.scores[0]!;
+    expect(answeredAt! - storedAt).toBeGreaterThanOrEqual(290);
   });
 
   it('answers 403 without a valid token or the score scope, 415 for another media type', async () => {

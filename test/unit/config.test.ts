@@ -27,6 +27,10 @@ describe('loadConfig', () => {
       toolKeyEncryptionSecret: undefined,
       toolKeyEncryptionSecretPrevious: undefined,
       outboundAllowedNetworks: [],
+      gradeDeliveryLeaseSeconds: 60,
+      gradeDeliveryTimeoutSeconds: 10,
+      loginStateTtlSeconds: 600,
+      loginCleanupIntervalSeconds: 60,
     });
   });
 
@@ -52,6 +56,10 @@ describe('loadConfig', () => {
       TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(32),
       TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 'p'.repeat(32),
       OUTBOUND_ALLOWED_NETWORKS: ' 10.20.0.0/16, 127.0.0.1 ,FD00::/8,',
+      GRADE_DELIVERY_LEASE_SECONDS: '7',
+      GRADE_DELIVERY_TIMEOUT_SECONDS: '3',
+      LOGIN_STATE_TTL_SECONDS: '60',
+      LOGIN_CLEANUP_INTERVAL_SECONDS: '5',
     });
     expect(config).toEqual({
       port: 8080,
@@ -76,6 +84,10 @@ describe('loadConfig', () => {
       toolKeyEncryptionSecret: 's'.repeat(32),
       toolKeyEncryptionSecretPrevious: 'p'.repeat(32),
       outboundAllowedNetworks: ['10.20.0.0/16', '127.0.0.1/32', 'fd00::/8'],
+      gradeDeliveryLeaseSeconds: 7,
+      gradeDeliveryTimeoutSeconds: 3,
+      loginStateTtlSeconds: 60,
+      loginCleanupIntervalSeconds: 5,
     });
   });
 
@@ -101,6 +113,28 @@ describe('loadConfig', () => {
     expect(() =>
       loadConfig({ TOOL_KEY_ENCRYPTION_SECRET: 's'.repeat(32), TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS: 'short' }),
     ).toThrow(/TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS must be at least 32/);
+  });
+
+  it('refuses a grade delivery lease a live delivery could outlast (token request + score POST)', () => {
+    expect(() => loadConfig({ GRADE_DELIVERY_LEASE_SECONDS: '20' })).toThrow(
+      /GRADE_DELIVERY_LEASE_SECONDS \(20\) must be more than twice GRADE_DELIVERY_TIMEOUT_SECONDS \(10\)/,
+    );
+    expect(loadConfig({ GRADE_DELIVERY_LEASE_SECONDS: '21' }).gradeDeliveryLeaseSeconds).toBe(21);
+    expect(loadConfig({ GRADE_DELIVERY_LEASE_SECONDS: '5', GRADE_DELIVERY_TIMEOUT_SECONDS: '2' }).gradeDeliveryLeaseSeconds).toBe(5);
+  });
+
+  it.each([
+    ['GRADE_DELIVERY_LEASE_SECONDS', '1'],
+    ['GRADE_DELIVERY_LEASE_SECONDS', '3601'],
+    ['GRADE_DELIVERY_LEASE_SECONDS', '60s'],
+    ['GRADE_DELIVERY_TIMEOUT_SECONDS', '0'],
+    ['GRADE_DELIVERY_TIMEOUT_SECONDS', '301'],
+    ['LOGIN_STATE_TTL_SECONDS', '59'],
+    ['LOGIN_STATE_TTL_SECONDS', '3601'],
+    ['LOGIN_CLEANUP_INTERVAL_SECONDS', '0'],
+    ['LOGIN_CLEANUP_INTERVAL_SECONDS', '-1'],
+  ])('refuses %s=%s', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name} must be`));
   });
 
   it('reports every problem at once', () => {

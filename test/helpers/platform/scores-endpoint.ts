@@ -103,6 +103,7 @@ export function handleScoreRequest(
       authorization: request.headers.authorization ?? '',
       contentType: request.headers['content-type'] ?? '',
       body,
+      storedAt: Date.now(),
     };
     return { response: json(200, body), score };
   } catch (error) {

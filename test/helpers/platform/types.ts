@@ -25,6 +25,11 @@ export interface PlatformOptions {
   now?: () => number;
   /** Used to fetch the tool's keyset; default global `fetch`. Pass an in-process app's fetch here. */
   fetch?: typeof fetch;
+  /**
+   * Called for every stored score: wait this many ms before answering (the score is applied,
+   * the answer is still on its way — where a crashing tool can miss it). Default: answer at once.
+   */
+  scoreAnswerDelayMs?: () => number;
 }
 
 /** Changes to a minted id_token, for negative and edge-case tests. */
@@ -126,6 +131,10 @@ export interface ScoreRecord {
   authorization: string;
   contentType: string;
   body: Record<string, unknown>;
+  /** Wall-clock ms (`Date.now()`) when the score was stored. */
+  storedAt: number;
+  /** Wall-clock ms when the answer was handed to the connection (unset while delayed). */
+  answeredAt?: number;
 }
 
 /** One request to a scores URL, accepted or not (faulted ones included). */

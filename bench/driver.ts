@@ -1,0 +1,193 @@
+/**
+ * What the launch benchmark and the soak share: our server as a child process (so its CPU
+ * time and memory can be read apart from the driver's), its /metrics, and whole launches
+ * driven as a browser does them against the in-process Open edX-like platform.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestPlatform } from '../test/helpers/platform.ts';
+
+export const METRICS_TOKEN = randomBytes(24).toString('base64url');
+const CLK_TCK = 100; // Linux USER_HZ
+export const root = new URL('..', import.meta.url).pathname;
+
+export interface Server {
+  child: ChildProcess;
+  pid: number;
+  baseUrl: string;
+  token: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `server/main.ts` on port 0 (NODE_ENV=production, LOG_LEVEL=error unless `env` says
+ * otherwise). `onLine` sees every stdout line after start-up (the JSON log lines).
+ */
+export async function startServer(env: Record<string, string>, onLine?: (line: string) => void): Promise<Server> {
+  // BENCH_CPU_PROF=dir writes a V8 CPU profile of the server (open it in Chrome DevTools).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'server/main.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORT: '0',
+      LOG_LEVEL: 'error',
+      METRICS_TOKEN,
+      NODE_ENV: 'production',
+      // Thousands of launches and completions from one address (127.0.0.1): this measures the
+      // server's throughput, not its rate limits, so they are off (0) for the benchmark server.
+      RATE_LIMIT_LOGIN_PER_MINUTE: '0',
+      RATE_LIMIT_LAUNCH_PER_MINUTE: '0',
+      RATE_LIMIT_COMPLETION_PER_MINUTE: '0',
+      RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE: '0',
+      RATE_LIMIT_GRAPHQL_PER_MINUTE: '0',
+      RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE: '0',
+      // The benchmark's platform listens on loopback, which production refuses by default.
+      OUTBOUND_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let started = false;
+  let partial = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      if (started) {
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) onLine?.(line);
+        return;
+      }
+      out += d;
+      if (/Make more with/.test(out)) {
+        started = true;
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}:\n${out}`)));
+  });
+  const baseUrl = out.match(/GraphQL API:\s+(\S+)\/graphql/)![1]!;
+  const token = out.match(/lmt_[A-Za-z0-9_-]{43}/)![0];
+  return {
+    child,
+    pid: child.pid!,
+    baseUrl,
+    token,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** The database environment for a kind: a fresh PGlite directory, or the test PostgreSQL. */
+export function databaseEnv(kind: 'pglite' | 'postgres'): { env: Record<string, string>; cleanup: () => void } | undefined {
+  if (kind === 'postgres') {
+    const url = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+    return url ? { env: { DATABASE_URL: url }, cleanup: () => {} } : undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'lti-bench-'));
+  return { env: { PGLITE_DIR: dir, DATABASE_URL: '' }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+/** Sum of every sample of `name` (all label sets) in the server's /metrics. */
+export async function metric(server: Server, name: string): Promise<number> {
+  return (await metrics(server, [name]))[name]!;
+}
+
+/** Several metrics from one scrape. */
+export async function metrics(server: Server, names: string[]): Promise<Record<string, number>> {
+  const text = await (await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+  const lines = text.split('\n');
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      lines
+        .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+        .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0),
+    ]),
+  );
+}
+
+export async function gql<T>(server: Server, query: string, variables: object): Promise<T> {
+  const res = await fetch(`${server.baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${server.token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data: T; errors?: unknown };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+export interface Setup {
+  launchUrl: string;
+  loginUrl: string;
+}
+
+/** One public app registered with `platform`. */
+export async function setUp(server: Server, platform: TestPlatform): Promise<Setup> {
+  const { createApp } = await gql<{ createApp: { app: { id: string; ltiTool: { launchUrl: string; loginUrl: string } } } }>(
+    server,
+    `mutation($input: CreateAppInput!) { createApp(input: $input) { ... on AppPayload { app { id ltiTool { launchUrl loginUrl } } } } }`,
+    { input: { name: 'Bench', exerciseUrl: `${server.baseUrl}/demo/`, isPublic: true } },
+  );
+  const reg = platform.registration();
+  await gql(
+    server,
+    `mutation($input: AddLtiRegistrationInput!) { addLtiRegistration(input: $input) { __typename } }`,
+    { input: { appId: createApp.app.id, ...reg } },
+  );
+  platform.setToolLaunchUrl(createApp.app.ltiTool.launchUrl);
+  platform.setToolKeysetUrl(`${server.baseUrl}/lti/jwks`);
+  return createApp.app.ltiTool;
+}
+
+/** One whole launch as a browser does it. Returns the credential from the fragment. */
+export async function oneLaunch(platform: TestPlatform, setup: Setup, sub: string): Promise<string> {
+  const init = platform.loginInitiation(setup.loginUrl, { targetLinkUri: setup.launchUrl, sub });
+  const login = await fetch(init.url, { redirect: 'manual' });
+  const location = login.headers.get('location');
+  const cookie = login.headers.getSetCookie()[0]!.split(';')[0]!;
+  if (login.status !== 302 || !location) throw new Error(`login ${login.status}`);
+  const form = await platform.authorize(location);
+  const res = await fetch(form.redirectUri, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+    body: new URLSearchParams({ id_token: form.idToken, state: form.state }),
+  });
+  if (res.status !== 303) throw new Error(`launch ${res.status}: ${await res.text()}`);
+  return new URLSearchParams(new URL(res.headers.get('location')!).hash.slice(1)).get('lti_launch')!;
+}
+
+/** POST /api/completions as the widget does; throws unless 200. */
+export async function complete(server: Server, credential: string): Promise<void> {
+  const res = await fetch(`${server.baseUrl}/api/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`completion ${res.status}`);
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
