@@ -125,8 +125,8 @@ let lastAt = start;
 /** Readings every second within the current sample period. */
 let readings: Array<{ rss: number; heap: number; loginStates: number; outbox: number }> = [];
 async function read(): Promise<void> {
-  const m = await metrics(server, ['nodejs_heap_used_bytes', 'lti_login_states', 'lti_grade_outbox_pending']);
-  readings.push({ rss: rssBytes(server.pid), heap: m.nodejs_heap_used_bytes!, loginStates: m.lti_login_states!, outbox: m.lti_grade_outbox_pending! });
+  const m = await metrics(server, ['nodejs_heap_size_used_bytes', 'lti_login_states', 'lti_grade_outbox_pending']);
+  readings.push({ rss: rssBytes(server.pid), heap: m.nodejs_heap_size_used_bytes!, loginStates: m.lti_login_states!, outbox: m.lti_grade_outbox_pending! });
 }
 /**
  * One row per period: RSS mean, heap minimum (the garbage collector's troughs: what is

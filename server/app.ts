@@ -162,13 +162,13 @@ export function createApp(config: Config, deps: AppDeps): App {
       name: 'lti_login_states',
       help: 'Login state rows (started logins; expired ones are deleted), read from the database at most every few seconds.',
       type: 'gauge',
-      read: cachedFor(OUTBOX_GAUGE_CACHE_MS, () => performance.now(), () => prisma.loginState.count()),
+      read: cachedFor(OUTBOX_GAUGE_CACHE_MS, () => now().getTime(), () => prisma.loginState.count()),
     },
     {
       name: 'lti_grade_outbox_pending',
       help: 'Grades waiting for delivery (state PENDING), read from the database at most every few seconds.',
       type: 'gauge',
-      read: cachedFor(OUTBOX_GAUGE_CACHE_MS, () => performance.now(), () => prisma.grade.count({ where: { state: 'PENDING' } })),
+      read: cachedFor(OUTBOX_GAUGE_CACHE_MS, () => now().getTime(), () => prisma.grade.count({ where: { state: 'PENDING' } })),
     },
   );
   const refusalAudit = new RefusalAudit({
