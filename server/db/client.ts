@@ -64,9 +64,16 @@ function createPrismaClient(
 
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (isPostgresUrl(target.url)) {
-    // One pool for the Prisma client and the hot statements; we end it ourselves.
-    const pool = new pg.Pool({ connectionString: target.url, max: target.poolMax ?? 10 });
-    const adapterFactory = new PrismaPg(pool);
+    const poolMax = target.poolMax ?? 10;
+    // The adapter makes its own pool per connect() and ends it on dispose: the migration
+    // engine relies on that to drop the session advisory lock it takes (a shared, long-lived
+    // pool would keep that connection, and the lock, for the next process to time out on).
+    const adapterFactory = new PrismaPg({ connectionString: target.url, max: poolMax });
+    // The hot statements' own small pool; their plans are cached per connection.
+    const pool = new pg.Pool({ connectionString: target.url, max: Math.max(2, Math.ceil(poolMax / 2)) });
+    pool.on('error', () => {
+      // An idle connection dropped by the server: the pool replaces it on the next query.
+    });
     const prisma = createPrismaClient(adapterFactory, target.onQuery);
     return {
       kind: 'postgresql',
