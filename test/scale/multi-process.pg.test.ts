@@ -27,6 +27,8 @@ let url: string;
 let db: Database;
 let platform: TestPlatform;
 const procs: Proc[] = [];
+/** Every child spawned, started or not: a failed start must not leave its siblings running. */
+const children: ChildProcess[] = [];
 let token = '';
 let appId = '';
 
@@ -50,6 +52,7 @@ function startProcess(): Promise<Proc> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -112,7 +115,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const p of procs) p.child.kill('SIGTERM');
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   procs.forEach((p, i) => recordChildLogs(`scale-${i}`, p.out()));
   await platform?.close();
   await db?.close();
