@@ -8,6 +8,7 @@ import { AccessTokens } from './grades/access-tokens.ts';
 import { COMPLETIONS_PATH, handleCompletion } from './grades/completion-route.ts';
 import { DeliveryWorker, type DeliveryPolicy } from './grades/delivery-worker.ts';
 import { createGraphQLHandler, GRAPHQL_PATH } from './graphql/yoga.ts';
+import { withBodyWithin } from './http/body-limit.ts';
 import { createDashboard } from './http/dashboard.ts';
 import { createStaticAssets, projectFile } from './http/static-assets.ts';
 import { clientAddress } from './http/client-address.ts';
@@ -87,6 +88,9 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 const REGISTRATION_CACHE = { ttlMs: 60_000, maxEntries: 10_000 };
 /** Scrapes within this time share one count of the outbox. */
 const OUTBOX_GAUGE_CACHE_MS = 5_000;
+
+/** A GraphQL request: a document (at most 20,000 characters, server/graphql/limits.ts) and its variables. */
+export const MAX_GRAPHQL_BODY_BYTES = 256 * 1024;
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 /**
@@ -270,7 +274,18 @@ export function createApp(config: Config, deps: AppDeps): App {
       const refused = limits.refuse(limited, request, address);
       if (refused) return refused;
     }
-    if (pathname === GRAPHQL_PATH) return graphql.fetch(request);
+    if (pathname === GRAPHQL_PATH) {
+      const body = await withBodyWithin(request, MAX_GRAPHQL_BODY_BYTES);
+      if ('tooLarge' in body) {
+        logger.warn({ reason: body.tooLarge }, 'graphql body too large');
+        return new Response(
+          JSON.stringify({ errors: [{ message: `The request body is over ${MAX_GRAPHQL_BODY_BYTES} bytes.`, extensions: { code: 'BODY_TOO_LARGE' } }] }),
+          // The rest of the body is never read: end the connection after the answer.
+          { status: 413, headers: { ...JSON_HEADERS, connection: 'close' } },
+        );
+      }
+      return graphql.fetch(body.request);
+    }
     if (pathname === COMPLETIONS_PATH) {
       try {
         const response = await handleCompletion(request, completionDeps);
