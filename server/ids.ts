@@ -18,6 +18,9 @@ export function randomToken(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/** What randomToken() returns: 32 bytes as unpadded base64url. */
+export const RANDOM_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
 /** Hex SHA-256: how API tokens and launch credentials are stored (never the secret itself). */
 export function sha256Hex(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');

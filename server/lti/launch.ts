@@ -1,5 +1,5 @@
 import { decodeJwt, type JWTPayload } from 'jose';
-import { randomToken, sha256Hex, uuidv7 } from '../ids.ts';
+import { RANDOM_TOKEN_PATTERN, randomToken, sha256Hex, uuidv7 } from '../ids.ts';
 import { readForm } from '../http/form.ts';
 import { CLAIM } from './claims.ts';
 import {
@@ -107,7 +107,9 @@ async function launchFromCachedRegistration(
   try {
     checkTokenHeader(idToken);
     const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets);
-    if (typeof claims.nonce !== 'string') return undefined;
+    // Our nonces are randomToken()s: anything else cannot match a login (and a NUL would not
+    // even reach the database as text); the full path names the mismatch.
+    if (typeof claims.nonce !== 'string' || !RANDOM_TOKEN_PATTERN.test(claims.nonce)) return undefined;
     const launch = checkClaims(claims, registration, now, deps);
     if (!(await recordLaunchIfLoginAndRegistrationMatch(deps.sql, { state, nonce: claims.nonce, registration, launch, now }))) {
       // A stale registration or an unacceptable login: the full path says which.

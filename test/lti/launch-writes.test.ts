@@ -180,6 +180,17 @@ describe('statements per launch', () => {
     }
   });
 
+  it('a nonce the database could not even compare (a NUL) → ERR_LTI_NONCE_MISMATCH on the warm road too, not a 500', async () => {
+    // Found by test/fuzz/launch.test.ts: the short road passed the claim to its SQL as is.
+    const jar = new CookieJar();
+    const login = await initiateLogin(openedx, app, jar);
+    const auth = await openedx.authorize(login.location!, { claims: { nonce: 'a\u0000b' } });
+    const before = await rowCounts();
+    const response = await postLaunch(app.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+    expect(await errorCode(response)).toBe('ERR_LTI_NONCE_MISMATCH');
+    expect(await rowCounts()).toEqual(before);
+  });
+
   describe('a registration changed between login and launch is read again, not trusted from the login', () => {
     it('deployment removed → ERR_LTI_UNKNOWN_DEPLOYMENT, nothing recorded', async () => {
       const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);

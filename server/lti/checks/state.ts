@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { RANDOM_TOKEN_PATTERN } from '../../ids.ts';
 import { parseCookies } from '../../http/form.ts';
 import { LtiError } from '../errors.ts';
 import { stateCookieName } from '../state-cookie.ts';
@@ -12,11 +13,10 @@ export interface LoginStateRow {
   usedAt: Date | null;
 }
 
-const STATE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 /** The form's state must be the one this browser's cookie holds (login CSRF defence). */
 export function checkStateCookie(formState: string | null, cookieHeader: string | null): string {
-  if (!formState || !STATE_PATTERN.test(formState)) {
+  if (!formState || !RANDOM_TOKEN_PATTERN.test(formState)) {
     throw new LtiError('ERR_LTI_BAD_REQUEST', 'launch without a well-formed state');
   }
   const cookie = parseCookies(cookieHeader).get(stateCookieName(formState));
