@@ -21,6 +21,7 @@ import { createServer } from 'node:net';
 import { expect } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { startTestPlatform, type ScoreRecord, type TestPlatform } from '../helpers/platform.ts';
+import { recordChildLogs, registerTestSecret } from '../helpers/test-logger.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const METRICS_TOKEN = randomBytes(24).toString('base64url');
@@ -100,7 +101,8 @@ export async function runCrashDrill(options: DrillOptions): Promise<DrillResult>
         ...process.env,
         PORT: String(port),
         PUBLIC_URL: origin,
-        LOG_LEVEL: 'warn',
+        // info: the launch and delivery lines go to the end-of-run secret scan (checkCrashDrill).
+        LOG_LEVEL: 'info',
         METRICS_TOKEN,
         GRADE_DELIVERY_LEASE_SECONDS: '9',
         GRADE_DELIVERY_TIMEOUT_SECONDS: '4',
@@ -253,6 +255,10 @@ export interface DrillSummary {
 /** The drill's assertions, on the database the server used (opened after it stopped). */
 export async function checkCrashDrill(result: DrillResult, db: Database): Promise<DrillSummary> {
   const { learners, kills, platform } = result;
+  recordChildLogs('crash-drill', result.output);
+  registerTestSecret(METRICS_TOKEN, 'crash drill METRICS_TOKEN');
+  const token = result.output.match(/lmt_[A-Za-z0-9_-]{43}/)?.[0];
+  if (token) registerTestSecret(token, 'crash drill first owner API token');
   const context = `server output (tail):\n${result.output.slice(-3000)}`;
   expect(result.unexpectedAnswers, context).toEqual([]);
 

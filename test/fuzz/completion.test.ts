@@ -25,6 +25,7 @@ import {
   FUZZ_TIMEOUT_MS,
   fuzzParameters,
   headerValue,
+  NO_RATE_LIMITS,
   snapshotTables,
   WriteWatch,
   type TableSnapshot,
@@ -65,7 +66,10 @@ beforeAll(async () => {
   db = watch.db;
   const recording = errorRecordingLogger();
   loggedErrors = recording.errors;
-  app = createApp(testConfig(), { db, logger: recording.logger, now: () => new Date(T0) });
+  // Rate limits off: 10,000 reports from one in-process "client", thousands with the same two
+  // live credentials (30 a minute each by default, on a frozen clock), would otherwise be 429s
+  // that measure the limiter (tested in test/http/request-limits.test.ts), not the route.
+  app = createApp(testConfig({ rateLimits: NO_RATE_LIMITS }), { db, logger: recording.logger, now: () => new Date(T0) });
   const owner = await db.prisma.owner.create({ data: { name: 'Owner' } });
   const exercise = await db.prisma.app.create({ data: { ownerId: owner.id, name: 'App', exerciseUrl: 'https://ex.example.org/', isPublic: true } });
   const registration = await db.prisma.ltiRegistration.create({

@@ -5,12 +5,17 @@
  * owner's objects or at garbage ids, garbage and huge bodies, odd methods and content
  * types, and missing, malformed, unknown and revoked tokens. Never a 5xx, never an
  * unexpected (masked, logged) error, never an answer without a valid token, never a write.
+ * A GET whose path + query is over 8 KiB is 414 and a body over 256 KiB is 413 before GraphQL
+ * sees them; a document over the limits of server/graphql/limits.ts is 400 with the limit's
+ * code, before the token is checked (README "Request limits", "GraphQL API").
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import fc from 'fast-check';
+import { Lexer, Source, TokenKind } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../../server/app.ts';
+import { createApp, MAX_GRAPHQL_BODY_BYTES, type App } from '../../server/app.ts';
 import type { Database } from '../../server/db/client.ts';
+import { QUERY_LIMITS } from '../../server/graphql/limits.ts';
 import { createOwner, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import {
   anyBody,
@@ -19,11 +24,14 @@ import {
   changedTables,
   errorRecordingLogger,
   expectSaneResponse,
+  expectUriTooLong,
   FUZZ_TIMEOUT_MS,
   fuzzParameters,
   headerValue,
   hostileString,
+  NO_RATE_LIMITS,
   snapshotTables,
+  uriTooLong,
   WriteWatch,
   type TableSnapshot,
 } from './support.ts';
@@ -45,7 +53,9 @@ beforeAll(async () => {
   const recording = errorRecordingLogger();
   loggedErrors = recording.errors;
   // A frozen clock: the token's lastUsedAt is written by the warm-up request, then never again.
-  app = createApp(testConfig(), { db, logger: recording.logger, now: () => new Date(T0) });
+  // Rate limits off: 10,000 requests from one in-process "client", most with one token, would
+  // otherwise be 429s that measure the limiter (tested in test/http/request-limits.test.ts).
+  app = createApp(testConfig({ rateLimits: NO_RATE_LIMITS }), { db, logger: recording.logger, now: () => new Date(T0) });
   await app.toolKeys.ensureKey();
   ({ token } = await createOwner(db, 'Caller'));
   const other = await createOwner(db, 'Other');
@@ -150,6 +160,38 @@ const documentArb: fc.Arbitrary<string> = fc.oneof(
 );
 
 // ---------------------------------------------------------------------------------------
+// The document limits (server/graphql/limits.ts, README "GraphQL API")
+
+type LimitCode = 'QUERY_TOO_LONG' | 'QUERY_TOO_MANY_TOKENS' | 'QUERY_TOO_DEEP' | 'QUERY_TOO_MANY_ALIASES';
+
+/** More than `max` lexical tokens before the end (comments are not tokens); a lexing error first: not counted as too many. */
+function moreTokensThan(document: string, max: number): boolean {
+  const lexer = new Lexer(new Source(document));
+  try {
+    for (let count = 0; count <= max; count++) if (lexer.advance().kind === TokenKind.EOF) return false;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The limit a document breaks, as far as the model knows it: length and tokens for every
+ * document (checked before parsing and before authentication), and for the two generated
+ * families that exist to be big, the validation limit each breaks once it parses: n nested
+ * `viewer` levels (n ≥ 100 > 20 levels) and n aliased `__typename` fields (n ≥ 100 > 30 aliases).
+ */
+function brokenLimit(document: string): LimitCode | undefined {
+  if (document.length > QUERY_LIMITS.maxDocumentLength) return 'QUERY_TOO_LONG';
+  if (moreTokensThan(document, QUERY_LIMITS.maxTokens)) return 'QUERY_TOO_MANY_TOKENS';
+  const nested = /^((?:\{ viewer )+)(\}+)$/.exec(document);
+  if (nested && nested[1]!.length / 9 === nested[2]!.length && nested[2]!.length > QUERY_LIMITS.maxDepth) return 'QUERY_TOO_DEEP';
+  const aliased = /^\{ ((?:a\d+: __typename ?)+)\}$/.exec(document);
+  if (aliased && aliased[1]!.split(': ').length - 1 > QUERY_LIMITS.maxAliases) return 'QUERY_TOO_MANY_ALIASES';
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------
 // Requests
 
 type Auth = 'valid' | 'none' | 'garbage' | 'revoked' | 'unknown' | 'scheme';
@@ -160,7 +202,7 @@ const sampleArb = fc.record({
   unknownToken: fc.stringMatching(/^[A-Za-z0-9_-]{43}$/),
   transport: fc.oneof(
     { weight: 8, arbitrary: fc.constant('json' as const) },
-    { weight: 1, arbitrary: fc.constantFrom('get' as const, 'graphqlBody' as const, 'garbage' as const, 'shape' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('get' as const, 'graphqlBody' as const, 'garbage' as const, 'shape' as const, 'oversized' as const) },
   ),
   method: fc.oneof({ weight: 10, arbitrary: fc.constant('POST') }, { weight: 1, arbitrary: fc.constantFrom('PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD') }),
   document: documentArb,
@@ -221,9 +263,26 @@ describe('fuzz: GraphQL', () => {
             body = JSON.stringify(sample.badShape);
             headers['content-type'] = 'application/json';
             break;
+          case 'oversized':
+            // A short document with a variable just past the body limit (server/app.ts MAX_GRAPHQL_BODY_BYTES).
+            body = JSON.stringify({ ...payload, variables: { pad: 'x'.repeat(MAX_GRAPHQL_BODY_BYTES) } });
+            headers['content-type'] = sample.contentType;
+            break;
         }
         const normalised = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'].includes(method.toUpperCase()) ? method.toUpperCase() : method;
         const request = graphqlRequest(method, headers, body, query);
+        // Read within 256 KiB before yoga buffers it: any method that sends a body (GET and HEAD send none).
+        const bodyBytes = body === undefined || normalised === 'GET' || normalised === 'HEAD' ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : (body as Uint8Array).byteLength;
+        const bodyTooLarge = bodyBytes > MAX_GRAPHQL_BODY_BYTES;
+        // A well-formed POST carrying the document: the document limits decide, whatever the token.
+        const wellFormed =
+          normalised === 'POST' &&
+          sample.accept === 'application/graphql-response+json, application/json' &&
+          ((sample.transport === 'json' && sample.contentType === 'application/json' && (sample.variables === undefined || (typeof sample.variables === 'object' && sample.variables !== null && !Array.isArray(sample.variables)))) ||
+            sample.transport === 'graphqlBody');
+        let limit = wellFormed && !bodyTooLarge ? brokenLimit(sample.document) : undefined;
+        // Depth and aliases are validation rules: an operationName that names no operation fails first.
+        if ((limit === 'QUERY_TOO_DEEP' || limit === 'QUERY_TOO_MANY_ALIASES') && sample.operationName !== undefined) limit = undefined;
 
         let text = '';
         const { result: response, writes } = await watch.observe(async () => {
@@ -235,7 +294,21 @@ describe('fuzz: GraphQL', () => {
         expect(loggedErrors).toEqual([]);
         expect(text).not.toContain('Unexpected error');
         expect(writes).toEqual({});
-        if (sample.auth !== 'valid') {
+        if (uriTooLong(request.url)) {
+          // Only the GET transport puts the document in the URL; the 414 comes before auth.
+          expectUriTooLong(request, response, text);
+        } else if (bodyTooLarge) {
+          expect(response.status).toBe(413);
+          expect(JSON.parse(text)).toMatchObject({ errors: [{ extensions: { code: 'BODY_TOO_LARGE' } }] });
+          seen.set('BODY_TOO_LARGE', (seen.get('BODY_TOO_LARGE') ?? 0) + 1);
+        } else if (limit !== undefined) {
+          // 400 even for `application/json` clients, before any field runs (and before the token is checked).
+          expect(response.status).toBe(400);
+          const answer = JSON.parse(text) as { data?: unknown; errors: Array<{ extensions?: { code?: string } }> };
+          expect(answer.data ?? null).toBeNull();
+          expect(answer.errors.map((e) => e.extensions?.code)).toContain(limit);
+          seen.set(limit, (seen.get(limit) ?? 0) + 1);
+        } else if (sample.auth !== 'valid') {
           // No field ever runs without a valid token (a request error may still be a 200
           // under `application/json`, GraphQL over HTTP's legacy rule: it carries no data).
           expect([200, 204, 400, 401, 405, 406, 415]).toContain(response.status);
@@ -248,6 +321,7 @@ describe('fuzz: GraphQL', () => {
     );
     expect(changedTables(baseline, await snapshotTables(db))).toEqual([]);
     console.info('[fuzz] graphql statuses:', Object.fromEntries(seen));
-    for (const status of ['200', '400', '401']) expect(seen.get(status) ?? 0, status).toBeGreaterThan(0);
+    // (QUERY_TOO_DEEP is predicted too, but rare here; test/graphql/query-limits.test.ts covers it.)
+    for (const status of ['200', '400', '401', '414', 'BODY_TOO_LARGE', 'QUERY_TOO_LONG', 'QUERY_TOO_MANY_TOKENS', 'QUERY_TOO_MANY_ALIASES']) expect(seen.get(status) ?? 0, status).toBeGreaterThan(0);
   }, FUZZ_TIMEOUT_MS);
 });

@@ -1,7 +1,8 @@
 /**
  * Fuzzing the tool keyset (`/lti/jwks`): 10,000 requests with any method, path spellings
  * around the route, query strings, headers, cookies and bodies. GET and HEAD answer the
- * public keys only (never a private member); other methods 405; nothing is ever written.
+ * public keys only (never a private member); other methods 405; a path + query over 8 KiB
+ * is 414 on any path (README "Request limits"); nothing is ever written.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,11 +17,13 @@ import {
   changedTables,
   errorRecordingLogger,
   expectSaneResponse,
+  expectUriTooLong,
   FUZZ_TIMEOUT_MS,
   fuzzParameters,
   headerValue,
   rawComponent,
   snapshotTables,
+  uriTooLong,
   WriteWatch,
   type TableSnapshot,
 } from './support.ts';
@@ -74,6 +77,8 @@ describe('fuzz: keyset', () => {
           ...(hasBody ? { body: sample.body } : {}),
         });
         const isRoute = new URL(request.url).pathname === '/lti/jwks';
+        // Checked before any route (server/app.ts MAX_URL_BYTES): long queries are 414, whatever the method.
+        const tooLong = uriTooLong(request.url);
         let body = '';
         const { result: response, writes } = await watch.observe(async () => {
           const answer = await app.fetch(request);
@@ -82,7 +87,10 @@ describe('fuzz: keyset', () => {
         });
         expect(loggedErrors).toEqual([]);
         expect(writes).toEqual({});
-        if (isRoute && (method === 'GET' || method === 'HEAD')) {
+        if (tooLong) {
+          expectUriTooLong(request, response, body);
+          expect(body).not.toContain('"kty"');
+        } else if (isRoute && (method === 'GET' || method === 'HEAD')) {
           expect(response.status).toBe(200);
           expect(response.headers.get('content-type')).toMatch(/^application\/json/);
           expect(response.headers.get('cache-control')).toMatch(/^public, max-age=\d+$/);
@@ -106,6 +114,6 @@ describe('fuzz: keyset', () => {
     );
     expect(changedTables(baseline, await snapshotTables(db))).toEqual([]);
     console.info('[fuzz] jwks statuses:', Object.fromEntries(seen));
-    for (const status of [200, 405]) expect(seen.get(status) ?? 0, String(status)).toBeGreaterThan(0);
+    for (const status of [200, 405, 414]) expect(seen.get(status) ?? 0, String(status)).toBeGreaterThan(0);
   }, FUZZ_TIMEOUT_MS);
 });

@@ -7,7 +7,11 @@
  * duplicated and garbage cookies, unknown/used/expired states, wrong apps, methods,
  * content types and oversized forms. Each sample predicts its outcome (one code, or a
  * small set when the mutation is blind); the server must agree, never answer 5xx, and
- * write only on a 303 (then exactly: the login marked used, one Launch).
+ * write only on a 303 (then exactly: the login marked used, one Launch) — except the audit
+ * trail: a refusal for an existing app stores exactly one LaunchRefusal row with its code
+ * (server/lti/refusal-audit.ts), a refusal for an unknown app id none. The launch may take
+ * the short road (launchFromCachedRegistration, after this process's own login) or the full
+ * one: the codes are the same either way.
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -23,6 +27,8 @@ import { publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { AGS_ENDPOINT_CLAIM, LTI_CLAIM, startTestPlatform, type LaunchOverrides, type TestPlatform } from '../helpers/platform.ts';
 import { TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import {
+  AuditModel,
+  auditRows,
   anyContentType,
   anyCookieHeader,
   changedTables,
@@ -33,8 +39,10 @@ import {
   FUZZ_TIMEOUT_MS,
   hostileString,
   jwtShapedGarbage,
+  NO_RATE_LIMITS,
   rawComponent,
   snapshotTables,
+  UNTHROTTLED_REFUSAL_AUDIT,
   WriteWatch,
   type TableSnapshot,
 } from './support.ts';
@@ -58,6 +66,7 @@ let publicApp: PublicApp;
 let ownApp: { appId: string; launchUrl: string };
 let ownKey: CryptoKey;
 let baseline: TableSnapshot;
+let audit: AuditModel;
 
 /** A login in flight: what the browser holds and what the platform was told. */
 interface Login {
@@ -99,10 +108,15 @@ beforeAll(async () => {
   const keyPair = await generateKeyPair('RS256', { extractable: true });
   ownKey = keyPair.privateKey;
   const ownJwks = { keys: [{ ...(await exportJWK(keyPair.publicKey)), kid: 'own' }] };
-  app = createApp(testConfig(), {
+  // Rate limits off: 10,000 launches (and a login after each success) from one in-process
+  // "client" would otherwise measure the limiter (tested in test/http/request-limits.test.ts).
+  app = createApp(testConfig({ rateLimits: NO_RATE_LIMITS }), {
     db,
     logger: recording.logger,
     now: () => new Date(T0),
+    // Unthrottled (on the frozen clock every refusal is in one minute): every refusal of an
+    // existing app has its one row, which the model predicts (throttle: test/lti/refusal-audit.test.ts).
+    refusalAuditLimits: UNTHROTTLED_REFUSAL_AUDIT,
     // Keysets in-process: the platform's, and a trusted key that signs arbitrary payloads.
     fetch: async (url) => {
       if (url === platform.keysetUrl) return Response.json(platform.publicJwks());
@@ -126,6 +140,7 @@ beforeAll(async () => {
   expiredState = (await login('platform')).state;
   await db.prisma.loginState.update({ where: { state: expiredState }, data: { expiresAt: new Date(T0 - 1000) } });
   baseline = await snapshotTables(db);
+  audit = new AuditModel((await auditRows(db)).rows);
   await watch.sync();
 });
 afterAll(async () => {
@@ -482,7 +497,7 @@ describe('fuzz: launch', () => {
         })();
 
         let page = '';
-        const { result: response, writes } = await watch.observe(async () => {
+        const { result: response, writes, audited } = await watch.observe(async () => {
           const answer = await app.fetch(launchRequest(url, body, cookie, sample.method, sample.contentType));
           page = await expectSaneResponse(answer, method, loggedErrors);
           return answer;
@@ -493,6 +508,7 @@ describe('fuzz: launch', () => {
           expect(response.headers.get('location')).toMatch(/^https:\/\/ex(ercises)?\.example\.org\/.*#lti_launch=/);
           // The only writes of a launch: its login marked used, and the Launch row.
           expect(writes).toEqual({ LoginState: 1, Launch: 1 });
+          expect(audited).toBe(0);
           logins[loginName] = await login(useOwn ? 'own' : 'platform');
           await watch.sync();
           seen.set('ok', (seen.get('ok') ?? 0) + 1);
@@ -501,6 +517,10 @@ describe('fuzz: launch', () => {
           expect(expected).toContain(code);
           if (code === 'ERR_LTI_METHOD') expect(response.headers.get('allow')).toBe('POST');
           expect(writes).toEqual({});
+          // The one write a refusal makes: its audit row, when the app in the URL exists.
+          const appExists = sample.target !== 'unknownApp';
+          expect(audited).toBe(appExists ? 1 : 0);
+          if (appExists) audit.add({ appId, route: 'LAUNCH', code });
           seen.set(code, (seen.get(code) ?? 0) + 1);
         }
       }),
@@ -510,6 +530,10 @@ describe('fuzz: launch', () => {
     const after = await snapshotTables(db);
     expect(changedTables(baseline, after).filter((t) => t !== 'LoginState' && t !== 'Launch')).toEqual([]);
     expect(after.Launch.rows - baseline.Launch.rows).toBe(seen.get('ok') ?? 0);
+    // The audit trail holds exactly the refusals of existing apps (app, route, code), none with another app's registration.
+    const stored = await auditRows(db);
+    expect(stored.rows).toEqual(audit.rows);
+    expect(stored.foreignRegistrations).toBe(0);
     console.info('[fuzz] launch outcomes:', Object.fromEntries([...seen].sort()));
     expect(seen.get('ok') ?? 0).toBeGreaterThan(0);
     expect(seen.size).toBeGreaterThanOrEqual(25);

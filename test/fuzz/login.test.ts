@@ -3,8 +3,11 @@
  * requests — the platform's real parameters, each kept, dropped, emptied, duplicated,
  * oversized or replaced by hostile text, raw broken percent-encoding, odd methods and
  * content types, random cookies, unknown/private/ambiguous apps. A model of docs/lti.md
- * ("Login initiation") predicts the outcome of each; the server must agree, never answer
- * 5xx, and write nothing unless it answers 302 (then exactly one LoginState row).
+ * ("Login initiation") and README "Request limits" (a URL over 8 KiB is 414 before any
+ * check) predicts the outcome of each; the server must agree, never answer 5xx, and write
+ * nothing unless it answers 302 (then exactly one LoginState row) — except the audit trail:
+ * a refusal by the login handler for an existing app stores exactly one LaunchRefusal row
+ * (server/lti/refusal-audit.ts), an unknown app id or a 404/414 none.
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
@@ -17,6 +20,8 @@ import { publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 import { TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import {
+  AuditModel,
+  auditRows,
   anyContentType,
   anyCookieHeader,
   anyMethod,
@@ -27,8 +32,11 @@ import {
   fuzzParameters,
   FUZZ_TIMEOUT_MS,
   hostileString,
+  NO_RATE_LIMITS,
   rawComponent,
   snapshotTables,
+  UNTHROTTLED_REFUSAL_AUDIT,
+  uriTooLong,
   WriteWatch,
   type TableSnapshot,
 } from './support.ts';
@@ -40,6 +48,7 @@ let loggedErrors: string[];
 let platform: TestPlatform;
 let publicApp: PublicApp;
 let baseline: TableSnapshot;
+let audit: AuditModel;
 /** App id → what the model knows about it. */
 const apps = new Map<string, { isPublic: boolean; registrations: Array<{ issuer: string; clientId: string; deploymentIds: string[]; authLoginUrl: string }> }>();
 let ids: { public: string; private: string; twoRegs: string };
@@ -51,7 +60,10 @@ beforeAll(async () => {
   db = watch.db;
   const recording = errorRecordingLogger();
   loggedErrors = recording.errors;
-  app = createApp(testConfig(), { db, logger: recording.logger });
+  // Rate limits off: 10,000 logins from one in-process "client" would otherwise measure the
+  // limiter (tested in test/http/request-limits.test.ts). The audit trail unthrottled, so
+  // every refusal of an existing app has its one row (throttle: test/lti/refusal-audit.test.ts).
+  app = createApp(testConfig({ rateLimits: NO_RATE_LIMITS }), { db, logger: recording.logger, refusalAuditLimits: UNTHROTTLED_REFUSAL_AUDIT });
   platform = await startTestPlatform();
   publicApp = await publicAppFor(db, platform, TEST_PUBLIC_URL);
   const reg = platform.registration();
@@ -69,6 +81,7 @@ beforeAll(async () => {
   validParams = Object.fromEntries(new URL(init.url).searchParams);
   expect(Object.keys(validParams).sort()).toEqual(['client_id', 'iss', 'login_hint', 'lti_deployment_id', 'lti_message_hint', 'target_link_uri']);
   baseline = await snapshotTables(db);
+  audit = new AuditModel((await auditRows(db)).rows);
   await watch.sync();
 });
 afterAll(async () => {
@@ -190,9 +203,11 @@ type Expected = { kind: 'notFound' } | { kind: 'refused'; code: LtiErrorCode } |
 
 const FETCH_NORMALISED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
 
-function expectedOutcome(sample: LoginSample, method: string, appId: string | undefined, rawBody: string, params: URLSearchParams): Expected {
-  if (appId === undefined) return { kind: 'notFound' };
+function expectedOutcome(sample: LoginSample, url: string, method: string, appId: string | undefined, rawBody: string, params: URLSearchParams): Expected {
   const refused = (code: LtiErrorCode): Expected => ({ kind: 'refused', code });
+  // Before routing (server/app.ts): any method, any path under /lti/ (the 404 paths too).
+  if (uriTooLong(url)) return refused('ERR_LTI_URI_TOO_LONG');
+  if (appId === undefined) return { kind: 'notFound' };
   if (method !== 'GET' && method !== 'POST') return refused('ERR_LTI_METHOD');
   if (method === 'POST' && !/^application\/x-www-form-urlencoded\b/i.test(sample.contentType)) return refused('ERR_LTI_BAD_REQUEST');
   if (method === 'POST' && Buffer.byteLength(rawBody) > MAX_FORM_BYTES) return refused('ERR_LTI_BODY_TOO_LARGE');
@@ -242,15 +257,19 @@ describe('fuzz: login initiation', () => {
           headers: { ...(hasBody ? { 'content-type': sample.contentType } : {}), ...(sample.cookie !== undefined ? { cookie: sample.cookie } : {}) },
           ...(hasBody ? { body: raw } : {}),
         });
-        const expected = expectedOutcome(sample, method, appId, raw, hasBody ? new URLSearchParams(raw) : new URL(request.url).searchParams);
+        const expected = expectedOutcome(sample, request.url, method, appId, raw, hasBody ? new URLSearchParams(raw) : new URL(request.url).searchParams);
+        // The login handler refused an app that exists: one audit row (a 414 never reaches the handler).
+        const audits = expected.kind === 'refused' && expected.code !== 'ERR_LTI_URI_TOO_LONG' && appId !== undefined && apps.has(appId);
 
         let body = '';
-        const { result: response, writes } = await watch.observe(async () => {
+        const { result: response, writes, audited } = await watch.observe(async () => {
           const answer = await app.fetch(request);
           body = await expectSaneResponse(answer, method, loggedErrors);
           return answer;
         });
         expect(loggedErrors).toEqual([]);
+        expect(audited).toBe(audits ? 1 : 0);
+        if (audits) audit.add({ appId: appId!, route: 'LOGIN', code: (expected as { code: string }).code });
 
         if (expected.kind === 'notFound') {
           expect(response.status).toBe(404);
@@ -281,9 +300,13 @@ describe('fuzz: login initiation', () => {
     );
     // Back-up for the per-request check: every row of every table is as it was.
     expect(changedTables(baseline, await snapshotTables(db))).toEqual([]);
+    // The audit trail holds exactly the predicted refusals (app, route, code), none with another app's registration.
+    const stored = await auditRows(db);
+    expect(stored.rows).toEqual(audit.rows);
+    expect(stored.foreignRegistrations).toBe(0);
     console.info('[fuzz] login outcomes:', Object.fromEntries([...seen].sort()));
     // The generator reaches every branch of the login, not just the first check.
-    for (const outcome of ['redirect', 'notFound', 'ERR_LTI_METHOD', 'ERR_LTI_BAD_REQUEST', 'ERR_LTI_TARGET_LINK_URI', 'ERR_LTI_UNKNOWN_APP', 'ERR_LTI_APP_NOT_PUBLIC', 'ERR_LTI_UNKNOWN_REGISTRATION', 'ERR_LTI_CLIENT_ID_REQUIRED', 'ERR_LTI_UNKNOWN_DEPLOYMENT']) {
+    for (const outcome of ['redirect', 'notFound', 'ERR_LTI_URI_TOO_LONG', 'ERR_LTI_METHOD', 'ERR_LTI_BAD_REQUEST', 'ERR_LTI_TARGET_LINK_URI', 'ERR_LTI_UNKNOWN_APP', 'ERR_LTI_APP_NOT_PUBLIC', 'ERR_LTI_UNKNOWN_REGISTRATION', 'ERR_LTI_CLIENT_ID_REQUIRED', 'ERR_LTI_UNKNOWN_DEPLOYMENT']) {
       expect(seen.get(outcome) ?? 0, outcome).toBeGreaterThan(0);
     }
   }, FUZZ_TIMEOUT_MS);

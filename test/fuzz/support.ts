@@ -6,8 +6,12 @@
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { expect } from 'vitest';
+import { MAX_URL_BYTES } from '../../server/app.ts';
+import type { RateLimitConfig } from '../../server/config.ts';
 import type { Database } from '../../server/db/client.ts';
 import { LTI_ERRORS } from '../../server/lti/errors.ts';
+import type { RefusalAuditLimits } from '../../server/lti/refusal-audit.ts';
+import { REQUEST_ID_HEADER } from '../../server/log-context.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import type { Logger } from '../../server/logger.ts';
 
@@ -36,18 +40,67 @@ export function fuzzParameters(name: string): { seed: number; numRuns: number } 
 }
 
 // ---------------------------------------------------------------------------------------
+// Server settings for the fuzz
+
+/**
+ * Every rate limit off (0). In-process `app.fetch` without an address counts all 10,000
+ * requests as one client, so the default limits (1200 logins a minute, 30 completions per
+ * credential…) would answer 429 part-way through and the fuzz would be measuring the rate
+ * limiter by accident. Rate limits have their own tests (test/http/request-limits.test.ts).
+ */
+export const NO_RATE_LIMITS: RateLimitConfig = {
+  loginPerMinute: 0,
+  launchPerMinute: 0,
+  completionPerMinute: 0,
+  completionPerCredentialPerMinute: 0,
+  graphqlPerMinute: 0,
+  graphqlPerTokenPerMinute: 0,
+};
+
+/**
+ * The refused-launch audit trail without its throttle (10 rows per app and code per minute,
+ * 1,000 pairs tracked): then every refusal of an existing app stores exactly one row, which
+ * the login and launch fuzz predict. The throttle has its own test (test/lti/refusal-audit.test.ts).
+ */
+export const UNTHROTTLED_REFUSAL_AUDIT: RefusalAuditLimits = { perAppAndCode: Number.MAX_SAFE_INTEGER, maxKeys: Number.MAX_SAFE_INTEGER, windowMs: 60_000 };
+
+/** Path + query over 8 KiB: the server answers 414 before routing (server/app.ts, README "Request limits"). */
+export function uriTooLong(url: string): boolean {
+  const { pathname, search } = new URL(url);
+  return pathname.length + search.length > MAX_URL_BYTES;
+}
+
+/** The 414 for a too-long URI: the LTI error page (ERR_LTI_URI_TOO_LONG) under /lti/, JSON elsewhere. */
+export function expectUriTooLong(request: Request, response: Response, body: string): void {
+  expect(response.status).toBe(414);
+  const lti = new URL(request.url).pathname.startsWith('/lti/');
+  if (request.method === 'HEAD') {
+    // No body to read the code from: the page's type says which answer it was.
+    expect(response.headers.get('content-type')).toMatch(lti ? /^text\/html/ : /^application\/json/);
+  } else if (lti) {
+    expect(expectLtiRefusal(response, body)).toBe('ERR_LTI_URI_TOO_LONG');
+  } else {
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(JSON.parse(body)).toMatchObject({ error: 'uri_too_long' });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // "No database change": the business tables, in one place.
 
 /**
  * Every table a request could write. A refused request must leave all of them exactly as
- * they were. Add new tables here (e.g. an audit table of refused launches — then predict
- * its rows in the launch fuzz, as the login fuzz predicts the LoginState row of a 302).
+ * they were. Add new tables here. The one table a refusal does write, the audit trail of
+ * refused logins and launches (`AUDIT_TABLE`), is deliberately not among them: its rows
+ * are counted apart (`observe(…).audited`) and predicted by the login and launch fuzz.
  */
 export const GUARDED_TABLES = ['Owner', 'ApiToken', 'App', 'LtiRegistration', 'ToolKey', 'LoginState', 'Launch', 'Grade'] as const;
 export type GuardedTable = (typeof GUARDED_TABLES)[number];
 export type TableSnapshot = Record<GuardedTable, { rows: number; digest: string }>;
 /** Rows written (inserted, updated or deleted) per table by one request. */
 export type Writes = Partial<Record<GuardedTable, number>>;
+/** The audit log of refused logins and launches (server/lti/refusal-audit.ts): a refusal of an existing app adds one row. */
+export const AUDIT_TABLE = 'LaunchRefusal';
 
 const SNAPSHOT_SQL = GUARDED_TABLES.map(
   (table) =>
@@ -67,10 +120,13 @@ export function changedTables(before: TableSnapshot, after: TableSnapshot): Guar
 
 /**
  * Per-request write detection, cheap enough for 10,000 requests: test-only row triggers
- * count every INSERT/UPDATE/DELETE (and TRUNCATE) on the guarded tables, even one that
- * writes back the same values. A request whose statements were all plain SELECTs (the
- * server defines no writing SQL functions) cannot have written, so the counters are read
- * only when it ran anything else.
+ * count every INSERT/UPDATE/DELETE (and TRUNCATE) on the guarded tables and on the audit
+ * table, even one that writes back the same values. A request whose statements were all
+ * plain SELECTs (the server defines no writing SQL functions) cannot have written, so the
+ * counters are read only when it ran anything else. Statements are seen through `onQuery`,
+ * which both the Prisma client and the hot path's SQL runner (server/db/sql-runner.ts,
+ * `db.sql`: login and launch) call; a refusal's audit INSERT is one such statement, so a
+ * refused request always has its counters read — and must show writes only in `audited`.
  * The full snapshot (`snapshotTables`) backs this up at the start and end of each run.
  */
 export class WriteWatch {
@@ -93,7 +149,7 @@ export class WriteWatch {
         INSERT INTO fuzz_writes VALUES (TG_TABLE_NAME, 1) ON CONFLICT (tbl) DO UPDATE SET n = fuzz_writes.n + 1;
         RETURN NULL;
       END $$`);
-    for (const table of GUARDED_TABLES) {
+    for (const table of [...GUARDED_TABLES, AUDIT_TABLE]) {
       await db.prisma.$executeRawUnsafe(`CREATE TRIGGER fuzz_rows AFTER INSERT OR UPDATE OR DELETE ON "${table}" FOR EACH ROW EXECUTE FUNCTION fuzz_count_write()`);
       await db.prisma.$executeRawUnsafe(`CREATE TRIGGER fuzz_truncate AFTER TRUNCATE ON "${table}" FOR EACH STATEMENT EXECUTE FUNCTION fuzz_count_write()`);
     }
@@ -110,19 +166,66 @@ export class WriteWatch {
     this.#counters = await this.#readCounters();
   }
 
-  /** Runs `fn` (one request) and reports the rows it wrote per guarded table. */
-  async observe<T>(fn: () => Promise<T>): Promise<{ result: T; writes: Writes }> {
+  /**
+   * Runs `fn` (one request) and reports the rows it wrote per guarded table, and apart from
+   * them the rows it wrote to the audit table (`audited`).
+   */
+  async observe<T>(fn: () => Promise<T>): Promise<{ result: T; writes: Writes; audited: number }> {
     const before = this.#writeCapable;
-    const result = await fn();
-    if (this.#writeCapable === before) return { result, writes: {} };
+    let result: T;
+    try {
+      result = await fn();
+    } catch (err) {
+      // A check inside `fn` failed: forget this request's writes, so that fast-check's
+      // shrinking replays are not charged with them (the failure reported is the real one).
+      if (this.#writeCapable !== before) await this.sync();
+      throw err;
+    }
+    if (this.#writeCapable === before) return { result, writes: {}, audited: 0 };
     const counters = await this.#readCounters();
     const writes: Writes = {};
     for (const table of GUARDED_TABLES) {
       const n = (counters.get(table) ?? 0) - (this.#counters.get(table) ?? 0);
       if (n !== 0) writes[table] = n;
     }
+    const audited = (counters.get(AUDIT_TABLE) ?? 0) - (this.#counters.get(AUDIT_TABLE) ?? 0);
     this.#counters = counters;
-    return { result, writes };
+    return { result, writes, audited };
+  }
+}
+
+/** One stored refusal, as the login and launch fuzz predict it. */
+export interface AuditRow {
+  appId: string;
+  route: 'LOGIN' | 'LAUNCH';
+  code: string;
+}
+
+/**
+ * Every audit row, as sorted keys (to compare with `AuditModel.rows`), and how many of them
+ * name a registration that is not their app's (must be none).
+ */
+export async function auditRows(db: Database): Promise<{ rows: string[]; foreignRegistrations: number }> {
+  const rows = await db.prisma.$queryRawUnsafe<Array<{ appId: string; route: string; code: string; foreign: boolean }>>(
+    `SELECT f."appId", f."route"::text AS "route", f."code", (f."registrationId" IS NOT NULL AND r."appId" IS DISTINCT FROM f."appId") AS "foreign"
+     FROM "${AUDIT_TABLE}" f LEFT JOIN "LtiRegistration" r ON r."id" = f."registrationId"`,
+  );
+  return { rows: rows.map((r) => auditKey(r as AuditRow)).sort(), foreignRegistrations: rows.filter((r) => r.foreign).length };
+}
+
+export const auditKey = (row: AuditRow): string => `${row.appId} ${row.route} ${row.code}`;
+
+/** The audit rows a run should leave: those before it, plus one per predicted refusal of an existing app. */
+export class AuditModel {
+  readonly #expected: string[];
+  constructor(before: string[]) {
+    this.#expected = [...before];
+  }
+  add(row: AuditRow): void {
+    this.#expected.push(auditKey(row));
+  }
+  get rows(): string[] {
+    return [...this.#expected].sort();
   }
 }
 
@@ -149,6 +252,8 @@ export async function expectSaneResponse(response: Response, method: string, log
   const context = `status ${response.status}, logged: ${loggedErrors.join('\n').slice(0, 2000)}`;
   expect(response.status, context).toBeGreaterThanOrEqual(200);
   expect(response.status, context).toBeLessThan(500);
+  // Every answer carries its request id (the client's, if acceptable, else a new one).
+  expect(response.headers.get(REQUEST_ID_HEADER)).toMatch(/^[A-Za-z0-9._:-]{8,128}$/);
   if (method !== 'HEAD' && body.length > 0) expect(response.headers.get('content-type')).toBeTruthy();
   const type = response.headers.get('content-type') ?? '';
   if (/json/.test(type) && method !== 'HEAD') expect(() => JSON.parse(body)).not.toThrow();

@@ -156,12 +156,27 @@ describe('error masking', () => {
     expect(await response.json()).toEqual({ data: { updateApp: { __typename: 'NotFoundError' }, deleteApp: { __typename: 'NotFoundError' } } });
   });
 
-  it('a deeply nested document is a syntax error, not a stack overflow (found by test/fuzz/graphql.test.ts; was a 500)', async () => {
-    const depth = 5000;
-    const query = `${'{ viewer '.repeat(depth)}${'}'.repeat(depth)}`;
-    const response = await post({ authorization: `Bearer ${alice.token}`, accept: 'application/graphql-response+json' }, JSON.stringify({ query }));
-    expect(response.status).toBe(400);
-    const body = (await response.json()) as { errors: Array<{ message: string }> };
-    expect(body.errors[0]!.message).toMatch(/more that 2000 tokens|more than 2000 tokens/);
-  });
+  it.each([
+    // 50,000 characters: refused on its length, before the lexer or parser sees it.
+    [5000, 'QUERY_TOO_LONG', /50000 characters; at most 20000/],
+    // 15,000 characters but 4,500 tokens: the token count stops it before parsing.
+    [1500, 'QUERY_TOO_MANY_TOKENS', /more than 2000 tokens/],
+    // 1,800 tokens: it parses, and validation refuses its depth (600 levels).
+    [600, 'QUERY_TOO_DEEP', /600 levels deep; at most 20/],
+  ])(
+    'a document nested %i deep is a 400 with a limit code, not a stack overflow (found by test/fuzz/graphql.test.ts; was a 500)',
+    async (depth, code, message) => {
+      const query = `${'{ viewer '.repeat(depth)}${'}'.repeat(depth)}`;
+      // The document limits (server/graphql/limits.ts) answer 400 for application/json clients too.
+      for (const accept of ['application/graphql-response+json', 'application/json']) {
+        const response = await post({ authorization: `Bearer ${alice.token}`, accept }, JSON.stringify({ query }));
+        expect(response.status).toBe(400);
+        const body = (await response.json()) as { data?: unknown; errors: Array<{ message: string; extensions?: { code?: string } }> };
+        expect(body.data ?? null).toBeNull();
+        const limitError = body.errors.find((e) => e.extensions?.code === code);
+        expect(limitError?.message, JSON.stringify(body.errors.map((e) => e.extensions?.code))).toMatch(message);
+        expect(JSON.stringify(body)).not.toMatch(/Maximum call stack|Unexpected error/);
+      }
+    },
+  );
 });
