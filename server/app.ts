@@ -86,8 +86,8 @@ export const DEMO_PATH = '/demo/';
 const CLOCK_TOLERANCE_SECONDS = 5;
 /** A stale entry only costs a launch its short road (the write re-checks it), so a minute is fine. */
 const REGISTRATION_CACHE = { ttlMs: 60_000, maxEntries: 10_000 };
-/** Scrapes within this time share one count of the outbox. */
-const OUTBOX_GAUGE_CACHE_MS = 5_000;
+/** Scrapes within this time share one count of each table gauge (login states, outbox). */
+const TABLE_GAUGE_CACHE_MS = 5_000;
 
 /** A GraphQL request: a document (at most 20,000 characters, server/graphql/limits.ts) and its variables. */
 export const MAX_GRAPHQL_BODY_BYTES = 256 * 1024;
@@ -166,13 +166,13 @@ export function createApp(config: Config, deps: AppDeps): App {
       name: 'lti_login_states',
       help: 'Login state rows (started logins; expired ones are deleted), read from the database at most every few seconds.',
       type: 'gauge',
-      read: cachedFor(OUTBOX_GAUGE_CACHE_MS, () => now().getTime(), () => prisma.loginState.count()),
+      read: cachedFor(TABLE_GAUGE_CACHE_MS, () => now().getTime(), () => prisma.loginState.count()),
     },
     {
       name: 'lti_grade_outbox_pending',
       help: 'Grades waiting for delivery (state PENDING), read from the database at most every few seconds.',
       type: 'gauge',
-      read: cachedFor(OUTBOX_GAUGE_CACHE_MS, () => now().getTime(), () => prisma.grade.count({ where: { state: 'PENDING' } })),
+      read: cachedFor(TABLE_GAUGE_CACHE_MS, () => now().getTime(), () => prisma.grade.count({ where: { state: 'PENDING' } })),
     },
   );
   const refusalAudit = new RefusalAudit({
