@@ -148,7 +148,7 @@ describe('signing in and out', () => {
     await fx.signIn(page, token);
     expect(await sessionToken(page)).toBe(token);
     await page.reload(); // the session survives a reload (same tab)
-    await page.getByRole('heading', { name: 'Apps', level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'Apps', level: 1, exact: true }).waitFor();
 
     await fx.db.prisma.apiToken.update({ where: { id: tokenId }, data: { revokedAt: new Date() } });
     await page.getByRole('button', { name: 'New app' }).click();

@@ -85,7 +85,9 @@ export function useDashboardFixture(options: { deliveryPolicy?: Partial<Delivery
     await page.goto(`${fixture.tool.baseUrl}/`);
     await page.getByLabel('API token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Apps', level: 1 }).waitFor();
+    // exact: a role name matches case-insensitive substrings, and the sign-in page's own h1
+    // ("Sign in to LTI micro-apps") would otherwise satisfy this before the token is checked.
+    await page.getByRole('heading', { name: 'Apps', level: 1, exact: true }).waitFor();
   };
 
   return fixture;
