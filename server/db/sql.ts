@@ -10,7 +10,3 @@ export function sqlTimestamp(date: Date): Prisma.Sql {
   return Prisma.sql`CAST(${date.toISOString().replace('Z', '')} AS timestamp(3))`;
 }
 
-/** A text[] value, passed as JSON. */
-export function sqlTextArray(values: readonly string[]): Prisma.Sql {
-  return Prisma.sql`ARRAY(SELECT jsonb_array_elements_text(CAST(${JSON.stringify(values)} AS jsonb)))`;
-}

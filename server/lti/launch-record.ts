@@ -1,6 +1,4 @@
-import { sqlTextArray as textArray, sqlTimestamp as ts } from '../db/sql.ts';
-import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
-import { timestampParam, type SqlRunner } from '../db/sql-runner.ts';
+import { timestampParam, type SqlRunner, type SqlValue } from '../db/sql-runner.ts';
 import type { LaunchRegistration } from './launch-queries.ts';
 
 export interface LaunchData {
@@ -28,6 +26,60 @@ export interface LaunchData {
   credentialExpiresAt: Date;
 }
 
+/**
+ * `INSERT INTO "Launch" … FROM consumed RETURNING "id"`, its parameters numbered from `first`
+ * (in the order of launchRowValues): both roads record a launch with this one text, so the
+ * row they write cannot drift apart. One row comes back when the `consumed` CTE marked the
+ * login used.
+ */
+function insertLaunchFromConsumed(first: number): string {
+  const p = (i: number) => `$${first + i}`;
+  return `
+    INSERT INTO "Launch" (
+      "id", "appId", "registrationId", "deploymentId", "subject", "name", "givenName", "familyName",
+      "email", "roles", "contextId", "contextTitle", "contextLabel", "resourceLinkId", "resourceLinkTitle",
+      "agsLineitem", "agsLineitems", "agsScopes", "credentialHash", "credentialExpiresAt", "createdAt"
+    )
+    SELECT ${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, CAST(${p(9)} AS text[]),
+      ${p(10)}, ${p(11)}, ${p(12)}, ${p(13)}, ${p(14)}, ${p(15)}, ${p(16)}, CAST(${p(17)} AS text[]),
+      ${p(18)}, CAST(${p(19)} AS timestamp(3)), CAST(${p(20)} AS timestamp(3))
+    FROM consumed
+    RETURNING "id"`;
+}
+
+/** The values for insertLaunchFromConsumed's parameters, in its column order. */
+function launchRowValues(launch: LaunchData, now: Date): SqlValue[] {
+  return [
+    launch.id,
+    launch.appId,
+    launch.registrationId,
+    launch.deploymentId,
+    launch.subject,
+    launch.name,
+    launch.givenName,
+    launch.familyName,
+    launch.email,
+    launch.roles,
+    launch.contextId,
+    launch.contextTitle,
+    launch.contextLabel,
+    launch.resourceLinkId,
+    launch.resourceLinkTitle,
+    launch.agsLineitem,
+    launch.agsLineitems,
+    launch.agsScopes,
+    launch.credentialHash,
+    timestampParam(launch.credentialExpiresAt),
+    timestampParam(now),
+  ];
+}
+
+const CONSUME_STATE_AND_RECORD_LAUNCH = `
+    WITH consumed AS (
+      UPDATE "LoginState" SET "usedAt" = CAST($2 AS timestamp(3))
+      WHERE "state" = $1 AND "usedAt" IS NULL AND "expiresAt" > CAST($2 AS timestamp(3))
+      RETURNING "state"
+    )${insertLaunchFromConsumed(3)}`;
 
 /**
  * Consumes the login state and records the launch in ONE statement: the insert happens
@@ -35,21 +87,28 @@ export interface LaunchData {
  * launch can never create a second record, on any number of processes. Returns false
  * when the state was already used or expired in the meantime.
  */
-export async function consumeStateAndRecordLaunch(
-  prisma: PrismaClient,
-  state: string,
-  launch: LaunchData,
-  now: Date,
-): Promise<boolean> {
-  const rows = await prisma.$queryRaw<{ id: string }[]>`
-    WITH consumed AS (
-      UPDATE "LoginState" SET "usedAt" = ${ts(now)}
-      WHERE "state" = ${state} AND "usedAt" IS NULL AND "expiresAt" > ${ts(now)}
-      RETURNING "state"
-    )
-    ${insertLaunchFrom(launch, now)}`;
+export async function consumeStateAndRecordLaunch(sql: SqlRunner, state: string, launch: LaunchData, now: Date): Promise<boolean> {
+  const rows = await sql.rows<{ id: string }>({
+    name: 'lti_consume_state_and_record_launch',
+    text: CONSUME_STATE_AND_RECORD_LAUNCH,
+    values: [state, timestampParam(now), ...launchRowValues(launch, now)],
+  });
   return rows.length === 1;
 }
+
+const RECORD_LAUNCH_IF_LOGIN_AND_REGISTRATION_MATCH = `
+    WITH consumed AS (
+      UPDATE "LoginState" s SET "usedAt" = CAST($2 AS timestamp(3))
+      WHERE s."state" = $1 AND s."usedAt" IS NULL AND s."expiresAt" > CAST($2 AS timestamp(3))
+        AND s."nonce" = $3 AND s."appId" = $4 AND s."registrationId" = $5
+        AND EXISTS (
+          SELECT 1 FROM "LtiRegistration" r JOIN "App" a ON a."id" = r."appId"
+          WHERE r."id" = $5 AND a."id" = $4 AND a."isPublic"
+            AND r."issuer" = $6 AND r."clientId" = $7 AND r."keysetUrl" = $8 AND a."exerciseUrl" = $9
+            AND CAST($10 AS text) = ANY (r."deploymentIds")
+        )
+      RETURNING s."state"
+    )${insertLaunchFromConsumed(11)}`;
 
 /**
  * The short road's single statement (see handleLaunch): like consumeStateAndRecordLaunch,
@@ -71,74 +130,20 @@ export async function recordLaunchIfLoginAndRegistrationMatch(
 ): Promise<boolean> {
   const rows = await sql.rows<{ id: string }>({
     name: 'lti_record_launch',
-    text: `
-    WITH consumed AS (
-      UPDATE "LoginState" s SET "usedAt" = CAST($4 AS timestamp(3))
-      WHERE s."state" = $1 AND s."usedAt" IS NULL AND s."expiresAt" > CAST($4 AS timestamp(3))
-        AND s."nonce" = $2 AND s."appId" = $3 AND s."registrationId" = $5
-        AND EXISTS (
-          SELECT 1 FROM "LtiRegistration" r JOIN "App" a ON a."id" = r."appId"
-          WHERE r."id" = $5 AND a."id" = $3 AND a."isPublic"
-            AND r."issuer" = $6 AND r."clientId" = $7 AND r."keysetUrl" = $8 AND a."exerciseUrl" = $9
-            AND CAST($10 AS text) = ANY (r."deploymentIds")
-        )
-      RETURNING s."state"
-    )
-    INSERT INTO "Launch" (
-      "id", "appId", "registrationId", "deploymentId", "subject", "name", "givenName", "familyName",
-      "email", "roles", "contextId", "contextTitle", "contextLabel", "resourceLinkId", "resourceLinkTitle",
-      "agsLineitem", "agsLineitems", "agsScopes", "credentialHash", "credentialExpiresAt", "createdAt"
-    )
-    SELECT $11, $3, $5, $10, $12, $13, $14, $15, $16, CAST($17 AS text[]), $18, $19, $20, $21, $22,
-      $23, $24, CAST($25 AS text[]), $26, CAST($27 AS timestamp(3)), CAST($4 AS timestamp(3))
-    FROM consumed
-    RETURNING "id"`,
+    text: RECORD_LAUNCH_IF_LOGIN_AND_REGISTRATION_MATCH,
     values: [
       state,
+      timestampParam(now),
       nonce,
       launch.appId,
-      timestampParam(now),
       registration.id,
       registration.issuer,
       registration.clientId,
       registration.keysetUrl,
       registration.exerciseUrl,
       launch.deploymentId,
-      launch.id,
-      launch.subject,
-      launch.name,
-      launch.givenName,
-      launch.familyName,
-      launch.email,
-      launch.roles,
-      launch.contextId,
-      launch.contextTitle,
-      launch.contextLabel,
-      launch.resourceLinkId,
-      launch.resourceLinkTitle,
-      launch.agsLineitem,
-      launch.agsLineitems,
-      launch.agsScopes,
-      launch.credentialHash,
-      timestampParam(launch.credentialExpiresAt),
+      ...launchRowValues(launch, now),
     ],
   });
   return rows.length === 1;
-}
-
-/** `INSERT INTO "Launch" … FROM consumed RETURNING "id"`: one row when the CTE consumed the login. */
-function insertLaunchFrom(launch: LaunchData, now: Date): Prisma.Sql {
-  return Prisma.sql`
-    INSERT INTO "Launch" (
-      "id", "appId", "registrationId", "deploymentId", "subject", "name", "givenName", "familyName",
-      "email", "roles", "contextId", "contextTitle", "contextLabel", "resourceLinkId", "resourceLinkTitle",
-      "agsLineitem", "agsLineitems", "agsScopes", "credentialHash", "credentialExpiresAt", "createdAt"
-    )
-    SELECT ${launch.id}, ${launch.appId}, ${launch.registrationId}, ${launch.deploymentId}, ${launch.subject},
-      ${launch.name}, ${launch.givenName}, ${launch.familyName}, ${launch.email}, ${textArray(launch.roles)},
-      ${launch.contextId}, ${launch.contextTitle}, ${launch.contextLabel}, ${launch.resourceLinkId},
-      ${launch.resourceLinkTitle}, ${launch.agsLineitem}, ${launch.agsLineitems}, ${textArray(launch.agsScopes)},
-      ${launch.credentialHash}, ${ts(launch.credentialExpiresAt)}, ${ts(now)}
-    FROM consumed
-    RETURNING "id"`;
 }

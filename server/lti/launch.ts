@@ -75,7 +75,7 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
   try {
     const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets);
     const launch = checkClaims(claims, registration, now, deps, login.nonce);
-    if (!(await consumeStateAndRecordLaunch(deps.prisma, state, launch, now))) {
+    if (!(await consumeStateAndRecordLaunch(deps.sql, state, launch, now))) {
       throw new LtiError('ERR_LTI_NONCE_REUSED', 'state consumed by a concurrent launch');
     }
     deps.registrations.set(registration);
