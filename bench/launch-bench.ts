@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from '../test/helpers/platform.ts';
-import { cpuMs, databaseEnv, fmt, metric, oneLaunch, percentile, root, setUp, startServer, type Server, type Setup } from './driver.ts';
+import { complete, cpuMs, databaseEnv, fmt, metric, oneLaunch, percentile, root, setUp, startServer, type Server, type Setup } from './driver.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,6 +40,8 @@ interface RunResult {
   p95: number;
   p99: number;
   cpuMsPerLaunch: number;
+  /** This process: the HTTP client and the in-process platform (which signs each id_token). */
+  driverCpuMsPerLaunch: number;
   statementsPerLaunch: number;
   keysetFetchesPerLaunch: number;
 }
@@ -55,6 +57,7 @@ async function drive(
 ): Promise<RunResult> {
   const latencies: number[] = [];
   const cpu0 = cpuMs(server.pid);
+  const driverCpu0 = process.cpuUsage();
   const st0 = await metric(server, 'lti_db_statements_total');
   const ks0 = platform.keysetFetches;
   const start = performance.now();
@@ -71,6 +74,7 @@ async function drive(
   );
   const elapsed = performance.now() - start;
   const cpu = cpuMs(server.pid) - cpu0;
+  const driverCpu = process.cpuUsage(driverCpu0);
   // May include the two table-gauge queries of one scrape (cached for 5 s): at most 2/n per launch.
   const statements = (await metric(server, 'lti_db_statements_total')) - st0;
   latencies.sort((a, b) => a - b);
@@ -82,6 +86,7 @@ async function drive(
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
     cpuMsPerLaunch: cpu / n,
+    driverCpuMsPerLaunch: (driverCpu.user + driverCpu.system) / 1000 / n,
     statementsPerLaunch: statements / n,
     keysetFetchesPerLaunch: (platform.keysetFetches - ks0) / n,
   };
@@ -93,12 +98,7 @@ async function pacedCompletions(server: Server, platform: TestPlatform, credenti
   for (const credential of credentials) {
     const before = platform.scores.length;
     const t = performance.now();
-    const res = await fetch(`${server.baseUrl}/api/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
-      body: '{}',
-    });
-    if (res.status !== 200) throw new Error(`completion ${res.status}`);
+    await complete(server, credential);
     const deadline = t + 10_000;
     while (platform.scores.length === before && performance.now() < deadline) await new Promise((r) => setImmediate(r));
     latencies.push(performance.now() - t);
@@ -120,12 +120,7 @@ async function completionRun(server: Server, platform: TestPlatform, credentials
       while (next < sample.length) {
         const i = next++;
         const t = performance.now();
-        const res = await fetch(`${server.baseUrl}/api/completions`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${sample[i]}`, 'content-type': 'application/json' },
-          body: '{}',
-        });
-        if (res.status !== 200) throw new Error(`completion ${res.status}`);
+        await complete(server, sample[i]!);
         expected.set(i, t);
       }
     }),
@@ -169,18 +164,18 @@ async function benchDatabase(kind: 'pglite' | 'postgres'): Promise<void> {
   try {
     const setup = await setUp(server, platform);
     console.log(`\n## ${kind === 'pglite' ? 'PGlite (embedded)' : 'PostgreSQL'}\n`);
-    console.log('| concurrency | run | launches | launches/s | p50 ms | p95 ms | p99 ms | server CPU ms/launch | DB statements/launch | keyset fetches/launch |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| concurrency | run | launches | launches/s | p50 ms | p95 ms | p99 ms | server CPU ms/launch | driver CPU ms/launch | DB statements/launch | keyset fetches/launch |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     const credentials: string[] = [];
     for (const c of CONCURRENCY) {
       await drive(server, platform, setup, c, WARMUP_MS, false);
       for (let r = 1; r <= RUNS; r++) {
         const x = await drive(server, platform, setup, c, DURATION_MS, false, c === 8 ? credentials : undefined);
-        console.log(`| ${c} | ${r} | ${x.launches} | ${fmt(x.perSecond, 1)} | ${fmt(x.p50, 1)} | ${fmt(x.p95, 1)} | ${fmt(x.p99, 1)} | ${fmt(x.cpuMsPerLaunch)} | ${fmt(x.statementsPerLaunch, 1)} | ${fmt(x.keysetFetchesPerLaunch, 4)} |`);
+        console.log(`| ${c} | ${r} | ${x.launches} | ${fmt(x.perSecond, 1)} | ${fmt(x.p50, 1)} | ${fmt(x.p95, 1)} | ${fmt(x.p99, 1)} | ${fmt(x.cpuMsPerLaunch)} | ${fmt(x.driverCpuMsPerLaunch)} | ${fmt(x.statementsPerLaunch, 1)} | ${fmt(x.keysetFetchesPerLaunch, 4)} |`);
       }
     }
     const same = await drive(server, platform, setup, 8, DURATION_MS, true);
-    console.log(`| 8 (same learner) | 1 | ${same.launches} | ${fmt(same.perSecond, 1)} | ${fmt(same.p50, 1)} | ${fmt(same.p95, 1)} | ${fmt(same.p99, 1)} | ${fmt(same.cpuMsPerLaunch)} | ${fmt(same.statementsPerLaunch, 1)} | ${fmt(same.keysetFetchesPerLaunch, 4)} |`);
+    console.log(`| 8 (same learner) | 1 | ${same.launches} | ${fmt(same.perSecond, 1)} | ${fmt(same.p50, 1)} | ${fmt(same.p95, 1)} | ${fmt(same.p99, 1)} | ${fmt(same.cpuMsPerLaunch)} | ${fmt(same.driverCpuMsPerLaunch)} | ${fmt(same.statementsPerLaunch, 1)} | ${fmt(same.keysetFetchesPerLaunch, 4)} |`);
     if (credentials.length < COMPLETIONS + 100) for (let i = credentials.length; i < COMPLETIONS + 100; i++) credentials.push(await oneLaunch(platform, setup, `c-${i}`));
     const paced = await pacedCompletions(server, platform, credentials.splice(0, 100));
     console.log(`\nCompletions one at a time: ${paced.n}; completion → score received p50 ${fmt(paced.p50, 1)} ms, p95 ${fmt(paced.p95, 1)} ms.`);
