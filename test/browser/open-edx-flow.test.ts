@@ -109,7 +109,9 @@ describe('Open edX → exercise → gradebook, in Chromium', () => {
       gradingProgress: 'FullyGraded',
     });
 
-    // …and the owner sees it delivered.
+    // …and the owner sees it delivered. The platform has the score before the worker records
+    // DELIVERED: stopping the worker waits for that delivery to finish.
+    await tool.app.deliveryWorker.stop();
     const client = graphqlClient(tool.app, ownerToken);
     const { app: seen } = await client.run(BrowserAppGradesDocument, { id: encodeGlobalID('App', app.appId) });
     expect(seen?.grades.edges.map((e) => e.node.state)).toEqual(['DELIVERED']);

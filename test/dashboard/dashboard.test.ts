@@ -173,6 +173,8 @@ describe('signing in and out', () => {
     expect(await sessionToken(page)).toBeNull();
     expect(await focused(page)).toMatchObject({ id: 'token' });
     await page.reload();
+    // Not just the token field: the form also shows (busy, "Signing in…") while a kept token is checked.
+    await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
     await page.getByLabel('API token').waitFor();
   });
 });
@@ -265,6 +267,7 @@ describe('forms', () => {
 
     // Another tab and back: the list is the saved one.
     await page.getByRole('tab', { name: 'Widget' }).click();
+    await list.waitFor({ state: 'detached' });
     await page.getByRole('tab', { name: 'LTI' }).click();
     await list.getByRole('heading', { name: 'Autumn 2026' }).waitFor();
     expect(await list.getByRole('heading').allTextContents()).toEqual(['Autumn 2026']);
@@ -391,6 +394,7 @@ describe('apps list', () => {
     const newApp = page.getByRole('button', { name: 'New app' });
     await newApp.click();
     const create = page.getByRole('dialog', { name: 'New app' });
+    await create.waitFor();
     expect(await focused(page)).toMatchObject({ id: 'name' });
     expect(await create.getByLabel('Name').inputValue()).toBe('');
     await create.getByRole('button', { name: 'Cancel' }).click();

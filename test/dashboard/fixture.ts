@@ -88,6 +88,8 @@ export function useDashboardFixture(options: { deliveryPolicy?: Partial<Delivery
     // exact: a role name matches case-insensitive substrings, and the sign-in page's own h1
     // ("Sign in to LTI micro-apps") would otherwise satisfy this before the token is checked.
     await page.getByRole('heading', { name: 'Apps', level: 1, exact: true }).waitFor();
+    // The heading shows with "Loading…" under it: wait for the list (or its empty state) too.
+    await page.getByRole('list', { name: 'Apps', exact: true }).or(page.getByRole('button', { name: 'Create your first app' })).waitFor();
   };
 
   return fixture;
