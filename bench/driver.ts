@@ -202,15 +202,22 @@ const NAVIGATION_HEADERS = {
   'accept-language': 'en-US,en;q=0.9',
 };
 
-/** One whole launch as a browser does it. Returns the credential from the fragment. */
-export async function oneLaunch(platform: TestPlatform, setup: Setup, sub: string): Promise<string> {
+/**
+ * One whole launch as a browser does it. Returns the credential from the fragment. `timing`,
+ * when given, receives the time spent waiting on our server (the login and launch round trips),
+ * apart from the platform's share (minting and signing the id_token).
+ */
+export async function oneLaunch(platform: TestPlatform, setup: Setup, sub: string, timing?: { toolMs: number }): Promise<string> {
   const init = platform.loginInitiation(setup.loginUrl, { targetLinkUri: setup.launchUrl, sub });
+  const t0 = performance.now();
   const login = await send(init.url, { headers: NAVIGATION_HEADERS });
+  const loginMs = performance.now() - t0;
   const location = login.headers.location;
   const cookie = login.headers['set-cookie']?.[0]?.split(';')[0];
   if (login.status !== 302 || !location || !cookie) throw new Error(`login ${login.status}`);
   const form = await platform.authorize(location);
   const body = new URLSearchParams({ id_token: form.idToken, state: form.state }).toString();
+  const t1 = performance.now();
   const res = await send(form.redirectUri, {
     method: 'POST',
     headers: {
@@ -223,6 +230,7 @@ export async function oneLaunch(platform: TestPlatform, setup: Setup, sub: strin
     },
     body,
   });
+  if (timing) timing.toolMs = loginMs + (performance.now() - t1);
   if (res.status !== 303 || !res.headers.location) throw new Error(`launch ${res.status}: ${res.body}`);
   return new URLSearchParams(new URL(res.headers.location).hash.slice(1)).get('lti_launch')!;
 }

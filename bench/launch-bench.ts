@@ -39,6 +39,9 @@ interface RunResult {
   p50: number;
   p95: number;
   p99: number;
+  /** The login and launch round trips only: what the browser waits on our server for. */
+  toolP50: number;
+  toolP99: number;
   cpuMsPerLaunch: number;
   /** This process: the HTTP client and the in-process platform (which signs each id_token). */
   driverCpuMsPerLaunch: number;
@@ -56,6 +59,7 @@ async function drive(
   credentials?: string[],
 ): Promise<RunResult> {
   const latencies: number[] = [];
+  const toolLatencies: number[] = [];
   const cpu0 = cpuMs(server.pid);
   const driverCpu0 = process.cpuUsage();
   const st0 = await metric(server, 'lti_db_statements_total');
@@ -66,8 +70,10 @@ async function drive(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < deadline) {
         const t = performance.now();
-        const credential = await oneLaunch(platform, setup, sameLearner ? 'same-learner' : `learner-${randomBytes(8).toString('hex')}`);
+        const timing = { toolMs: 0 };
+        const credential = await oneLaunch(platform, setup, sameLearner ? 'same-learner' : `learner-${randomBytes(8).toString('hex')}`, timing);
         latencies.push(performance.now() - t);
+        toolLatencies.push(timing.toolMs);
         credentials?.push(credential);
       }
     }),
@@ -78,6 +84,7 @@ async function drive(
   // May include the two table-gauge queries of one scrape (cached for 5 s): at most 2/n per launch.
   const statements = (await metric(server, 'lti_db_statements_total')) - st0;
   latencies.sort((a, b) => a - b);
+  toolLatencies.sort((a, b) => a - b);
   const n = latencies.length;
   return {
     launches: n,
@@ -85,6 +92,8 @@ async function drive(
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
+    toolP50: percentile(toolLatencies, 50),
+    toolP99: percentile(toolLatencies, 99),
     cpuMsPerLaunch: cpu / n,
     driverCpuMsPerLaunch: (driverCpu.user + driverCpu.system) / 1000 / n,
     statementsPerLaunch: statements / n,
@@ -164,18 +173,18 @@ async function benchDatabase(kind: 'pglite' | 'postgres'): Promise<void> {
   try {
     const setup = await setUp(server, platform);
     console.log(`\n## ${kind === 'pglite' ? 'PGlite (embedded)' : 'PostgreSQL'}\n`);
-    console.log('| concurrency | run | launches | launches/s | p50 ms | p95 ms | p99 ms | server CPU ms/launch | driver CPU ms/launch | DB statements/launch | keyset fetches/launch |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| concurrency | run | launches | launches/s | p50 ms | p95 ms | p99 ms | tool p50 ms | tool p99 ms | server CPU ms/launch | driver CPU ms/launch | DB statements/launch | keyset fetches/launch |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     const credentials: string[] = [];
     for (const c of CONCURRENCY) {
       await drive(server, platform, setup, c, WARMUP_MS, false);
       for (let r = 1; r <= RUNS; r++) {
         const x = await drive(server, platform, setup, c, DURATION_MS, false, c === 8 ? credentials : undefined);
-        console.log(`| ${c} | ${r} | ${x.launches} | ${fmt(x.perSecond, 1)} | ${fmt(x.p50, 1)} | ${fmt(x.p95, 1)} | ${fmt(x.p99, 1)} | ${fmt(x.cpuMsPerLaunch)} | ${fmt(x.driverCpuMsPerLaunch)} | ${fmt(x.statementsPerLaunch, 1)} | ${fmt(x.keysetFetchesPerLaunch, 4)} |`);
+        console.log(`| ${c} | ${r} | ${x.launches} | ${fmt(x.perSecond, 1)} | ${fmt(x.p50, 1)} | ${fmt(x.p95, 1)} | ${fmt(x.p99, 1)} | ${fmt(x.toolP50, 1)} | ${fmt(x.toolP99, 1)} | ${fmt(x.cpuMsPerLaunch)} | ${fmt(x.driverCpuMsPerLaunch)} | ${fmt(x.statementsPerLaunch, 1)} | ${fmt(x.keysetFetchesPerLaunch, 4)} |`);
       }
     }
     const same = await drive(server, platform, setup, 8, DURATION_MS, true);
-    console.log(`| 8 (same learner) | 1 | ${same.launches} | ${fmt(same.perSecond, 1)} | ${fmt(same.p50, 1)} | ${fmt(same.p95, 1)} | ${fmt(same.p99, 1)} | ${fmt(same.cpuMsPerLaunch)} | ${fmt(same.driverCpuMsPerLaunch)} | ${fmt(same.statementsPerLaunch, 1)} | ${fmt(same.keysetFetchesPerLaunch, 4)} |`);
+    console.log(`| 8 (same learner) | 1 | ${same.launches} | ${fmt(same.perSecond, 1)} | ${fmt(same.p50, 1)} | ${fmt(same.p95, 1)} | ${fmt(same.p99, 1)} | ${fmt(same.toolP50, 1)} | ${fmt(same.toolP99, 1)} | ${fmt(same.cpuMsPerLaunch)} | ${fmt(same.driverCpuMsPerLaunch)} | ${fmt(same.statementsPerLaunch, 1)} | ${fmt(same.keysetFetchesPerLaunch, 4)} |`);
     if (credentials.length < COMPLETIONS + 100) for (let i = credentials.length; i < COMPLETIONS + 100; i++) credentials.push(await oneLaunch(platform, setup, `c-${i}`));
     const paced = await pacedCompletions(server, platform, credentials.splice(0, 100));
     console.log(`\nCompletions one at a time: ${paced.n}; completion → score received p50 ${fmt(paced.p50, 1)} ms, p95 ${fmt(paced.p95, 1)} ms.`);

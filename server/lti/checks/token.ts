@@ -30,6 +30,8 @@ export function checkAlgorithm(alg: unknown): void {
   }
 }
 
+const UTF8 = new TextDecoder();
+
 /**
  * Verifies the signature against the registration's keyset and returns the claims.
  * Key selection is jose's: by kid and by the key type the alg requires (an RSA key can
@@ -48,7 +50,7 @@ export async function verifyTokenSignature(
   }
   let claims: unknown;
   try {
-    claims = JSON.parse(new TextDecoder().decode(payload));
+    claims = JSON.parse(UTF8.decode(payload));
   } catch (cause) {
     throw new LtiError('ERR_LTI_TOKEN_MALFORMED', 'id_token payload is not JSON', { cause });
   }
