@@ -27,10 +27,16 @@ export interface RegistrationSavedDetail {
   created: boolean;
 }
 
+export interface RegistrationsChangedDetail {
+  /** The app's registrations as the LTI tab now lists them, after an add, edit or remove. */
+  registrations: RegistrationFragment[];
+}
+
 export type SignInEvent = CustomEvent<SignInDetail>;
 export type MenuSelectEvent = CustomEvent<MenuSelectDetail>;
 export type AppSavedEvent = CustomEvent<AppSavedDetail>;
 export type RegistrationSavedEvent = CustomEvent<RegistrationSavedDetail>;
+export type RegistrationsChangedEvent = CustomEvent<RegistrationsChangedDetail>;
 
 declare global {
   interface HTMLElementEventMap {
@@ -38,6 +44,7 @@ declare global {
     'lti-menu-select': MenuSelectEvent;
     'lti-app-saved': AppSavedEvent;
     'lti-registration-saved': RegistrationSavedEvent;
+    'lti-registrations-changed': RegistrationsChangedEvent;
     /** A form was dismissed without saving. */
     'lti-cancel': CustomEvent<undefined>;
   }

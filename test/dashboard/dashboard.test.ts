@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import type { Page } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { WIDGET_PATH } from '../../server/app.ts';
 import type { GradeState } from '../../server/generated/prisma/client.ts';
@@ -276,6 +276,46 @@ describe('forms', () => {
     expect(await focused(page)).toMatchObject({ id: 'issuer' });
     await page.getByRole('button', { name: 'Cancel' }).click();
     expect(await focused(page)).toMatchObject({ text: 'Add another registration' });
+  });
+
+  it('shows the edited and removed registrations at once back on the LTI tab, before its reload answers', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, { name: 'Quiz' });
+    await seedRegistration(app.id, 'Autumn course');
+    await seedRegistration(app.id, 'Spring course');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'lti', 'Quiz');
+    const list = page.getByRole('list', { name: 'LTI registrations' });
+    await list.getByRole('heading', { name: 'Spring course' }).waitFor();
+
+    await page.getByRole('button', { name: 'Edit Autumn course' }).click();
+    await page.getByLabel('Label (optional)').fill('Autumn 2026');
+    await page.getByRole('button', { name: 'Save LTI settings' }).click();
+    await list.getByRole('heading', { name: 'Autumn 2026' }).waitFor();
+    await page.getByRole('button', { name: 'Remove Spring course' }).click();
+    await page.getByRole('dialog', { name: 'Remove the LTI settings for Spring course?' }).getByRole('button', { name: 'Remove' }).click();
+    await list.getByRole('heading', { name: 'Spring course' }).waitFor({ state: 'detached' });
+
+    await page.getByRole('tab', { name: 'Widget' }).click();
+    await list.waitFor({ state: 'detached' });
+    // Hold the app page's reload (the next GraphQL request) until the list shown meanwhile is checked.
+    let hold!: (route: Route) => void;
+    const reload = new Promise<Route>((resolve) => (hold = resolve));
+    await page.route('**/graphql', (route) => hold(route), { times: 1 });
+    await page.getByRole('tab', { name: 'LTI' }).click();
+    const route = await reload;
+    try {
+      expect(route.request().postDataJSON().query).toMatch(/\bquery AppSetup\b/);
+      await list.waitFor();
+      expect(await list.getByRole('heading').allTextContents()).toEqual(['Autumn 2026']);
+    } finally {
+      const answered = page.waitForResponse('**/graphql');
+      await route.continue();
+      await answered;
+    }
+    expect(await list.getByRole('heading').allTextContents()).toEqual(['Autumn 2026']);
+    expectNoConsoleErrors(fx.consoleErrors);
   });
 
   it('says a private app must be public for LTI, and offers the switch', async () => {

@@ -1,6 +1,6 @@
 import { css, html, LitElement, nothing } from 'lit';
 import { ApiError, describeError, type ApiClient } from '../api.ts';
-import type { AppSavedEvent } from '../events.ts';
+import type { AppSavedEvent, RegistrationsChangedEvent } from '../events.ts';
 import { AppSetupDocument, type AppSummaryFragment, type RegistrationFragment } from '../generated/graphql.ts';
 import { appHref } from './app-list.ts';
 import { baseStyles } from './styles.ts';
@@ -115,7 +115,8 @@ export class LtiAppPage extends LitElement {
 
   override willUpdate(changed: Map<string, unknown>): void {
     if (changed.has('appId')) this.#focusTitle = true;
-    // Back on the LTI tab: reload, so the registrations are current (the tab changes them).
+    // Back on the LTI tab: reload, for changes made elsewhere (the tab's own ones are already in
+    // this.registrations, from lti-registrations-changed, so it shows them until the reload answers).
     const backOnLti = changed.has('tab') && changed.get('tab') !== undefined && this.tab === 'lti';
     if (changed.has('appId') || changed.has('client') || backOnLti) void this.#load();
   }
@@ -188,6 +189,7 @@ export class LtiAppPage extends LitElement {
           .app=${app}
           .registrations=${this.registrations}
           @lti-app-saved=${(e: AppSavedEvent) => (this.app = e.detail.app)}
+          @lti-registrations-changed=${(e: RegistrationsChangedEvent) => (this.registrations = e.detail.registrations)}
         ></lti-lti-panel>`;
       case 'widget':
         return this.#widget(app);

@@ -17,7 +17,8 @@ import { baseStyles } from './styles.ts';
  * cannot be launched: the tab says so and offers the switch.
  *
  * @fires {AppSavedEvent} lti-app-saved - The app was made public.
- * @fires {RegistrationSavedEvent} lti-registration-saved - Bubbles from the form; the app page reloads.
+ * @fires {RegistrationSavedEvent} lti-registration-saved - Bubbles from the form.
+ * @fires {RegistrationsChangedEvent} lti-registrations-changed - One was added, edited or removed; the app page keeps the list.
  */
 export class LtiLtiPanel extends LitElement {
   static override properties = {
@@ -266,8 +267,9 @@ export class LtiLtiPanel extends LitElement {
     const title = registration.label || registration.issuer;
     this.status = created ? `Added the LTI settings for ${title}.` : `Saved the LTI settings for ${title}.`;
     const index = this.registrations.findIndex((r) => r.id === registration.id);
-    this.registrations =
-      index === -1 ? [...this.registrations, registration] : this.registrations.map((r, i) => (i === index ? registration : r));
+    this.#setRegistrations(
+      index === -1 ? [...this.registrations, registration] : this.registrations.map((r, i) => (i === index ? registration : r)),
+    );
     this.editing = null;
     await this.updateComplete;
     this.renderRoot.querySelector<HTMLElement>(`#edit-${CSS.escape(registration.id)}`)?.focus();
@@ -285,7 +287,7 @@ export class LtiLtiPanel extends LitElement {
     try {
       const { removeLtiRegistration } = await this.client.request(RemoveRegistrationDocument, { input: { id: r.id } });
       if (removeLtiRegistration.__typename !== 'RemoveLtiRegistrationPayload') throw new Error(removeLtiRegistration.message);
-      this.registrations = this.registrations.filter((x) => x.id !== r.id);
+      this.#setRegistrations(this.registrations.filter((x) => x.id !== r.id));
       this.status = `Removed the LTI settings for ${title}.`;
       await this.updateComplete;
       this.renderRoot.querySelector<HTMLElement>('#platform-title')?.setAttribute('tabindex', '-1');
@@ -294,5 +296,11 @@ export class LtiLtiPanel extends LitElement {
       if (error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED') return;
       this.listError = error instanceof ApiError ? describeError(error) : `Could not remove it: ${(error as Error).message}`;
     }
+  }
+
+  /** The list is the app page's too: it hears of each change, so it does not show a stale one. */
+  #setRegistrations(registrations: RegistrationFragment[]): void {
+    this.registrations = registrations;
+    emit(this, 'lti-registrations-changed', { registrations });
   }
 }
