@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import type { Page, Route } from 'playwright-core';
+import type { APIResponse, Page, Route } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { WIDGET_PATH } from '../../server/app.ts';
 import type { GradeState } from '../../server/generated/prisma/client.ts';
@@ -315,6 +315,49 @@ describe('forms', () => {
       await answered;
     }
     expect(await list.getByRole('heading').allTextContents()).toEqual(['Autumn 2026']);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+
+  it('a reload that answers after a removal does not bring the removed registration back', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, { name: 'Quiz' });
+    await seedRegistration(app.id, 'Autumn course');
+    await seedRegistration(app.id, 'Spring course');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'lti', 'Quiz');
+    const list = page.getByRole('list', { name: 'LTI registrations' });
+    await list.getByRole('heading', { name: 'Spring course' }).waitFor();
+
+    await page.getByRole('tab', { name: 'Widget' }).click();
+    await list.waitFor({ state: 'detached' });
+    // The reload on coming back reads the server now (both registrations), but its answer is
+    // held until after Spring course is removed: an answer older than the page's own change.
+    let hold!: (answer: { route: Route; response: APIResponse }) => void;
+    const held = new Promise<{ route: Route; response: APIResponse }>((resolve) => (hold = resolve));
+    await page.route('**/graphql', async (route) => hold({ route, response: await route.fetch() }), { times: 1 });
+    await page.getByRole('tab', { name: 'LTI' }).click();
+    const { route, response } = await held;
+    expect(route.request().postDataJSON().query).toMatch(/\bquery AppSetup\b/);
+    await page.getByRole('button', { name: 'Remove Spring course' }).click();
+    await page.getByRole('dialog', { name: 'Remove the LTI settings for Spring course?' }).getByRole('button', { name: 'Remove' }).click();
+    await page.getByText('Removed the LTI settings for Spring course.').waitFor();
+
+    // Resolves once the page has read the next GraphQL answer and run every microtask after it
+    // (the page's handling and Lit's render): a task queued then runs only after all of them.
+    await page.evaluate(() => {
+      const json = Response.prototype.json;
+      (window as unknown as { handled: Promise<void> }).handled = new Promise((done) => {
+        Response.prototype.json = function (this: Response) {
+          const body = json.call(this);
+          void body.finally(() => setTimeout(done, 0));
+          return body;
+        };
+      });
+    });
+    await route.fulfill({ response });
+    await page.evaluate(() => (window as unknown as { handled: Promise<void> }).handled);
+    expect(await list.getByRole('heading').allTextContents()).toEqual(['Autumn course']);
     expectNoConsoleErrors(fx.consoleErrors);
   });
 

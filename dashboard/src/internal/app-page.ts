@@ -130,12 +130,20 @@ export class LtiAppPage extends LitElement {
     }
   }
 
+  /**
+   * Bumped by each load and by each change the LTI tab reports: an answer to a load that began
+   * before the latest of them is older than what the page shows, and is dropped.
+   */
+  #version = 0;
+
   async #load(): Promise<void> {
     if (!this.client || !this.appId) return;
     this.error = '';
     if (this.app && this.app.id !== this.appId) this.app = undefined;
+    const version = ++this.#version;
     try {
       const { app } = await this.client.request(AppSetupDocument, { id: this.appId });
+      if (version !== this.#version) return;
       this.app = app;
       this.registrations = app?.registrations.edges.map((e) => e.node) ?? [];
     } catch (error) {
@@ -189,7 +197,7 @@ export class LtiAppPage extends LitElement {
           .app=${app}
           .registrations=${this.registrations}
           @lti-app-saved=${(e: AppSavedEvent) => (this.app = e.detail.app)}
-          @lti-registrations-changed=${(e: RegistrationsChangedEvent) => (this.registrations = e.detail.registrations)}
+          @lti-registrations-changed=${this.#onRegistrationsChanged}
         ></lti-lti-panel>`;
       case 'widget':
         return this.#widget(app);
@@ -197,6 +205,11 @@ export class LtiAppPage extends LitElement {
         return html`<lti-activity-panel .client=${this.client} .appId=${app.id}></lti-activity-panel>`;
     }
   }
+
+  #onRegistrationsChanged = (event: RegistrationsChangedEvent): void => {
+    this.#version += 1;
+    this.registrations = event.detail.registrations;
+  };
 
   #widget(app: AppSummaryFragment) {
     if (!this.widgetPath || !this.publicUrl) {
