@@ -8,12 +8,15 @@
  *   npm run soak:pg -- …   (a throwaway PostgreSQL cluster, like `npm run bench`)
  *                   [--login-ttl 60] [--cleanup-interval 10]
  *
- * Reads every second, one row per --sample s: server RSS (/proc/<pid>/status, mean) and V8
- * heap (/metrics, the period's minimum), login state rows and pending outbox (/metrics gauges;
- * the outbox's maximum), launches/s and p95 in the period, errors
- * (driver-side failures + server log lines at level error). The verdict at the end: the heap's
- * slope and RSS's peaks (second half against first), the login-state plateau against its theoretical bound, the
- * largest outbox and whether it drains, and the error count. Exit code 1 when a check fails.
+ * Reads every second, one row per --sample s: server RSS (/proc/<pid>/status, mean), V8
+ * heap and external memory (/metrics, the period's minimum; external is what lives outside the
+ * V8 heap — Buffers, ArrayBuffers, PGlite's wasm memory — where a leak would otherwise only show
+ * as RSS; array buffers, the part of it that excludes wasm memory, are read too and summed up in
+ * the verdict), login state rows and pending outbox (/metrics gauges; the outbox's maximum),
+ * launches/s and p95 in the period, errors (driver-side failures + server log lines at level
+ * error). The verdict at the end: the heap's and external memory's slopes and RSS's peaks (second
+ * half against first), the login-state plateau against its theoretical bound, the largest outbox
+ * and whether it drains, and the error count. Exit code 1 when a check fails.
  *
  * Login states live LOGIN_STATE_TTL_SECONDS (production: 600) and are deleted every
  * LOGIN_CLEANUP_INTERVAL_SECONDS (60): the soak shortens both (60 / 10 by default) so the
@@ -50,6 +53,8 @@ interface Sample {
   t: number;
   rss: number;
   heap: number;
+  external: number;
+  arrayBuffers: number;
   loginStates: number;
   outbox: number;
   launches: number;
@@ -89,8 +94,8 @@ console.log(
   `${KIND}, ${DURATION_MS / 1000} s at concurrency ${CONCURRENCY} (launch + completion per learner), sample every ${SAMPLE_MS / 1000} s; ` +
     `LOGIN_STATE_TTL_SECONDS=${LOGIN_TTL_S}, LOGIN_CLEANUP_INTERVAL_SECONDS=${CLEANUP_S}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
 );
-console.log('| t s | RSS MiB (mean) | heap MiB (min) | login states | outbox pending (max) | launches | launches/s | p95 ms | errors |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('| t s | RSS MiB (mean) | heap MiB (min) | external MiB (min) | login states | outbox pending (max) | launches | launches/s | p95 ms | errors |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 
 let launches = 0;
 let completions = 0;
@@ -123,14 +128,28 @@ const samples: Sample[] = [];
 let lastLaunches = 0;
 let lastAt = start;
 /** Readings every second within the current sample period. */
-let readings: Array<{ rss: number; heap: number; loginStates: number; outbox: number }> = [];
+let readings: Array<{ rss: number; heap: number; external: number; arrayBuffers: number; loginStates: number; outbox: number }> = [];
 async function read(): Promise<void> {
-  const m = await metrics(server, ['nodejs_heap_size_used_bytes', 'lti_login_states', 'lti_grade_outbox_pending']);
-  readings.push({ rss: rssBytes(server.pid), heap: m.nodejs_heap_size_used_bytes!, loginStates: m.lti_login_states!, outbox: m.lti_grade_outbox_pending! });
+  const m = await metrics(server, [
+    'nodejs_heap_size_used_bytes',
+    'nodejs_external_memory_bytes',
+    'nodejs_array_buffers_bytes',
+    'lti_login_states',
+    'lti_grade_outbox_pending',
+  ]);
+  readings.push({
+    rss: rssBytes(server.pid),
+    heap: m.nodejs_heap_size_used_bytes!,
+    external: m.nodejs_external_memory_bytes!,
+    arrayBuffers: m.nodejs_array_buffers_bytes!,
+    loginStates: m.lti_login_states!,
+    outbox: m.lti_grade_outbox_pending!,
+  });
 }
 /**
- * One row per period: RSS mean, heap minimum (the garbage collector's troughs: what is
- * really retained, not the sawtooth), login states at the end, the largest outbox.
+ * One row per period: RSS mean, heap and external minimum (the garbage collector's troughs:
+ * what is really retained, not the sawtooth — Buffers are freed when their wrappers are
+ * collected), login states at the end, the largest outbox.
  */
 function sample(): Sample {
   const now = performance.now();
@@ -139,6 +158,8 @@ function sample(): Sample {
     t: (now - start) / 1000,
     rss: readings.reduce((a, r) => a + r.rss, 0) / readings.length,
     heap: Math.min(...readings.map((r) => r.heap)),
+    external: Math.min(...readings.map((r) => r.external)),
+    arrayBuffers: Math.min(...readings.map((r) => r.arrayBuffers)),
     loginStates: readings.at(-1)!.loginStates,
     outbox: Math.max(...readings.map((r) => r.outbox)),
     launches: launches - lastLaunches,
@@ -152,7 +173,7 @@ function sample(): Sample {
   lastAt = now;
   loadAverages.push(loadavg()[0]!);
   console.log(
-    `| ${fmt(s.t, 0)} | ${fmt(s.rss / MiB, 1)} | ${fmt(s.heap / MiB, 1)} | ${s.loginStates} | ${s.outbox} | ${s.launches} | ${fmt(s.perSecond, 1)} | ${fmt(s.p95, 1)} | ${s.errors} |`,
+    `| ${fmt(s.t, 0)} | ${fmt(s.rss / MiB, 1)} | ${fmt(s.heap / MiB, 1)} | ${fmt(s.external / MiB, 1)} | ${s.loginStates} | ${s.outbox} | ${s.launches} | ${fmt(s.perSecond, 1)} | ${fmt(s.p95, 1)} | ${s.errors} |`,
   );
   return s;
 }
@@ -189,6 +210,10 @@ const rssSlope = slope(second.map((s) => [minutes(s), s.rss / MiB]));
 const first = samples.filter((s) => s.t < DURATION_MS / 2000).slice(1);
 const rssPeakRatio = Math.max(...second.map((s) => s.rss)) / Math.max(...first.map((s) => s.rss));
 const heapSlope = slope(second.map((s) => [minutes(s), s.heap / MiB]));
+// Outside the V8 heap (Buffers, ArrayBuffers, PGlite's wasm memory): judged like the heap.
+const externalSlope = slope(second.map((s) => [minutes(s), s.external / MiB]));
+const arrayBuffersSlope = slope(second.map((s) => [minutes(s), s.arrayBuffers / MiB]));
+const arrayBuffersRange = `${fmt(samples[0]!.arrayBuffers / MiB, 1)} → ${fmt(samples.at(-1)!.arrayBuffers / MiB, 1)} MiB`;
 const meanRate = samples.reduce((a, s) => a + s.perSecond, 0) / Math.max(1, samples.length);
 const peakRate = Math.max(...samples.map((s) => s.perSecond));
 // At most the logins of one lifetime plus one cleanup interval can be alive at once.
@@ -208,6 +233,11 @@ const checks: Array<[string, boolean, string]> = [
     `second half's peak ${fmt(rssPeakRatio)} × the first half's (flat: ≤ 1.2); slope over the second half ${fmt(rssSlope)} MiB/min, for the record`,
   ],
   ['heap slope (second half)', heapSlope <= 1, `${fmt(heapSlope)} MiB/min (flat: ≤ 1; per-period minimum heap)`],
+  [
+    'external memory slope (second half)',
+    externalSlope <= 1,
+    `${fmt(externalSlope)} MiB/min (flat: ≤ 1; per-period minimum of external memory); array buffers (part of it) ${arrayBuffersRange} over the run, slope ${fmt(arrayBuffersSlope)} MiB/min, for the record`,
+  ],
   [
     'login states bounded',
     maxLogin <= loginBound,

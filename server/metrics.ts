@@ -74,7 +74,22 @@ export interface Collected {
 
 const PROCESS_START_SECONDS = Math.floor(Date.now() / 1000 - process.uptime());
 
-/** The usual process_* names, so stock dashboards work. */
+/**
+ * One process.memoryUsage() per scrape (it walks the V8 heap spaces): render() calls every
+ * read() in one synchronous pass, so a snapshot kept until the next microtask serves them all.
+ */
+let memorySnapshot: NodeJS.MemoryUsage | undefined;
+function memoryUsage(): NodeJS.MemoryUsage {
+  if (!memorySnapshot) {
+    memorySnapshot = process.memoryUsage();
+    queueMicrotask(() => {
+      memorySnapshot = undefined;
+    });
+  }
+  return memorySnapshot;
+}
+
+/** The usual process_* and nodejs_* names (as prom-client's), so stock dashboards work. */
 const PROCESS: Collected[] = [
   { name: 'process_cpu_user_seconds_total', help: 'User CPU time spent.', type: 'counter', read: () => process.cpuUsage().user / 1e6 },
   { name: 'process_cpu_system_seconds_total', help: 'System CPU time spent.', type: 'counter', read: () => process.cpuUsage().system / 1e6 },
@@ -89,8 +104,20 @@ const PROCESS: Collected[] = [
   },
   { name: 'process_resident_memory_bytes', help: 'Resident memory size.', type: 'gauge', read: () => process.memoryUsage.rss() },
   { name: 'process_start_time_seconds', help: 'Start time of the process since the Unix epoch.', type: 'gauge', read: () => PROCESS_START_SECONDS },
-  { name: 'nodejs_heap_size_used_bytes', help: 'V8 heap in use.', type: 'gauge', read: () => process.memoryUsage().heapUsed },
-  { name: 'nodejs_heap_size_total_bytes', help: 'V8 heap allocated.', type: 'gauge', read: () => process.memoryUsage().heapTotal },
+  { name: 'nodejs_heap_size_used_bytes', help: 'V8 heap in use.', type: 'gauge', read: () => memoryUsage().heapUsed },
+  { name: 'nodejs_heap_size_total_bytes', help: 'V8 heap allocated.', type: 'gauge', read: () => memoryUsage().heapTotal },
+  {
+    name: 'nodejs_external_memory_bytes',
+    help: 'Memory of C++ objects bound to JavaScript objects, outside the V8 heap (Buffers, ArrayBuffers, WebAssembly memory).',
+    type: 'gauge',
+    read: () => memoryUsage().external,
+  },
+  {
+    name: 'nodejs_array_buffers_bytes',
+    help: 'Memory of ArrayBuffers and SharedArrayBuffers, Buffers included (part of external; WebAssembly memory is not).',
+    type: 'gauge',
+    read: () => memoryUsage().arrayBuffers,
+  },
 ];
 
 /** Delivery latency spans retries with backoff: seconds to hours. */

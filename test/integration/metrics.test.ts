@@ -90,10 +90,21 @@ describe('the exposition', () => {
       process_cpu_seconds_total: 'counter',
       process_resident_memory_bytes: 'gauge',
       process_start_time_seconds: 'gauge',
+      nodejs_heap_size_used_bytes: 'gauge',
+      nodejs_external_memory_bytes: 'gauge',
+      nodejs_array_buffers_bytes: 'gauge',
     };
     for (const [name, type] of Object.entries(expected)) expect(m.types.get(name), name).toBe(type);
     expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(1_000_000);
     expect(m.value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    // Outside the V8 heap: Buffers and ArrayBuffers at least (PGlite's wasm memory too). One
+    // memoryUsage() snapshot per scrape, so array buffers (part of external) never exceed it.
+    const external = m.value('nodejs_external_memory_bytes')!;
+    const arrayBuffers = m.value('nodejs_array_buffers_bytes')!;
+    expect(external).toBeGreaterThan(2 ** 10);
+    expect(external).toBeLessThan(2 ** 40);
+    expect(arrayBuffers).toBeGreaterThan(0);
+    expect(arrayBuffers).toBeLessThanOrEqual(external);
     expect(m.value('process_start_time_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
     expect(m.value('lti_grade_delivery_latency_seconds_bucket', { le: '+Inf' })).toBe(0);
   });
