@@ -16,7 +16,6 @@ import { bearerToken } from './http/bearer.ts';
 import { ltiErrorResponse } from './http/error-page.ts';
 import { createRequestLimits, type LimitedRoute } from './http/request-limits.ts';
 import type { FetchLike } from './http/limited-fetch.ts';
-import { REQUEST_ID_HEADER, requestIdFor, withLogContext } from './log-context.ts';
 import { createOutboundFetch } from './http/outbound-fetch.ts';
 import { OutboundPolicy } from './http/outbound-policy.ts';
 import type { Logger } from './logger.ts';
@@ -32,6 +31,7 @@ import { RefusalAudit, type RefusalAuditLimits } from './lti/refusal-audit.ts';
 import { ToolKeys } from './lti/tool-keys.ts';
 import { LTI_ROUTE_PREFIX } from './lti/tool-urls.ts';
 import { sha256Hex } from './ids.ts';
+import { REQUEST_ID_HEADER, requestIdFor } from './request-id.ts';
 
 export interface AppDeps {
   db: Database;
@@ -153,7 +153,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     prisma,
     fetch: outbound,
     accessTokens,
-    logger: logger.child({ component: 'grades' }),
+    logger: logger.child({ job: 'grade-delivery' }),
     now,
     metrics,
     policy: deliveryPolicy,
@@ -178,17 +178,11 @@ export function createApp(config: Config, deps: AppDeps): App {
   const refusalAudit = new RefusalAudit({
     prisma,
     now,
-    logger: logger.child({ component: 'refusal-audit' }),
     metrics,
     ...(deps.refusalAuditLimits ? { limits: deps.refusalAuditLimits } : {}),
   });
   const metricsTokenHash = config.metricsToken ? sha256(config.metricsToken) : undefined;
-  const completionDeps = {
-    prisma,
-    now,
-    logger: logger.child({ component: 'completions' }),
-    onGradeQueued: () => deliveryWorker.wake(),
-  };
+  const completionDeps = { prisma, now, onGradeQueued: () => deliveryWorker.wake() };
   const assets = createStaticAssets({
     [WIDGET_PATH]: {
       file: projectFile('widget/dist/lti-completion.js'),
@@ -204,12 +198,12 @@ export function createApp(config: Config, deps: AppDeps): App {
     },
   });
   const dashboard = createDashboard({ distDir: projectFile('dashboard/dist'), publicUrl: config.publicUrl, widgetPath: WIDGET_PATH });
-  const lti: LtiDeps = {
+  // The loggers come with each request (ltiRoute).
+  const lti: Omit<LtiDeps, 'logger' | 'requestLogger'> = {
     prisma,
     sql: deps.db.sql,
     publicUrl: config.publicUrl,
     now,
-    logger: logger.child({ component: 'lti' }),
     keysets,
     registrations: new RegistrationCache(REGISTRATION_CACHE, () => now().getTime()),
     loginStateTtlMs: config.loginStateTtlSeconds * 1000,
@@ -220,7 +214,6 @@ export function createApp(config: Config, deps: AppDeps): App {
     prisma,
     publicUrl: config.publicUrl,
     now,
-    logger: logger.child({ component: 'graphql' }),
     toolKeys,
     outboundPolicy,
     onGradeQueued: () => deliveryWorker.wake(),
@@ -230,39 +223,41 @@ export function createApp(config: Config, deps: AppDeps): App {
     limits: config.rateLimits,
     nowMs: () => now().getTime(),
     metrics,
-    logger: logger.child({ component: 'limits' }),
   });
 
-  async function ltiRoute(kind: 'login' | 'launch', appId: string, request: Request): Promise<Response> {
+  async function ltiRoute(kind: 'login' | 'launch', appId: string, request: Request, log: Logger): Promise<Response> {
     const counter = kind === 'login' ? metrics.logins : metrics.launches;
+    const ltiLog = log.child({ component: 'lti' });
     try {
-      const response = kind === 'login' ? await handleLogin(request, appId, lti) : await handleLaunch(request, appId, lti);
+      const deps: LtiDeps = { ...lti, logger: ltiLog, requestLogger: log };
+      const response = kind === 'login' ? await handleLogin(request, appId, deps) : await handleLaunch(request, appId, deps);
       counter.inc({ outcome: 'ok' });
       return response;
     } catch (err) {
       const code = err instanceof LtiError ? err.code : 'ERR_LTI_INTERNAL';
       counter.inc({ outcome: 'refused', code });
       // Only refusals pay for the audit row; the success path above runs no extra statement.
-      const refusalId = await refusalAudit.record(kind, appId, code, err instanceof LtiError ? err.context.registrationId : undefined);
+      const refusalId = await refusalAudit.record(kind, appId, code, err instanceof LtiError ? err.context.registrationId : undefined, log);
       const audit = refusalId ? { refusalId } : {};
       if (err instanceof LtiError) {
-        lti.logger.warn({ route: kind, code: err.code, reason: err.message, appId, ...err.context, ...audit }, 'lti request refused');
+        ltiLog.warn({ route: kind, code: err.code, reason: err.message, appId, ...err.context, ...audit }, 'lti request refused');
         return ltiErrorResponse(err, {
           ...(err.status === 405 ? { allow: kind === 'login' ? 'GET, POST' : 'POST' } : {}),
           // The rest of an oversized body is never read: end the connection after the page.
           ...(err.status === 413 ? { connection: 'close' } : {}),
         });
       }
-      lti.logger.error({ route: kind, appId, err, ...audit }, 'lti request failed');
+      ltiLog.error({ route: kind, appId, err, ...audit }, 'lti request failed');
       return ltiErrorResponse(new LtiError('ERR_LTI_INTERNAL', 'unexpected error'));
     }
   }
 
-  async function handle(request: Request, context: RequestContext): Promise<Response> {
+  /** `log` is the request's logger (its reqId): everything that logs for the request gets it or a child. */
+  async function handle(request: Request, context: RequestContext, log: Logger): Promise<Response> {
     const url = new URL(request.url);
     // Behind a proxy that keeps PUBLIC_URL's path prefix, routes live under it.
     const pathname = basePath && url.pathname.startsWith(`${basePath}/`) ? url.pathname.slice(basePath.length) : url.pathname;
-    if (url.pathname.length + url.search.length > MAX_URL_BYTES) return uriTooLong(pathname);
+    if (url.pathname.length + url.search.length > MAX_URL_BYTES) return uriTooLong(pathname, log);
     const appRoute = APP_ROUTE.exec(pathname);
     const limited = limitedRoute(pathname, request.method, appRoute);
     if (limited) {
@@ -271,28 +266,28 @@ export function createApp(config: Config, deps: AppDeps): App {
         request.headers.get('x-forwarded-for'),
         config.trustProxyHops,
       );
-      const refused = limits.refuse(limited, request, address);
+      const refused = limits.refuse(limited, request, address, log);
       if (refused) return refused;
     }
     if (pathname === GRAPHQL_PATH) {
       const body = await withBodyWithin(request, MAX_GRAPHQL_BODY_BYTES);
       if ('tooLarge' in body) {
-        logger.warn({ reason: body.tooLarge }, 'graphql body too large');
+        log.warn({ reason: body.tooLarge }, 'graphql body too large');
         return new Response(
           JSON.stringify({ errors: [{ message: `The request body is over ${MAX_GRAPHQL_BODY_BYTES} bytes.`, extensions: { code: 'BODY_TOO_LARGE' } }] }),
           // The rest of the body is never read: end the connection after the answer.
           { status: 413, headers: { ...JSON_HEADERS, connection: 'close' } },
         );
       }
-      return graphql.fetch(body.request);
+      return graphql.fetch(body.request, { logger: log.child({ component: 'graphql' }) });
     }
     if (pathname === COMPLETIONS_PATH) {
       try {
-        const response = await handleCompletion(request, completionDeps);
+        const response = await handleCompletion(request, { ...completionDeps, logger: log.child({ component: 'completions' }) });
         if (request.method === 'POST') metrics.completions.inc({ status: String(response.status) });
         return response;
       } catch (err) {
-        logger.error({ err }, 'completion failed');
+        log.error({ err }, 'completion failed');
         return new Response(JSON.stringify({ error: 'server_error', message: 'Try again in a moment.' }), {
           status: 500,
           headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*' },
@@ -305,7 +300,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     }
     const asset = (await assets(pathname, request.method)) ?? (await dashboard(pathname, request.method));
     if (asset) return asset;
-    if (appRoute) return ltiRoute(appRoute[2] as 'login' | 'launch', appRoute[1]!.toLowerCase(), request);
+    if (appRoute) return ltiRoute(appRoute[2] as 'login' | 'launch', appRoute[1]!.toLowerCase(), request, log);
     if (pathname === `${LTI_ROUTE_PREFIX}/jwks`) {
       if (request.method !== 'GET' && request.method !== 'HEAD') {
         return new Response(null, { status: 405, headers: { allow: 'GET, HEAD' } });
@@ -331,13 +326,13 @@ export function createApp(config: Config, deps: AppDeps): App {
       return new Response(JSON.stringify({ status: 'ok' }), { headers: JSON_HEADERS });
     }
     if (pathname === '/readyz' && (request.method === 'GET' || request.method === 'HEAD')) {
-      return readiness();
+      return readiness(log);
     }
     return new Response(JSON.stringify({ error: 'not_found' }), { status: 404, headers: JSON_HEADERS });
   }
 
-  function uriTooLong(pathname: string): Response {
-    logger.warn({ path: pathname.slice(0, 200) }, 'request URI too long');
+  function uriTooLong(pathname: string, log: Logger): Response {
+    log.warn({ path: pathname.slice(0, 200) }, 'request URI too long');
     if (pathname.startsWith(`${LTI_ROUTE_PREFIX}/`)) {
       return ltiErrorResponse(new LtiError('ERR_LTI_URI_TOO_LONG', `URI over ${MAX_URL_BYTES} bytes`));
     }
@@ -348,13 +343,13 @@ export function createApp(config: Config, deps: AppDeps): App {
   }
 
   /** Ready when the database answers and a tool key can sign (a load balancer's check). */
-  async function readiness(): Promise<Response> {
+  async function readiness(log: Logger): Promise<Response> {
     try {
       await prisma.$queryRaw`SELECT 1`;
       await toolKeys.signingKey();
       return new Response(JSON.stringify({ status: 'ready' }), { headers: { ...JSON_HEADERS, 'cache-control': 'no-store' } });
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'not ready');
+      log.warn({ err: (err as Error).message }, 'not ready');
       return new Response(JSON.stringify({ status: 'unavailable' }), {
         status: 503,
         headers: { ...JSON_HEADERS, 'cache-control': 'no-store' },
@@ -364,10 +359,11 @@ export function createApp(config: Config, deps: AppDeps): App {
 
   function startBackgroundJobs(): () => Promise<void> {
     deliveryWorker.start();
+    const cleanupLog = logger.child({ job: 'login-cleanup' });
     const timer = setInterval(() => {
-      withLogContext({ job: 'login-cleanup' }, () => deleteExpiredLoginStates(prisma, now())).then(
-        (count) => count > 0 && logger.debug({ count }, 'expired logins deleted'),
-        (err: unknown) => logger.warn({ err }, 'login cleanup failed'),
+      deleteExpiredLoginStates(prisma, now()).then(
+        (count) => count > 0 && cleanupLog.debug({ count }, 'expired logins deleted'),
+        (err: unknown) => cleanupLog.warn({ err }, 'login cleanup failed'),
       );
       deleteOldRefusals(prisma, now()).then(
         (count) => count > 0 && logger.debug({ count }, 'old launch refusals deleted'),
@@ -381,10 +377,13 @@ export function createApp(config: Config, deps: AppDeps): App {
     };
   }
 
-  /** Every request runs under its request id: on each of its log lines, and echoed to the client. */
+  /**
+   * Every request has an id: on each line logged for it (its own child logger, passed down
+   * to everything that logs while handling it) and echoed to the client.
+   */
   async function handleWithRequestId(request: Request, context: RequestContext): Promise<Response> {
     const reqId = requestIdFor(request.headers.get(REQUEST_ID_HEADER));
-    const response = await withLogContext({ reqId }, () => handle(request, context));
+    const response = await handle(request, context, logger.child({ reqId }));
     return withHeader(response, REQUEST_ID_HEADER, reqId);
   }
 

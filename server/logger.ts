@@ -1,8 +1,13 @@
 import { pino, type Logger as PinoLogger } from 'pino';
 import type { LogLevel } from './config.ts';
-import { currentLogContext } from './log-context.ts';
 
-/** The logging surface the server depends on (pino's, so it can be passed straight in). */
+/**
+ * The logging surface the server depends on (pino's, so it can be passed straight in).
+ * Context travels in child loggers passed down explicitly: app.ts makes one per request
+ * (`reqId`), background jobs one per job (`job`) and per grade (`gradeId`). Components that
+ * log on most calls get a child with their `component` from the caller; those that log
+ * rarely take the caller's logger and add their `component` only when they log.
+ */
 export type Logger = Pick<PinoLogger, 'debug' | 'info' | 'warn' | 'error' | 'child'>;
 
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
@@ -11,8 +16,6 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
       level,
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
-      // reqId (or job/gradeId) on every line, child loggers included: see log-context.ts.
-      mixin: () => currentLogContext() ?? {},
       // Defence in depth: secrets must never be logged in the first place.
       redact: {
         paths: ['*.authorization', '*.token', '*.id_token', '*.headers.authorization'],

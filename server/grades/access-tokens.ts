@@ -27,6 +27,7 @@ export class TokenRequestError extends Error {
 export interface AccessTokenOptions {
   fetch: FetchLike;
   toolKeys: ToolKeys;
+  /** For token requests no caller's logger came with (see `get`). */
   logger: Logger;
   nowMs?: () => number;
   timeoutMs?: number;
@@ -56,13 +57,18 @@ export class AccessTokens {
     this.#o = { nowMs: () => Date.now(), timeoutMs: 10_000, renewBeforeMs: 60_000, ...options };
   }
 
-  async get(registration: TokenRegistration, scopes: readonly string[]): Promise<string> {
+  /**
+   * `callerLogger` is the caller's (a delivery's: its job and grade id): a token request it
+   * starts is logged with it. Concurrent callers share one request, logged by the first.
+   */
+  async get(registration: TokenRegistration, scopes: readonly string[], callerLogger?: Logger): Promise<string> {
     const key = cacheKey(registration, scopes);
     const cached = this.#cache.get(key);
     if (cached && cached.expiresAtMs > this.#o.nowMs()) return cached.token;
     let pending = this.#inflight.get(key);
     if (!pending) {
-      pending = this.#request(registration, scopes)
+      const logger = callerLogger?.child({ component: 'access-tokens' }) ?? this.#o.logger;
+      pending = this.#request(registration, scopes, logger)
         .then((token) => {
           this.#cache.set(key, token);
           return token;
@@ -79,7 +85,7 @@ export class AccessTokens {
     if (this.#cache.get(key)?.token === token) this.#cache.delete(key);
   }
 
-  async #request(registration: TokenRegistration, scopes: readonly string[]): Promise<CachedToken> {
+  async #request(registration: TokenRegistration, scopes: readonly string[], logger: Logger): Promise<CachedToken> {
     const { kid, alg, key } = await this.#o.toolKeys.signingKey();
     const nowS = Math.floor(this.#o.nowMs() / 1000);
     const assertion = await new SignJWT({})
@@ -140,7 +146,7 @@ export class AccessTokens {
     const lifetimeMs = expiresInS * 1000;
     // Renew a minute early, or at half-life for very short tokens.
     const margin = Math.min(this.#o.renewBeforeMs, lifetimeMs / 2);
-    this.#o.logger.debug({ registrationId: registration.id, expiresInS }, 'access token obtained');
+    logger.debug({ registrationId: registration.id, expiresInS }, 'access token obtained');
     return { token: parsed.access_token, expiresAtMs: this.#o.nowMs() + lifetimeMs - margin };
   }
 }

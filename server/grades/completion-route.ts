@@ -18,6 +18,7 @@ const JSON_HEADERS = { ...COMPLETION_CORS_HEADERS, 'content-type': 'application/
 export interface CompletionRouteDeps {
   prisma: PrismaClient;
   now: () => Date;
+  /** The request's logger (`component: 'completions'`, its reqId). */
   logger: Logger;
   /** Called after a new grade was committed, to start its delivery at once. */
   onGradeQueued: () => void;

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { sqlTimestamp as ts } from '../db/sql.ts';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { fetchTextLimited, OutboundError, type FetchLike } from '../http/limited-fetch.ts';
-import { withLogContext } from '../log-context.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AccessTokens, excerpt, retryAfterMs, TokenRequestError } from './access-tokens.ts';
@@ -38,6 +37,10 @@ export interface DeliveryWorkerDeps {
   prisma: PrismaClient;
   fetch: FetchLike;
   accessTokens: AccessTokens;
+  /**
+   * The job's logger (`job: 'grade-delivery'`). The worker adds its `component`, and per
+   * delivery the `gradeId`, which also reaches the access token request it makes.
+   */
   logger: Logger;
   now: () => Date;
   policy?: Partial<DeliveryPolicy>;
@@ -61,6 +64,9 @@ interface ClaimedGrade {
   createdAt: Date;
 }
 
+/** The `component` of the worker's own lines (the access token requests it makes have theirs). */
+const WORKER_COMPONENT = 'grades';
+
 type Outcome =
   | { kind: 'delivered' }
   | { kind: 'retry'; error: string; status?: number; retryAfterMs?: number }
@@ -76,6 +82,7 @@ type Outcome =
 export class DeliveryWorker {
   readonly #d: DeliveryWorkerDeps;
   readonly #p: DeliveryPolicy;
+  readonly #log: Logger;
   readonly #owner = randomUUID();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<number> | undefined;
@@ -86,6 +93,7 @@ export class DeliveryWorker {
   constructor(deps: DeliveryWorkerDeps) {
     this.#d = deps;
     this.#p = { ...DEFAULT_DELIVERY_POLICY, ...deps.policy };
+    this.#log = deps.logger.child({ component: WORKER_COMPONENT });
   }
 
   start(): void {
@@ -109,8 +117,7 @@ export class DeliveryWorker {
 
   #schedule(delayMs: number): void {
     clearTimeout(this.#timer);
-    // A timer keeps the context it was set in (a request's, after wake()): the job has its own.
-    this.#timer = setTimeout(() => void withLogContext({ job: 'grade-delivery' }, () => this.#tick()), delayMs);
+    this.#timer = setTimeout(() => void this.#tick(), delayMs);
     this.#timer.unref();
   }
 
@@ -122,7 +129,7 @@ export class DeliveryWorker {
     try {
       handled = await this.#running;
     } catch (err) {
-      this.#d.logger.error({ err }, 'grade delivery poll failed');
+      this.#log.error({ err }, 'grade delivery poll failed');
     } finally {
       this.#running = undefined;
     }
@@ -172,28 +179,27 @@ export class DeliveryWorker {
       JOIN "LtiRegistration" r ON r."id" = c."registrationId"`;
   }
 
-  #deliver(grade: ClaimedGrade): Promise<void> {
-    return withLogContext({ job: 'grade-delivery', gradeId: grade.id }, () => this.#deliverInContext(grade));
-  }
-
-  async #deliverInContext(grade: ClaimedGrade): Promise<void> {
+  async #deliver(grade: ClaimedGrade): Promise<void> {
+    // Every line about this delivery carries its grade id, the token request's too.
+    const gradeLogger = this.#d.logger.child({ gradeId: grade.id });
+    const log = gradeLogger.child({ component: WORKER_COMPONENT });
     let outcome: Outcome;
     try {
-      outcome = await this.#send(grade);
+      outcome = await this.#send(grade, gradeLogger);
     } catch (err) {
       outcome = { kind: 'retry', error: `unexpected: ${(err as Error).message}` };
-      this.#d.logger.error({ gradeId: grade.id, err }, 'grade delivery crashed');
+      log.error({ err }, 'grade delivery crashed');
     }
-    await this.#record(grade, outcome);
+    await this.#record(grade, outcome, log);
   }
 
-  async #send(grade: ClaimedGrade): Promise<Outcome> {
+  async #send(grade: ClaimedGrade, gradeLogger: Logger): Promise<Outcome> {
     const registration = { id: grade.registrationId, clientId: grade.clientId, authTokenUrl: grade.authTokenUrl };
     const scopes = [AGS_SCOPE_SCORE];
     for (let tokenTry = 1; ; tokenTry++) {
       let token: string;
       try {
-        token = await this.#d.accessTokens.get(registration, scopes);
+        token = await this.#d.accessTokens.get(registration, scopes, gradeLogger);
       } catch (err) {
         if (err instanceof TokenRequestError) {
           return err.retryable
@@ -244,7 +250,7 @@ export class DeliveryWorker {
     }
   }
 
-  async #record(grade: ClaimedGrade, outcome: Outcome): Promise<void> {
+  async #record(grade: ClaimedGrade, outcome: Outcome, log: Logger): Promise<void> {
     const now = this.#d.now();
     const mine = { id: grade.id, leaseOwner: this.#owner, state: 'PENDING' as const };
     let data: Prisma.GradeUpdateManyMutationInput;
@@ -269,10 +275,11 @@ export class DeliveryWorker {
     if (outcome.kind === 'delivered' && count === 1) {
       this.#d.metrics?.deliveryLatency.observe(Math.max(0, now.getTime() - new Date(grade.createdAt).getTime()) / 1000);
     }
-    const log = { gradeId: grade.id, attempt: grade.attempts, outcome: outcome.kind, ...('error' in outcome ? { error: outcome.error } : {}) };
-    if (count === 0) this.#d.logger.warn(log, 'grade delivery finished after losing its lease');
-    else if (outcome.kind === 'delivered') this.#d.logger.info(log, 'grade delivered');
-    else this.#d.logger.warn(log, outcome.kind === 'failed' ? 'grade delivery failed' : 'grade delivery will be retried');
+    // The grade id is the logger's (a field here would repeat it on the line).
+    const fields = { attempt: grade.attempts, outcome: outcome.kind, ...('error' in outcome ? { error: outcome.error } : {}) };
+    if (count === 0) log.warn(fields, 'grade delivery finished after losing its lease');
+    else if (outcome.kind === 'delivered') log.info(fields, 'grade delivered');
+    else log.warn(fields, outcome.kind === 'failed' ? 'grade delivery failed' : 'grade delivery will be retried');
   }
 
   /** Exponential backoff with ±20 % jitter, capped. `attempt` counts from 1. */

@@ -12,8 +12,11 @@ export type LimitedRoute = 'login' | 'launch' | 'completion' | 'graphql';
 type LimitedBy = 'address' | 'credential' | 'token';
 
 export interface RequestLimits {
-  /** A 429 answer if this request is over one of its route's limits, else undefined (and counted). */
-  refuse(route: LimitedRoute, request: Request, clientAddress: string): Response | undefined;
+  /**
+   * A 429 answer if this request is over one of its route's limits, else undefined (and counted).
+   * `logger` is the request's: the refusal is logged with its reqId.
+   */
+  refuse(route: LimitedRoute, request: Request, clientAddress: string, logger: Logger): Response | undefined;
 }
 
 interface Limit {
@@ -30,10 +33,9 @@ export function createRequestLimits(deps: {
   limits: RateLimitConfig;
   nowMs: () => number;
   metrics: Metrics;
-  logger: Logger;
   maxKeys?: number;
 }): RequestLimits {
-  const { limits, nowMs, metrics, logger } = deps;
+  const { limits, nowMs, metrics } = deps;
   const make = (by: LimitedBy, perMinute: number): Limit => ({
     by,
     limiter: new RateLimiter({ perMinute, nowMs, ...(deps.maxKeys ? { maxKeys: deps.maxKeys } : {}) }),
@@ -46,7 +48,7 @@ export function createRequestLimits(deps: {
   };
 
   return {
-    refuse(route, request, clientAddress) {
+    refuse(route, request, clientAddress, logger) {
       for (const { by, limiter } of families[route]) {
         if (!limiter.enabled) continue;
         let key = clientAddress;
@@ -61,7 +63,7 @@ export function createRequestLimits(deps: {
         metrics.rateLimited.inc({ route, by });
         if (decision.firstRefusal) {
           // Once per episode, not per refused request: a flood must not flood the log.
-          logger.warn(
+          logger.child({ component: 'limits' }).warn(
             { route, by, ...(by === 'address' ? { clientAddress } : {}), perMinute: limiter.perMinute },
             'rate limit reached',
           );

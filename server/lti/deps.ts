@@ -11,7 +11,10 @@ export interface LtiDeps {
   /** Config.publicUrl: our origin for target_link_uri, and the base of our URLs. */
   publicUrl: string;
   now: () => Date;
+  /** The request's logger for this module's lines (`component: 'lti'`, its reqId). */
   logger: Logger;
+  /** The request's logger, for what the request makes other components log (a keyset fetch). */
+  requestLogger: Logger;
   keysets: PlatformKeysets;
   /** Registrations this process read recently; a launch re-checks them in its write. */
   registrations: RegistrationCache;

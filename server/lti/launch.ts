@@ -73,7 +73,7 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
   }
   const context = { appId, registrationId: registration.id };
   try {
-    const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets);
+    const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets, deps.requestLogger);
     const launch = checkClaims(claims, registration, now, deps, login.nonce);
     if (!(await consumeStateAndRecordLaunch(deps.sql, state, launch, now))) {
       throw new LtiError('ERR_LTI_NONCE_REUSED', 'state consumed by a concurrent launch');
@@ -106,7 +106,7 @@ async function launchFromCachedRegistration(
   if (!registration) return undefined;
   try {
     checkTokenHeader(idToken);
-    const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets);
+    const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets, deps.requestLogger);
     // Our nonces are randomToken()s: anything else cannot match a login (and a NUL would not
     // even reach the database as text); the full path names the mismatch.
     if (typeof claims.nonce !== 'string' || !RANDOM_TOKEN_PATTERN.test(claims.nonce)) return undefined;

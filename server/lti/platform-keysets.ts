@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts';
 
 export interface PlatformKeysetOptions {
   fetch: FetchLike;
+  /** For background refreshes; a fetch a launch waits for logs with the launch's logger. */
   logger: Logger;
   /** Clock in ms, for cache ages. */
   nowMs?: () => number;
@@ -61,11 +62,15 @@ export class PlatformKeysets {
     };
   }
 
-  /** A jose key resolver for one keyset URL. */
-  resolverFor(keysetUrl: string): KeyResolver {
+  /**
+   * A jose key resolver for one keyset URL. `requestLogger` is the launch's: a fetch it waits
+   * for is logged with its reqId (a background refresh belongs to no request).
+   */
+  resolverFor(keysetUrl: string, requestLogger?: Logger): KeyResolver {
+    const logger = () => requestLogger?.child({ component: 'keysets' }) ?? this.#opts.logger;
     return async (header, token) => {
       const cached = this.#entries.get(keysetUrl);
-      let entry = cached ?? (await this.#fetch(keysetUrl));
+      let entry = cached ?? (await this.#fetch(keysetUrl, logger));
       if (this.#opts.nowMs() - entry.fetchedAt > this.#opts.refreshAfterMs) this.#refreshInBackground(keysetUrl);
       try {
         return await entry.resolve(header, token);
@@ -76,7 +81,7 @@ export class PlatformKeysets {
         const last = this.#lastForcedRefetch.get(keysetUrl) ?? Number.NEGATIVE_INFINITY;
         if (now - last < this.#opts.unknownKidCooldownMs) throw err;
         this.#lastForcedRefetch.set(keysetUrl, now);
-        entry = await this.#fetch(keysetUrl);
+        entry = await this.#fetch(keysetUrl, logger);
         return entry.resolve(header, token);
       }
     };
@@ -84,20 +89,21 @@ export class PlatformKeysets {
 
   #refreshInBackground(keysetUrl: string): void {
     if (this.#inflight.has(keysetUrl)) return;
-    this.#fetch(keysetUrl).catch((err: unknown) =>
+    this.#fetch(keysetUrl, () => this.#opts.logger).catch((err: unknown) =>
       this.#opts.logger.warn({ keysetUrl, err: (err as Error).message }, 'background keyset refresh failed; keeping cached keys'),
     );
   }
 
-  #fetch(keysetUrl: string): Promise<Entry> {
+  /** `logger` is made only when this call starts the fetch (concurrent callers share one, logged by the first). */
+  #fetch(keysetUrl: string, logger: () => Logger): Promise<Entry> {
     const inflight = this.#inflight.get(keysetUrl);
     if (inflight) return inflight;
-    const promise = this.#load(keysetUrl).finally(() => this.#inflight.delete(keysetUrl));
+    const promise = this.#load(keysetUrl, logger()).finally(() => this.#inflight.delete(keysetUrl));
     this.#inflight.set(keysetUrl, promise);
     return promise;
   }
 
-  async #load(keysetUrl: string): Promise<Entry> {
+  async #load(keysetUrl: string, logger: Logger): Promise<Entry> {
     this.fetchCount++;
     let jwks: JSONWebKeySet;
     try {
@@ -115,7 +121,7 @@ export class PlatformKeysets {
     }
     const entry: Entry = { resolve: createLocalJWKSet(jwks), fetchedAt: this.#opts.nowMs() };
     this.#entries.set(keysetUrl, entry);
-    this.#opts.logger.debug({ keysetUrl, keys: jwks.keys.length }, 'platform keyset fetched');
+    logger.debug({ keysetUrl, keys: jwks.keys.length }, 'platform keyset fetched');
     return entry;
   }
 }

@@ -49,7 +49,6 @@ export class RefusalThrottle {
 export interface RefusalAuditDeps {
   prisma: PrismaClient;
   now: () => Date;
-  logger: Logger;
   metrics: Metrics;
   limits?: Partial<RefusalAuditLimits>;
 }
@@ -68,8 +67,11 @@ export class RefusalAudit {
     this.#throttle = new RefusalThrottle({ ...DEFAULT_REFUSAL_AUDIT_LIMITS, ...deps.limits });
   }
 
-  /** Returns the stored row's id, or undefined when nothing was stored (unknown app, throttled, failed). */
-  async record(route: LtiRouteKind, appId: string, code: LtiErrorCode, registrationId: unknown): Promise<string | undefined> {
+  /**
+   * Returns the stored row's id, or undefined when nothing was stored (unknown app, throttled, failed).
+   * `logger` is the refused request's: a failed write is logged with its reqId.
+   */
+  async record(route: LtiRouteKind, appId: string, code: LtiErrorCode, registrationId: unknown, logger: Logger): Promise<string | undefined> {
     // The app does not exist: nothing to attach the refusal to, and nothing to write.
     if (code === 'ERR_LTI_UNKNOWN_APP') return undefined;
     const now = this.#d.now();
@@ -91,7 +93,7 @@ export class RefusalAudit {
       return count === 1 ? id : undefined;
     } catch (err) {
       this.#d.metrics.refusalsDropped.inc({ reason: 'error' });
-      this.#d.logger.warn({ err, appId, code }, 'launch refusal not recorded');
+      logger.child({ component: 'refusal-audit' }).warn({ err, appId, code }, 'launch refusal not recorded');
       return undefined;
     }
   }

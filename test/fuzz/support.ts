@@ -11,7 +11,7 @@ import type { RateLimitConfig } from '../../server/config.ts';
 import type { Database } from '../../server/db/client.ts';
 import { LTI_ERRORS } from '../../server/lti/errors.ts';
 import type { RefusalAuditLimits } from '../../server/lti/refusal-audit.ts';
-import { REQUEST_ID_HEADER } from '../../server/log-context.ts';
+import { REQUEST_ID_HEADER } from '../../server/request-id.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import type { Logger } from '../../server/logger.ts';
 

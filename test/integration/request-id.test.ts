@@ -1,14 +1,17 @@
 /**
- * A request id on every log line: each request runs under an id (a sane incoming X-Request-Id,
+ * A request id on every log line: each request has an id (a sane incoming X-Request-Id,
  * else a fresh UUID), echoed as a response header, and every line logged while it is handled
- * (child loggers, yoga) carries it as `reqId`. Background grade delivery logs its job and
- * grade id instead, never a request's id.
+ * carries it as `reqId` — app.ts passes the request's child logger down explicitly, so this
+ * also checks the components a request makes log (the keyset fetch a launch waits for).
+ * Background grade delivery logs its job and grade id instead (the access token request it
+ * makes too), never a request's id. GraphQL's unexpected errors: test/graphql/error-logging.test.ts;
+ * a failed refusal audit write: test/lti/refusal-audit.test.ts.
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueApiToken } from '../../server/auth/api-tokens.ts';
 import type { Database } from '../../server/db/client.ts';
-import { requestIdFor } from '../../server/log-context.ts';
+import { requestIdFor } from '../../server/request-id.ts';
 import { createLogger } from '../../server/logger.ts';
 import { LAUNCH_FRAGMENT_PARAM } from '../../server/lti/launch.ts';
 import { COMPLETIONS_PATH, EXERCISE_ORIGIN } from '../grades/fixtures.ts';
@@ -100,6 +103,10 @@ describe('request ids', () => {
     for (const line of requestLines) expect(ids, JSON.stringify(line)).toContain(line.reqId);
     // The refused replay was logged under its own request's id.
     expect(requestLines).toContainEqual(expect.objectContaining({ msg: 'lti request refused', reqId: ids[2] }));
+    // The first launch fetched the platform's keyset: logged by the keysets, with the launch's id.
+    expect(requestLines).toContainEqual(expect.objectContaining({ msg: 'platform keyset fetched', component: 'keysets', reqId: ids[1] }));
+    expect(requestLines).toContainEqual(expect.objectContaining({ msg: 'lti launch', component: 'lti', reqId: ids[1] }));
+    expect(requestLines).toContainEqual(expect.objectContaining({ msg: 'completion recorded', component: 'completions', reqId: ids[3] }));
   });
 
   it('background grade delivery logs its job and grade id, not the id of the request that queued it', async () => {
@@ -117,8 +124,15 @@ describe('request ids', () => {
       await tool.app.deliveryWorker.stop();
     });
     const delivered = logged.find((l) => l.msg === 'grade delivered')!;
-    expect(delivered).toMatchObject({ job: 'grade-delivery', gradeId: expect.any(String) });
+    expect(delivered).toMatchObject({ job: 'grade-delivery', component: 'grades', gradeId: expect.any(String) });
     expect(delivered).not.toHaveProperty('reqId');
+    // The token request made for this delivery carries its job and grade id too.
+    const token = logged.find((l) => l.msg === 'access token obtained')!;
+    expect(token).toMatchObject({ job: 'grade-delivery', component: 'access-tokens', gradeId: delivered.gradeId });
+    expect(token).not.toHaveProperty('reqId');
+    // Every line of the job carries it, none a request's id; no line is left without either.
+    for (const line of logged) expect(line.job === 'grade-delivery' || typeof line.reqId === 'string', JSON.stringify(line)).toBe(true);
+    for (const line of logged.filter((l) => l.job)) expect(line, JSON.stringify(line)).not.toHaveProperty('reqId');
   });
 
   it('keeps a sane incoming X-Request-Id and replaces anything else with a fresh UUID', async () => {

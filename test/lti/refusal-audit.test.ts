@@ -9,7 +9,7 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { randomToken, uuidv7 } from '../../server/ids.ts';
-import { createSilentLogger } from '../../server/logger.ts';
+import { createLogger, createSilentLogger } from '../../server/logger.ts';
 import { Metrics } from '../../server/metrics.ts';
 import { deleteOldRefusals, REFUSAL_RETENTION_MS } from '../../server/lti/cleanup.ts';
 import { LTI_ERRORS } from '../../server/lti/errors.ts';
@@ -257,6 +257,16 @@ describe('throttling', () => {
     expect(throttle.admit('a', 'X', t + 60_000)).toBe(true);
   });
 
+  it('logs a failed write with the refused request’s logger (its reqId), which may outlive the response', async () => {
+    const prisma = { $executeRaw: () => Promise.reject(new Error('database down')) } as unknown as Database['prisma'];
+    const audit = new RefusalAudit({ prisma, now: () => new Date(), metrics: new Metrics() });
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('debug', { write: (text: string) => lines.push(JSON.parse(text) as Record<string, unknown>) } as never);
+    const id = await audit.record('launch', randomUUID(), 'ERR_LTI_STATE_EXPIRED', undefined, logger.child({ reqId: 'req-00000001' }));
+    expect(id).toBeUndefined();
+    expect(lines).toEqual([expect.objectContaining({ msg: 'launch refusal not recorded', reqId: 'req-00000001', component: 'refusal-audit' })]);
+  });
+
   it('does not even count unknown-app refusals', async () => {
     const metrics = new Metrics();
     const prisma = {
@@ -264,8 +274,8 @@ describe('throttling', () => {
         throw new Error('must not be called');
       },
     } as unknown as Database['prisma'];
-    const audit = new RefusalAudit({ prisma, now: () => new Date(), logger: createSilentLogger(), metrics, limits: { perAppAndCode: 0 } });
-    expect(await audit.record('login', randomUUID(), 'ERR_LTI_UNKNOWN_APP', undefined)).toBeUndefined();
+    const audit = new RefusalAudit({ prisma, now: () => new Date(), metrics, limits: { perAppAndCode: 0 } });
+    expect(await audit.record('login', randomUUID(), 'ERR_LTI_UNKNOWN_APP', undefined, createSilentLogger())).toBeUndefined();
     expect(parseExposition(await metrics.render()).value('lti_launch_refusals_dropped_total')).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
 import { compactVerify, decodeProtectedHeader, errors as joseErrors, type JWSHeaderParameters } from 'jose';
+import type { Logger } from '../../logger.ts';
 import { KeysetUnavailableError, type PlatformKeysets } from '../platform-keysets.ts';
 import { ALLOWED_ALGS } from '../claims.ts';
 import { LtiError } from '../errors.ts';
@@ -35,16 +36,18 @@ const UTF8 = new TextDecoder();
 /**
  * Verifies the signature against the registration's keyset and returns the claims.
  * Key selection is jose's: by kid and by the key type the alg requires (an RSA key can
- * never verify an ES256 token, nor an EC key an RS256 one).
+ * never verify an ES256 token, nor an EC key an RS256 one). A keyset fetch it waits for is
+ * logged with `requestLogger` (the launch's).
  */
 export async function verifyTokenSignature(
   idToken: string,
   keysetUrl: string,
   keysets: PlatformKeysets,
+  requestLogger?: Logger,
 ): Promise<Record<string, unknown>> {
   let payload: Uint8Array;
   try {
-    ({ payload } = await compactVerify(idToken, keysets.resolverFor(keysetUrl), { algorithms: [...ALLOWED_ALGS] }));
+    ({ payload } = await compactVerify(idToken, keysets.resolverFor(keysetUrl, requestLogger), { algorithms: [...ALLOWED_ALGS] }));
   } catch (err) {
     throw mapVerifyError(err, keysetUrl);
   }
