@@ -225,9 +225,16 @@ export function createApp(config: Config, deps: AppDeps): App {
     metrics,
   });
 
-  async function ltiRoute(kind: 'login' | 'launch', appId: string, request: Request, log: Logger): Promise<Response> {
+  // Each request's loggers are children of these long-lived ones (with its reqId). Never a
+  // child of a per-request logger: pino makes the parent the child's prototype, and V8 turning
+  // a fresh object into a prototype cost ~30 µs per child (a grandchild), ~6 % of a launch.
+  const ltiLogger = logger.child({ component: 'lti' });
+  const graphqlLogger = logger.child({ component: 'graphql' });
+  const completionsLogger = logger.child({ component: 'completions' });
+
+  async function ltiRoute(kind: 'login' | 'launch', appId: string, request: Request, log: Logger, reqId: string): Promise<Response> {
     const counter = kind === 'login' ? metrics.logins : metrics.launches;
-    const ltiLog = log.child({ component: 'lti' });
+    const ltiLog = ltiLogger.child({ reqId });
     try {
       const deps: LtiDeps = { ...lti, logger: ltiLog, requestLogger: log };
       const response = kind === 'login' ? await handleLogin(request, appId, deps) : await handleLaunch(request, appId, deps);
@@ -252,8 +259,8 @@ export function createApp(config: Config, deps: AppDeps): App {
     }
   }
 
-  /** `log` is the request's logger (its reqId): everything that logs for the request gets it or a child. */
-  async function handle(request: Request, context: RequestContext, log: Logger): Promise<Response> {
+  /** `log` is the request's logger (its reqId): everything that logs for the request gets it, or its component's logger with the reqId. */
+  async function handle(request: Request, context: RequestContext, log: Logger, reqId: string): Promise<Response> {
     const url = new URL(request.url);
     // Behind a proxy that keeps PUBLIC_URL's path prefix, routes live under it.
     const pathname = basePath && url.pathname.startsWith(`${basePath}/`) ? url.pathname.slice(basePath.length) : url.pathname;
@@ -279,11 +286,11 @@ export function createApp(config: Config, deps: AppDeps): App {
           { status: 413, headers: { ...JSON_HEADERS, connection: 'close' } },
         );
       }
-      return graphql.fetch(body.request, { logger: log.child({ component: 'graphql' }) });
+      return graphql.fetch(body.request, { logger: graphqlLogger.child({ reqId }) });
     }
     if (pathname === COMPLETIONS_PATH) {
       try {
-        const response = await handleCompletion(request, { ...completionDeps, logger: log.child({ component: 'completions' }) });
+        const response = await handleCompletion(request, { ...completionDeps, logger: completionsLogger.child({ reqId }) });
         if (request.method === 'POST') metrics.completions.inc({ status: String(response.status) });
         return response;
       } catch (err) {
@@ -300,7 +307,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     }
     const asset = (await assets(pathname, request.method)) ?? (await dashboard(pathname, request.method));
     if (asset) return asset;
-    if (appRoute) return ltiRoute(appRoute[2] as 'login' | 'launch', appRoute[1]!.toLowerCase(), request, log);
+    if (appRoute) return ltiRoute(appRoute[2] as 'login' | 'launch', appRoute[1]!.toLowerCase(), request, log, reqId);
     if (pathname === `${LTI_ROUTE_PREFIX}/jwks`) {
       if (request.method !== 'GET' && request.method !== 'HEAD') {
         return new Response(null, { status: 405, headers: { allow: 'GET, HEAD' } });
@@ -383,7 +390,7 @@ export function createApp(config: Config, deps: AppDeps): App {
    */
   async function handleWithRequestId(request: Request, context: RequestContext): Promise<Response> {
     const reqId = requestIdFor(request.headers.get(REQUEST_ID_HEADER));
-    const response = await handle(request, context, logger.child({ reqId }));
+    const response = await handle(request, context, logger.child({ reqId }), reqId);
     return withHeader(response, REQUEST_ID_HEADER, reqId);
   }
 
