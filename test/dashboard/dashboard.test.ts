@@ -99,6 +99,27 @@ async function openApp(page: Page, appId: string, tab: 'lti' | 'widget' | 'activ
   await page.getByRole('heading', { name, level: 1 }).waitFor();
 }
 
+/** A public app "Quiz" with registrations "Autumn course" and "Spring course", open on its LTI tab with both listed. */
+async function quizWithTwoRegistrations() {
+  const { token, ownerId } = await fx.owner();
+  const app = await seedApp(ownerId, { name: 'Quiz' });
+  const first = await seedRegistration(app.id, 'Autumn course');
+  const second = await seedRegistration(app.id, 'Spring course');
+  const page = await fx.page();
+  await fx.signIn(page, token);
+  await openApp(page, app.id, 'lti', 'Quiz');
+  const list = page.getByRole('list', { name: 'LTI registrations' });
+  await list.getByRole('heading', { name: 'Autumn course' }).waitFor();
+  await list.getByRole('heading', { name: 'Spring course' }).waitFor();
+  return { app, first, second, page, list };
+}
+
+/** Removes a registration through its button and the confirmation dialog. */
+async function removeRegistration(page: Page, title: string): Promise<void> {
+  await page.getByRole('button', { name: `Remove ${title}` }).click();
+  await page.getByRole('dialog', { name: `Remove the LTI settings for ${title}?` }).getByRole('button', { name: 'Remove' }).click();
+}
+
 const sessionToken = (page: Page) => page.evaluate(() => sessionStorage.getItem('lti-dashboard:token'));
 
 describe('serving the dashboard', () => {
@@ -233,16 +254,7 @@ describe('forms', () => {
   });
 
   it('lists several registrations per app, and edits and removes them', async () => {
-    const { token, ownerId } = await fx.owner();
-    const app = await seedApp(ownerId, { name: 'Quiz' });
-    const first = await seedRegistration(app.id, 'Autumn course');
-    const second = await seedRegistration(app.id, 'Spring course');
-    const page = await fx.page();
-    await fx.signIn(page, token);
-    await openApp(page, app.id, 'lti', 'Quiz');
-    const list = page.getByRole('list', { name: 'LTI registrations' });
-    await list.getByRole('heading', { name: 'Autumn course' }).waitFor();
-    await list.getByRole('heading', { name: 'Spring course' }).waitFor();
+    const { app, first, second, page, list } = await quizWithTwoRegistrations();
 
     await page.getByRole('button', { name: 'Edit Autumn course' }).click();
     expect(await page.getByLabel('Issuer', { exact: true }).inputValue()).toBe(first.issuer);
@@ -279,22 +291,13 @@ describe('forms', () => {
   });
 
   it('shows the edited and removed registrations at once back on the LTI tab, before its reload answers', async () => {
-    const { token, ownerId } = await fx.owner();
-    const app = await seedApp(ownerId, { name: 'Quiz' });
-    await seedRegistration(app.id, 'Autumn course');
-    await seedRegistration(app.id, 'Spring course');
-    const page = await fx.page();
-    await fx.signIn(page, token);
-    await openApp(page, app.id, 'lti', 'Quiz');
-    const list = page.getByRole('list', { name: 'LTI registrations' });
-    await list.getByRole('heading', { name: 'Spring course' }).waitFor();
+    const { page, list } = await quizWithTwoRegistrations();
 
     await page.getByRole('button', { name: 'Edit Autumn course' }).click();
     await page.getByLabel('Label (optional)').fill('Autumn 2026');
     await page.getByRole('button', { name: 'Save LTI settings' }).click();
     await list.getByRole('heading', { name: 'Autumn 2026' }).waitFor();
-    await page.getByRole('button', { name: 'Remove Spring course' }).click();
-    await page.getByRole('dialog', { name: 'Remove the LTI settings for Spring course?' }).getByRole('button', { name: 'Remove' }).click();
+    await removeRegistration(page, 'Spring course');
     await list.getByRole('heading', { name: 'Spring course' }).waitFor({ state: 'detached' });
 
     await page.getByRole('tab', { name: 'Widget' }).click();
@@ -319,15 +322,7 @@ describe('forms', () => {
   });
 
   it('a reload that answers after a removal does not bring the removed registration back', async () => {
-    const { token, ownerId } = await fx.owner();
-    const app = await seedApp(ownerId, { name: 'Quiz' });
-    await seedRegistration(app.id, 'Autumn course');
-    await seedRegistration(app.id, 'Spring course');
-    const page = await fx.page();
-    await fx.signIn(page, token);
-    await openApp(page, app.id, 'lti', 'Quiz');
-    const list = page.getByRole('list', { name: 'LTI registrations' });
-    await list.getByRole('heading', { name: 'Spring course' }).waitFor();
+    const { page, list } = await quizWithTwoRegistrations();
 
     await page.getByRole('tab', { name: 'Widget' }).click();
     await list.waitFor({ state: 'detached' });
@@ -339,8 +334,7 @@ describe('forms', () => {
     await page.getByRole('tab', { name: 'LTI' }).click();
     const { route, response } = await held;
     expect(route.request().postDataJSON().query).toMatch(/\bquery AppSetup\b/);
-    await page.getByRole('button', { name: 'Remove Spring course' }).click();
-    await page.getByRole('dialog', { name: 'Remove the LTI settings for Spring course?' }).getByRole('button', { name: 'Remove' }).click();
+    await removeRegistration(page, 'Spring course');
     await page.getByText('Removed the LTI settings for Spring course.').waitFor();
 
     // Resolves once the page has read the next GraphQL answer and run every microtask after it
