@@ -13,7 +13,7 @@ import { createApp, type App } from '../../server/app.ts';
 import type { Database } from '../../server/db/client.ts';
 import { uuidv7 } from '../../server/ids.ts';
 import { hashCredential } from '../../server/lti/launch.ts';
-import { TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
+import { NO_RATE_LIMITS, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import {
   anyBody,
   anyContentType,
@@ -25,7 +25,6 @@ import {
   FUZZ_TIMEOUT_MS,
   fuzzParameters,
   headerValue,
-  NO_RATE_LIMITS,
   snapshotTables,
   WriteWatch,
   type TableSnapshot,

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, MAX_GRAPHQL_BODY_BYTES, type App } from '../../server/app.ts';
 import type { Database } from '../../server/db/client.ts';
 import { QUERY_LIMITS } from '../../server/graphql/limits.ts';
-import { createOwner, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
+import { createOwner, NO_RATE_LIMITS, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import {
   anyBody,
   anyContentType,
@@ -29,7 +29,6 @@ import {
   fuzzParameters,
   headerValue,
   hostileString,
-  NO_RATE_LIMITS,
   snapshotTables,
   uriTooLong,
   WriteWatch,

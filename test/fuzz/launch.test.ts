@@ -25,7 +25,7 @@ import { stateCookieName } from '../../server/lti/state-cookie.ts';
 import { ltiToolUrls } from '../../server/lti/tool-urls.ts';
 import { publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { AGS_ENDPOINT_CLAIM, LTI_CLAIM, startTestPlatform, type LaunchOverrides, type TestPlatform } from '../helpers/platform.ts';
-import { TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
+import { NO_RATE_LIMITS, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import {
   AuditModel,
   auditRows,
@@ -39,7 +39,6 @@ import {
   FUZZ_TIMEOUT_MS,
   hostileString,
   jwtShapedGarbage,
-  NO_RATE_LIMITS,
   rawComponent,
   snapshotTables,
   UNTHROTTLED_REFUSAL_AUDIT,

@@ -18,7 +18,7 @@ import { MAX_FORM_BYTES } from '../../server/http/form.ts';
 import type { LtiErrorCode } from '../../server/lti/errors.ts';
 import { publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
-import { TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
+import { NO_RATE_LIMITS, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import {
   AuditModel,
   auditRows,
@@ -32,7 +32,6 @@ import {
   fuzzParameters,
   FUZZ_TIMEOUT_MS,
   hostileString,
-  NO_RATE_LIMITS,
   rawComponent,
   snapshotTables,
   UNTHROTTLED_REFUSAL_AUDIT,

@@ -7,7 +7,6 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { expect } from 'vitest';
 import { MAX_URL_BYTES } from '../../server/app.ts';
-import type { RateLimitConfig } from '../../server/config.ts';
 import type { Database } from '../../server/db/client.ts';
 import { LTI_ERRORS } from '../../server/lti/errors.ts';
 import type { RefusalAuditLimits } from '../../server/lti/refusal-audit.ts';
@@ -41,21 +40,6 @@ export function fuzzParameters(name: string): { seed: number; numRuns: number } 
 
 // ---------------------------------------------------------------------------------------
 // Server settings for the fuzz
-
-/**
- * Every rate limit off (0). In-process `app.fetch` without an address counts all 10,000
- * requests as one client, so the default limits (1200 logins a minute, 30 completions per
- * credential…) would answer 429 part-way through and the fuzz would be measuring the rate
- * limiter by accident. Rate limits have their own tests (test/http/request-limits.test.ts).
- */
-export const NO_RATE_LIMITS: RateLimitConfig = {
-  loginPerMinute: 0,
-  launchPerMinute: 0,
-  completionPerMinute: 0,
-  completionPerCredentialPerMinute: 0,
-  graphqlPerMinute: 0,
-  graphqlPerTokenPerMinute: 0,
-};
 
 /**
  * The refused-launch audit trail without its throttle (10 rows per app and code per minute,

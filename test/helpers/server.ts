@@ -2,7 +2,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type ExecutionResult } from 'graphql';
 import { createApp, type App } from '../../server/app.ts';
 import { issueApiToken } from '../../server/auth/api-tokens.ts';
-import { loadConfig, type Config } from '../../server/config.ts';
+import { loadConfig, type Config, type RateLimitConfig } from '../../server/config.ts';
 import type { Database } from '../../server/db/client.ts';
 import { createTestLogger, registerTestSecret } from './test-logger.ts';
 
@@ -14,6 +14,21 @@ export const TEST_PUBLIC_URL = 'https://tool.example.test';
  * production policy (only public addresses).
  */
 export const LOOPBACK_NETWORKS: readonly string[] = ['127.0.0.0/8', '::1/128'];
+
+/**
+ * Every rate limit off (0), for tests that send many requests as one client (in-process
+ * `app.fetch` without an address counts them all as one): the fuzz, and the rate-limit tests,
+ * which then turn on only the limit under test. Rate limits have their own tests
+ * (test/http/request-limits.test.ts).
+ */
+export const NO_RATE_LIMITS: RateLimitConfig = {
+  loginPerMinute: 0,
+  launchPerMinute: 0,
+  completionPerMinute: 0,
+  completionPerCredentialPerMinute: 0,
+  graphqlPerMinute: 0,
+  graphqlPerTokenPerMinute: 0,
+};
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...loadConfig({ PUBLIC_URL: TEST_PUBLIC_URL, LOG_LEVEL: 'silent' }), ...overrides };

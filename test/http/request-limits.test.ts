@@ -6,7 +6,7 @@ import { MAX_HEADER_BYTES } from '../../server/http/node-server.ts';
 import { createSilentLogger } from '../../server/logger.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { errorCode } from '../helpers/lti-flow.ts';
-import { createOwner, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
+import { createOwner, NO_RATE_LIMITS, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import { startToolServer } from '../helpers/tool-server.ts';
 
 let db: Database;
@@ -18,18 +18,10 @@ afterAll(() => db.close());
 const APP_ID = '0190c1f6-0000-7000-8000-000000000001';
 /** What these incomplete LTI requests get from the routes themselves (ERR_LTI_BAD_REQUEST, no cookie…): not limited. */
 const PASSED = 400;
-const OFF: RateLimitConfig = {
-  loginPerMinute: 0,
-  launchPerMinute: 0,
-  completionPerMinute: 0,
-  completionPerCredentialPerMinute: 0,
-  graphqlPerMinute: 0,
-  graphqlPerTokenPerMinute: 0,
-};
 
 function limitedApp(limits: Partial<RateLimitConfig>, trustProxyHops = 0) {
   const clock = { ms: Date.UTC(2030, 0, 1) };
-  const app = createApp(testConfig({ rateLimits: { ...OFF, ...limits }, trustProxyHops }), {
+  const app = createApp(testConfig({ rateLimits: { ...NO_RATE_LIMITS, ...limits }, trustProxyHops }), {
     db,
     logger: createSilentLogger(),
     now: () => new Date(clock.ms),
@@ -203,7 +195,7 @@ describe('over real HTTP', () => {
   });
 
   it("the socket's address is the client, and X-Forwarded-For does not change it", async () => {
-    const tool = await startToolServer(db, { config: { rateLimits: { ...OFF, launchPerMinute: 1 } } });
+    const tool = await startToolServer(db, { config: { rateLimits: { ...NO_RATE_LIMITS, launchPerMinute: 1 } } });
     try {
       const post = (xff: string) =>
         fetch(`${tool.baseUrl}/lti/apps/${APP_ID}/launch`, {
