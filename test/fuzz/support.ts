@@ -186,10 +186,10 @@ export interface AuditRow {
 }
 
 /**
- * Every audit row, as sorted keys (to compare with `AuditModel.rows`), and how many of them
+ * Every audit row, as sorted keys (what `AuditModel` predicts), and how many of them
  * name a registration that is not their app's (must be none).
  */
-export async function auditRows(db: Database): Promise<{ rows: string[]; foreignRegistrations: number }> {
+async function auditRows(db: Database): Promise<{ rows: string[]; foreignRegistrations: number }> {
   const rows = await db.prisma.$queryRawUnsafe<Array<{ appId: string; route: string; code: string; foreign: boolean }>>(
     `SELECT f."appId", f."route"::text AS "route", f."code", (f."registrationId" IS NOT NULL AND r."appId" IS DISTINCT FROM f."appId") AS "foreign"
      FROM "${AUDIT_TABLE}" f LEFT JOIN "LtiRegistration" r ON r."id" = f."registrationId"`,
@@ -201,15 +201,28 @@ export const auditKey = (row: AuditRow): string => `${row.appId} ${row.route} ${
 
 /** The audit rows a run should leave: those before it, plus one per predicted refusal of an existing app. */
 export class AuditModel {
+  readonly #db: Database;
   readonly #expected: string[];
-  constructor(before: string[]) {
+
+  /** A model starting from the rows already stored. */
+  static async read(db: Database): Promise<AuditModel> {
+    return new AuditModel(db, (await auditRows(db)).rows);
+  }
+
+  private constructor(db: Database, before: string[]) {
+    this.#db = db;
     this.#expected = [...before];
   }
+
   add(row: AuditRow): void {
     this.#expected.push(auditKey(row));
   }
-  get rows(): string[] {
-    return [...this.#expected].sort();
+
+  /** The stored trail holds exactly the predicted refusals (app, route, code), none with another app's registration. */
+  async expectStored(): Promise<void> {
+    const stored = await auditRows(this.#db);
+    expect(stored.rows).toEqual([...this.#expected].sort());
+    expect(stored.foreignRegistrations).toBe(0);
   }
 }
 
