@@ -13,7 +13,6 @@ export interface LoginStateRow {
   usedAt: Date | null;
 }
 
-
 /** The form's state must be the one this browser's cookie holds (login CSRF defence). */
 export function checkStateCookie(formState: string | null, cookieHeader: string | null): string {
   if (!formState || !RANDOM_TOKEN_PATTERN.test(formState)) {
