@@ -104,15 +104,19 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 
+/** The server's /metrics text. */
+export async function scrape(server: Server): Promise<string> {
+  return (await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+}
+
 /** Sum of every sample of `name` (all label sets) in the server's /metrics. */
 export async function metric(server: Server, name: string): Promise<number> {
   return (await metrics(server, [name]))[name]!;
 }
 
-/** Several metrics from one scrape. */
-export async function metrics(server: Server, names: string[]): Promise<Record<string, number>> {
-  const text = await (await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-  const lines = text.split('\n');
+/** Several metrics from one scrape (or from a scrape's `text`). */
+export async function metrics(server: Server, names: string[], text?: string): Promise<Record<string, number>> {
+  const lines = (text ?? (await scrape(server))).split('\n');
   return Object.fromEntries(
     names.map((name) => [
       name,
@@ -121,6 +125,36 @@ export async function metrics(server: Server, names: string[]): Promise<Record<s
         .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0),
     ]),
   );
+}
+
+/**
+ * The `q` quantile (0–1), in ms, of the requests one route's histogram
+ * (`lti_http_request_duration_seconds`) observed between two scrapes: interpolated within
+ * the bucket it falls in, as Prometheus's histogram_quantile() does.
+ */
+export function routeQuantileMs(before: string, after: string, route: string, q: number): number {
+  const buckets = (text: string) => {
+    const out = new Map<number, number>();
+    const pattern = new RegExp(`^lti_http_request_duration_seconds_bucket\\{route="${route}",le="([^"]+)"\\} (\\S+)$`, 'gm');
+    for (const m of text.matchAll(pattern)) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+    return out;
+  };
+  const b0 = buckets(before);
+  const rows = [...buckets(after)].map(([le, n]) => [le, n - (b0.get(le) ?? 0)] as const).sort((a, b) => a[0] - b[0]);
+  const total = rows.at(-1)?.[1] ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const [le, cumulative] of rows) {
+    if (cumulative >= rank) {
+      if (le === Infinity) return lower * 1000; // past the last bound: its value is unknown
+      return (lower + ((le - lower) * (rank - below)) / Math.max(1, cumulative - below)) * 1000;
+    }
+    lower = le;
+    below = cumulative;
+  }
+  return Number.NaN;
 }
 
 export async function gql<T>(server: Server, query: string, variables: object): Promise<T> {

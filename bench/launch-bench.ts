@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from '../test/helpers/platform.ts';
-import { complete, cpuMs, databaseEnv, fmt, metric, oneLaunch, percentile, root, setUp, startServer, type Server, type Setup } from './driver.ts';
+import { complete, cpuMs, databaseEnv, fmt, metrics, oneLaunch, percentile, root, routeQuantileMs, scrape, setUp, startServer, type Server, type Setup } from './driver.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,6 +43,11 @@ interface RunResult {
   toolP50: number;
   toolP99: number;
   cpuMsPerLaunch: number;
+  /** Inside the server (its lti_http_request_duration_seconds): handler called → answer written. */
+  serverLogin: { p50: number; p99: number };
+  serverLaunch: { p50: number; p99: number };
+  /** Share of the run's wall time the server's event loop was busy. */
+  serverLoopBusy: number;
   /** This process: the HTTP client and the in-process platform (which signs each id_token). */
   driverCpuMsPerLaunch: number;
   statementsPerLaunch: number;
@@ -62,7 +67,8 @@ async function drive(
   const toolLatencies: number[] = [];
   const cpu0 = cpuMs(server.pid);
   const driverCpu0 = process.cpuUsage();
-  const st0 = await metric(server, 'lti_db_statements_total');
+  const scrape0 = await scrape(server);
+  const m0 = await metrics(server, ['lti_db_statements_total', 'nodejs_eventloop_active_seconds_total'], scrape0);
   const ks0 = platform.keysetFetches;
   const start = performance.now();
   const deadline = start + durationMs;
@@ -82,7 +88,10 @@ async function drive(
   const cpu = cpuMs(server.pid) - cpu0;
   const driverCpu = process.cpuUsage(driverCpu0);
   // May include the two table-gauge queries of one scrape (cached for 5 s): at most 2/n per launch.
-  const statements = (await metric(server, 'lti_db_statements_total')) - st0;
+  const scrape1 = await scrape(server);
+  const m1 = await metrics(server, ['lti_db_statements_total', 'nodejs_eventloop_active_seconds_total'], scrape1);
+  const statements = m1.lti_db_statements_total! - m0.lti_db_statements_total!;
+  const serverQuantiles = (route: string) => ({ p50: routeQuantileMs(scrape0, scrape1, route, 0.5), p99: routeQuantileMs(scrape0, scrape1, route, 0.99) });
   latencies.sort((a, b) => a - b);
   toolLatencies.sort((a, b) => a - b);
   const n = latencies.length;
@@ -95,6 +104,9 @@ async function drive(
     toolP50: percentile(toolLatencies, 50),
     toolP99: percentile(toolLatencies, 99),
     cpuMsPerLaunch: cpu / n,
+    serverLogin: serverQuantiles('lti_login'),
+    serverLaunch: serverQuantiles('lti_launch'),
+    serverLoopBusy: (m1.nodejs_eventloop_active_seconds_total! - m0.nodejs_eventloop_active_seconds_total!) / (elapsed / 1000),
     driverCpuMsPerLaunch: (driverCpu.user + driverCpu.system) / 1000 / n,
     statementsPerLaunch: statements / n,
     keysetFetchesPerLaunch: (platform.keysetFetches - ks0) / n,
@@ -173,18 +185,18 @@ async function benchDatabase(kind: 'pglite' | 'postgres'): Promise<void> {
   try {
     const setup = await setUp(server, platform);
     console.log(`\n## ${kind === 'pglite' ? 'PGlite (embedded)' : 'PostgreSQL'}\n`);
-    console.log('| concurrency | run | launches | launches/s | p50 ms | p95 ms | p99 ms | tool p50 ms | tool p99 ms | server CPU ms/launch | driver CPU ms/launch | DB statements/launch | keyset fetches/launch |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| concurrency | run | launches | launches/s | p50 ms | p95 ms | p99 ms | tool p50 ms | tool p99 ms | in server: login p50/p99 ms | in server: launch p50/p99 ms | server loop busy | server CPU ms/launch | driver CPU ms/launch | DB statements/launch | keyset fetches/launch |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     const credentials: string[] = [];
     for (const c of CONCURRENCY) {
       await drive(server, platform, setup, c, WARMUP_MS, false);
       for (let r = 1; r <= RUNS; r++) {
         const x = await drive(server, platform, setup, c, DURATION_MS, false, c === 8 ? credentials : undefined);
-        console.log(`| ${c} | ${r} | ${x.launches} | ${fmt(x.perSecond, 1)} | ${fmt(x.p50, 1)} | ${fmt(x.p95, 1)} | ${fmt(x.p99, 1)} | ${fmt(x.toolP50, 1)} | ${fmt(x.toolP99, 1)} | ${fmt(x.cpuMsPerLaunch)} | ${fmt(x.driverCpuMsPerLaunch)} | ${fmt(x.statementsPerLaunch, 1)} | ${fmt(x.keysetFetchesPerLaunch, 4)} |`);
+        console.log(`| ${c} | ${r} | ${x.launches} | ${fmt(x.perSecond, 1)} | ${fmt(x.p50, 1)} | ${fmt(x.p95, 1)} | ${fmt(x.p99, 1)} | ${fmt(x.toolP50, 1)} | ${fmt(x.toolP99, 1)} | ${inServer(x.serverLogin)} | ${inServer(x.serverLaunch)} | ${fmt(100 * x.serverLoopBusy, 0)} % | ${fmt(x.cpuMsPerLaunch)} | ${fmt(x.driverCpuMsPerLaunch)} | ${fmt(x.statementsPerLaunch, 1)} | ${fmt(x.keysetFetchesPerLaunch, 4)} |`);
       }
     }
     const same = await drive(server, platform, setup, 8, DURATION_MS, true);
-    console.log(`| 8 (same learner) | 1 | ${same.launches} | ${fmt(same.perSecond, 1)} | ${fmt(same.p50, 1)} | ${fmt(same.p95, 1)} | ${fmt(same.p99, 1)} | ${fmt(same.toolP50, 1)} | ${fmt(same.toolP99, 1)} | ${fmt(same.cpuMsPerLaunch)} | ${fmt(same.driverCpuMsPerLaunch)} | ${fmt(same.statementsPerLaunch, 1)} | ${fmt(same.keysetFetchesPerLaunch, 4)} |`);
+    console.log(`| 8 (same learner) | 1 | ${same.launches} | ${fmt(same.perSecond, 1)} | ${fmt(same.p50, 1)} | ${fmt(same.p95, 1)} | ${fmt(same.p99, 1)} | ${fmt(same.toolP50, 1)} | ${fmt(same.toolP99, 1)} | ${inServer(same.serverLogin)} | ${inServer(same.serverLaunch)} | ${fmt(100 * same.serverLoopBusy, 0)} % | ${fmt(same.cpuMsPerLaunch)} | ${fmt(same.driverCpuMsPerLaunch)} | ${fmt(same.statementsPerLaunch, 1)} | ${fmt(same.keysetFetchesPerLaunch, 4)} |`);
     if (credentials.length < COMPLETIONS + 100) for (let i = credentials.length; i < COMPLETIONS + 100; i++) credentials.push(await oneLaunch(platform, setup, `c-${i}`));
     const paced = await pacedCompletions(server, platform, credentials.splice(0, 100));
     console.log(`\nCompletions one at a time: ${paced.n}; completion → score received p50 ${fmt(paced.p50, 1)} ms, p95 ${fmt(paced.p95, 1)} ms.`);
@@ -196,6 +208,8 @@ async function benchDatabase(kind: 'pglite' | 'postgres'): Promise<void> {
     cleanup();
   }
 }
+
+const inServer = (q: { p50: number; p99: number }) => `${fmt(q.p50, 1)} / ${fmt(q.p99, 1)}`;
 
 function widgetSize(): void {
   const file = join(root, 'widget/dist/lti-completion.js');

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
-import { createServerAdapter, type ServerAdapter } from '@whatwg-node/server';
+import type { IncomingMessage, RequestListener } from 'node:http';
+import { createServerAdapter } from '@whatwg-node/server';
 import { JWKS_MAX_AGE_SECONDS, type Config } from './config.ts';
 import type { Database } from './db/client.ts';
 import { AccessTokens } from './grades/access-tokens.ts';
@@ -67,8 +67,8 @@ export interface App {
    * `client.address` stands in for the socket's peer address (default: one "unknown" client).
    */
   fetch(request: Request, client?: { address?: string }): Promise<Response>;
-  /** A Node `http` request listener. */
-  nodeHandler: ServerAdapter<RequestContext, { handle: (request: Request, context: RequestContext) => Promise<Response> }>;
+  /** A Node `http` request listener; it times every request (`lti_http_request_duration_seconds`). */
+  nodeHandler: RequestListener;
   toolKeys: ToolKeys;
   keysets: PlatformKeysets;
   accessTokens: AccessTokens;
@@ -100,6 +100,29 @@ const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
  */
 export const MAX_URL_BYTES = 8 * 1024;
 const APP_ROUTE = /^\/lti\/apps\/([0-9a-fA-F-]{36})\/(login|launch)$/;
+
+/** The `route` label of `lti_http_request_duration_seconds`: a fixed, small set. */
+export const HTTP_ROUTES = ['lti_login', 'lti_launch', 'lti_jwks', 'completions', 'graphql', 'health', 'metrics', 'other'] as const;
+export type HttpRoute = (typeof HTTP_ROUTES)[number];
+
+/**
+ * The route a request's raw target names, from the path as sent (query dropped, PUBLIC_URL's
+ * path prefix stripped). Cheap string tests only: this runs for every request.
+ */
+export function httpRouteOf(target: string | undefined, basePath: string): HttpRoute {
+  const raw = target ?? '';
+  const query = raw.indexOf('?');
+  let path = query === -1 ? raw : raw.slice(0, query);
+  if (basePath && path.startsWith(`${basePath}/`)) path = path.slice(basePath.length);
+  const app = APP_ROUTE.exec(path);
+  if (app) return app[2] === 'login' ? 'lti_login' : 'lti_launch';
+  if (path === COMPLETIONS_PATH) return 'completions';
+  if (path === GRAPHQL_PATH) return 'graphql';
+  if (path === `${LTI_ROUTE_PREFIX}/jwks`) return 'lti_jwks';
+  if (path === '/healthz' || path === '/readyz') return 'health';
+  if (path === '/metrics') return 'metrics';
+  return 'other';
+}
 
 /** The rate-limit family of a request, if it has one (CORS preflights are not counted). */
 function limitedRoute(pathname: string, method: string, appRoute: RegExpExecArray | null): LimitedRoute | undefined {
@@ -394,11 +417,25 @@ export function createApp(config: Config, deps: AppDeps): App {
     return withHeader(response, REQUEST_ID_HEADER, reqId);
   }
 
-  const nodeHandler = createServerAdapter<RequestContext>(handleWithRequestId);
+  const adapter = createServerAdapter<RequestContext>(handleWithRequestId);
+  const observeDuration = Object.fromEntries(HTTP_ROUTES.map((route) => [route, metrics.requestDuration.labeled({ route })])) as Record<
+    HttpRoute,
+    (seconds: number) => void
+  >;
+  /**
+   * Times each request at the socket's edge, adapter included: from the listener call to
+   * 'finish' (the answer's last byte handed to the OS). A request whose client goes away
+   * first never finishes and is not observed.
+   */
+  const nodeHandler: RequestListener = (req, res) => {
+    const start = performance.now();
+    const observe = observeDuration[httpRouteOf(req.url, basePath)];
+    res.once('finish', () => observe((performance.now() - start) / 1000));
+    void adapter(req, res);
+  };
   return {
-    fetch: (request, client) =>
-      Promise.resolve(nodeHandler.fetch(request, client?.address ? { clientAddress: client.address } : {})),
-    nodeHandler: nodeHandler as never,
+    fetch: (request, client) => Promise.resolve(adapter.fetch(request, client?.address ? { clientAddress: client.address } : {})),
+    nodeHandler,
     toolKeys,
     keysets,
     accessTokens,

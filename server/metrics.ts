@@ -3,6 +3,8 @@
  * METRICS_TOKEN). Dependency-free on purpose: counters, histograms, and values read at
  * scrape time. Process-local by nature: scrape every process.
  */
+import { performance } from 'node:perf_hooks';
+
 type Labels = Record<string, string>;
 
 function labelText(labels: Labels): string {
@@ -41,14 +43,23 @@ class Histogram {
     readonly bounds: readonly number[],
   ) {}
   observe(value: number, labels: Labels = {}): void {
+    this.labeled(labels)(value);
+  }
+  /**
+   * An observer for one label set, its series made now: for per-request paths, which would
+   * otherwise format and look up the labels on every observation.
+   */
+  labeled(labels: Labels): (value: number) => void {
     const key = labelText(labels);
     let series = this.#series.get(key);
     if (!series) this.#series.set(key, (series = { buckets: this.bounds.map(() => 0), sum: 0, count: 0 }));
-    this.bounds.forEach((bound, i) => {
-      if (value <= bound) series.buckets[i]!++;
-    });
-    series.sum += value;
-    series.count++;
+    const { bounds } = this;
+    const s = series;
+    return (value) => {
+      for (let i = 0; i < bounds.length; i++) if (value <= bounds[i]!) s.buckets[i]!++;
+      s.sum += value;
+      s.count++;
+    };
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
@@ -102,6 +113,12 @@ const PROCESS: Collected[] = [
       return (user + system) / 1e6;
     },
   },
+  {
+    name: 'nodejs_eventloop_active_seconds_total',
+    help: 'Time the event loop spent running JavaScript and callbacks rather than waiting for I/O; its rate is the loop utilization (1 = saturated).',
+    type: 'counter',
+    read: () => performance.eventLoopUtilization().active / 1000,
+  },
   { name: 'process_resident_memory_bytes', help: 'Resident memory size.', type: 'gauge', read: () => process.memoryUsage.rss() },
   { name: 'process_start_time_seconds', help: 'Start time of the process since the Unix epoch.', type: 'gauge', read: () => PROCESS_START_SECONDS },
   { name: 'nodejs_heap_size_used_bytes', help: 'V8 heap in use.', type: 'gauge', read: () => memoryUsage().heapUsed },
@@ -122,6 +139,11 @@ const PROCESS: Collected[] = [
 
 /** Delivery latency spans retries with backoff: seconds to hours. */
 const DELIVERY_LATENCY_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21_600, 86_400];
+/**
+ * One request to our server, first byte of the body handler to last byte written: fine
+ * steps where launches live (a few ms), coarse up to a slow GraphQL query.
+ */
+const REQUEST_DURATION_BUCKETS = [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** One score POST: bounded by the delivery timeout (10 s by default). */
 const HTTP_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -144,6 +166,11 @@ export class Metrics {
     'HTTP duration of one score POST to the platform, whatever its answer.',
     HTTP_DURATION_BUCKETS,
   );
+  readonly requestDuration = new Histogram(
+    'lti_http_request_duration_seconds',
+    'Time from a request reaching our handler (headers parsed) to the last byte of its answer handed to the socket, by route.',
+    REQUEST_DURATION_BUCKETS,
+  );
   readonly dbStatements = new Counter('lti_db_statements_total', 'SQL statements sent to the database.');
   readonly rateLimited = new Counter('lti_rate_limited_total', 'Requests refused with 429 by route and by what was limited (address, credential, token).');
   /** Read at scrape time; components add theirs (createApp). */
@@ -158,6 +185,7 @@ export class Metrics {
       this.deliveries,
       this.deliveryLatency,
       this.deliveryAttemptDuration,
+      this.requestDuration,
       this.dbStatements,
       this.rateLimited,
     ].map((m) => m.render());

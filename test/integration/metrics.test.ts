@@ -9,6 +9,7 @@ import type { Database } from '../../server/db/client.ts';
 import { LAUNCH_FRAGMENT_PARAM } from '../../server/lti/launch.ts';
 import { ltiToolUrls } from '../../server/lti/tool-urls.ts';
 import { cachedFor, Metrics } from '../../server/metrics.ts';
+import { HTTP_ROUTES, httpRouteOf, type HttpRoute } from '../../server/app.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { errorCode, launch, publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { parseExposition, type Exposition } from '../helpers/metrics.ts';
@@ -93,6 +94,8 @@ describe('the exposition', () => {
       nodejs_heap_size_used_bytes: 'gauge',
       nodejs_external_memory_bytes: 'gauge',
       nodejs_array_buffers_bytes: 'gauge',
+      nodejs_eventloop_active_seconds_total: 'counter',
+      lti_http_request_duration_seconds: 'histogram',
     };
     for (const [name, type] of Object.entries(expected)) expect(m.types.get(name), name).toBe(type);
     expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(1_000_000);
@@ -124,6 +127,20 @@ describe('the exposition', () => {
     expect([bucket('0.1'), bucket('0.25'), bucket('0.5'), bucket('5'), bucket('10'), bucket('86400'), bucket('+Inf')]).toEqual([1, 1, 3, 3, 4, 4, 5]);
     expect(m.value('lti_grade_delivery_latency_seconds_count')).toBe(5);
     expect(m.value('lti_grade_delivery_latency_seconds_sum')).toBeCloseTo(100_007.65);
+  });
+
+  it('a labeled observer counts into its own series, which is served (at zero) from the start', async () => {
+    const metrics = new Metrics();
+    const observeLogin = metrics.requestDuration.labeled({ route: 'lti_login' });
+    metrics.requestDuration.labeled({ route: 'graphql' });
+    observeLogin(0.004);
+    observeLogin(0.2);
+    const m = parseExposition(await metrics.render());
+    const bucket = (route: string, le: string) => m.value('lti_http_request_duration_seconds_bucket', { route, le });
+    expect([bucket('lti_login', '0.003'), bucket('lti_login', '0.005'), bucket('lti_login', '0.25'), bucket('lti_login', '+Inf')]).toEqual([0, 1, 2, 2]);
+    expect(m.value('lti_http_request_duration_seconds_sum', { route: 'lti_login' })).toBeCloseTo(0.204);
+    expect(m.value('lti_http_request_duration_seconds_count', { route: 'graphql' })).toBe(0);
+    expect(bucket('graphql', '+Inf')).toBe(0);
   });
 
   it('serves the rest when a value cannot be read', async () => {
@@ -191,6 +208,59 @@ describe('values move with what happens', () => {
       clockOffsetMs = 0;
       await own.close();
     }
+  });
+});
+
+describe('request durations and the event loop', () => {
+  it('times every request under its route, from the first scrape on', async () => {
+    const before = await scrape();
+    for (const route of HTTP_ROUTES) expect(before.value('lti_http_request_duration_seconds_count', { route }), route).toBeGreaterThanOrEqual(0);
+    expect((await launch(platform, app)).response.status).toBe(303);
+    expect((await fetch(`${tool.baseUrl}/lti/jwks`)).status).toBe(200);
+    expect((await fetch(`${tool.baseUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${tool.baseUrl}/no/such/page?x=1`)).status).toBe(404);
+    const after = await scrape();
+    const count = (m: Exposition, route: string) => m.value('lti_http_request_duration_seconds_count', { route })!;
+    // The first scrape is counted once it has been answered: under "metrics".
+    const expected = { lti_login: 1, lti_launch: 1, lti_jwks: 1, health: 1, other: 1, metrics: 1, graphql: 0, completions: 0 };
+    for (const route of HTTP_ROUTES) expect(count(after, route) - count(before, route), route).toBe(expected[route]);
+    // Cumulative buckets ending at the count, and a positive time.
+    const buckets = [...'0.001 0.002 0.003 0.005 0.0075 0.01 0.015 0.02 0.03 0.05 0.075 0.1 0.25 0.5 1 2.5 5 10 +Inf'.split(' ')].map(
+      (le) => after.value('lti_http_request_duration_seconds_bucket', { route: 'lti_launch', le })!,
+    );
+    expect(buckets.every((n, i) => i === 0 || n >= buckets[i - 1]!)).toBe(true);
+    expect(buckets.at(-1)).toBe(count(after, 'lti_launch'));
+    expect(after.value('lti_http_request_duration_seconds_sum', { route: 'lti_launch' })).toBeGreaterThan(before.value('lti_http_request_duration_seconds_sum', { route: 'lti_launch' })!);
+  });
+
+  it('names routes from the path as sent, query and PUBLIC_URL prefix aside', () => {
+    const id = '0b1e5c8a-3f7d-4c2e-9a61-2d4f8e7b9c10';
+    const cases: [string | undefined, string, HttpRoute][] = [
+      [`/lti/apps/${id}/login?iss=x&login_hint=y`, '', 'lti_login'],
+      [`/lti/apps/${id}/launch`, '', 'lti_launch'],
+      [`/tools/lti/lti/apps/${id}/launch`, '/tools/lti', 'lti_launch'],
+      [`/tools/lti/lti/apps/${id}/launch`, '', 'other'],
+      [`/lti/apps/${id}/launchx`, '', 'other'],
+      [`/lti/apps/not-an-id/login`, '', 'other'],
+      ['/lti/jwks', '', 'lti_jwks'],
+      ['/graphql?query={viewer{name}}', '', 'graphql'],
+      ['/graphqlx', '', 'other'],
+      ['/api/completions', '', 'completions'],
+      ['/healthz', '', 'health'],
+      ['/readyz', '/tools/lti', 'health'],
+      ['/metrics', '', 'metrics'],
+      ['/', '', 'other'],
+      ['', '', 'other'],
+      [undefined, '', 'other'],
+    ];
+    for (const [target, basePath, route] of cases) expect(httpRouteOf(target, basePath), `${target} under "${basePath}"`).toBe(route);
+  });
+
+  it('counts the time the event loop was busy, rising with work', async () => {
+    const first = (await scrape()).value('nodejs_eventloop_active_seconds_total')!;
+    expect(first).toBeGreaterThan(0);
+    expect((await launch(platform, app)).response.status).toBe(303);
+    expect((await scrape()).value('nodejs_eventloop_active_seconds_total')!).toBeGreaterThan(first);
   });
 });
 
