@@ -98,8 +98,9 @@ export function databaseEnv(kind: 'pglite' | 'postgres'): { env: Record<string, 
   return { env: { PGLITE_DIR: dir, DATABASE_URL: '' }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User+system CPU of a process (all its threads), or of one thread with `thread`. */
+export function cpuMs(pid: number, thread?: number): number {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }

@@ -43,6 +43,11 @@ interface RunResult {
   toolP50: number;
   toolP99: number;
   cpuMsPerLaunch: number;
+  /** Of which on the main thread (the event loop); the rest is libuv's pool (WebCrypto) and V8's helpers (GC). */
+  mainThreadCpuMsPerLaunch: number;
+  /** Launches finished in each whole second of the run: the slowest and the fastest second. */
+  perSecondMin: number;
+  perSecondMax: number;
   /** Inside the server (its lti_http_request_duration_seconds): handler called → answer written. */
   serverLogin: { p50: number; p99: number };
   serverLaunch: { p50: number; p99: number };
@@ -66,6 +71,8 @@ async function drive(
   const latencies: number[] = [];
   const toolLatencies: number[] = [];
   const cpu0 = cpuMs(server.pid);
+  const main0 = cpuMs(server.pid, server.pid);
+  const finishedAt: number[] = [];
   const driverCpu0 = process.cpuUsage();
   const scrape0 = await scrape(server);
   const m0 = await metrics(server, ['lti_db_statements_total', 'nodejs_eventloop_active_seconds_total'], scrape0);
@@ -78,7 +85,9 @@ async function drive(
         const t = performance.now();
         const timing = { toolMs: 0 };
         const credential = await oneLaunch(platform, setup, sameLearner ? 'same-learner' : `learner-${randomBytes(8).toString('hex')}`, timing);
-        latencies.push(performance.now() - t);
+        const done = performance.now();
+        latencies.push(done - t);
+        finishedAt.push(done);
         toolLatencies.push(timing.toolMs);
         credentials?.push(credential);
       }
@@ -86,6 +95,12 @@ async function drive(
   );
   const elapsed = performance.now() - start;
   const cpu = cpuMs(server.pid) - cpu0;
+  const mainCpu = cpuMs(server.pid, server.pid) - main0;
+  const perSecond = new Array<number>(Math.floor(elapsed / 1000)).fill(0);
+  for (const at of finishedAt) {
+    const second = Math.floor((at - start) / 1000);
+    if (second < perSecond.length) perSecond[second]!++;
+  }
   const driverCpu = process.cpuUsage(driverCpu0);
   // May include the two table-gauge queries of one scrape (cached for 5 s): at most 2/n per launch.
   const scrape1 = await scrape(server);
@@ -104,6 +119,9 @@ async function drive(
     toolP50: percentile(toolLatencies, 50),
     toolP99: percentile(toolLatencies, 99),
     cpuMsPerLaunch: cpu / n,
+    mainThreadCpuMsPerLaunch: mainCpu / n,
+    perSecondMin: Math.min(...perSecond),
+    perSecondMax: Math.max(...perSecond),
     serverLogin: serverQuantiles('lti_login'),
     serverLaunch: serverQuantiles('lti_launch'),
     serverLoopBusy: (m1.nodejs_eventloop_active_seconds_total! - m0.nodejs_eventloop_active_seconds_total!) / (elapsed / 1000),
@@ -185,18 +203,16 @@ async function benchDatabase(kind: 'pglite' | 'postgres'): Promise<void> {
   try {
     const setup = await setUp(server, platform);
     console.log(`\n## ${kind === 'pglite' ? 'PGlite (embedded)' : 'PostgreSQL'}\n`);
-    console.log('| concurrency | run | launches | launches/s | p50 ms | p95 ms | p99 ms | tool p50 ms | tool p99 ms | in server: login p50/p99 ms | in server: launch p50/p99 ms | server loop busy | server CPU ms/launch | driver CPU ms/launch | DB statements/launch | keyset fetches/launch |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| concurrency | run | launches | launches/s | by second, min–max | p50 ms | p95 ms | p99 ms | tool p50 ms | tool p99 ms | in server: login p50/p99 ms | in server: launch p50/p99 ms | server loop busy | server CPU ms/launch (main thread) | driver CPU ms/launch | DB statements/launch | keyset fetches/launch |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     const credentials: string[] = [];
     for (const c of CONCURRENCY) {
       await drive(server, platform, setup, c, WARMUP_MS, false);
       for (let r = 1; r <= RUNS; r++) {
-        const x = await drive(server, platform, setup, c, DURATION_MS, false, c === 8 ? credentials : undefined);
-        console.log(`| ${c} | ${r} | ${x.launches} | ${fmt(x.perSecond, 1)} | ${fmt(x.p50, 1)} | ${fmt(x.p95, 1)} | ${fmt(x.p99, 1)} | ${fmt(x.toolP50, 1)} | ${fmt(x.toolP99, 1)} | ${inServer(x.serverLogin)} | ${inServer(x.serverLaunch)} | ${fmt(100 * x.serverLoopBusy, 0)} % | ${fmt(x.cpuMsPerLaunch)} | ${fmt(x.driverCpuMsPerLaunch)} | ${fmt(x.statementsPerLaunch, 1)} | ${fmt(x.keysetFetchesPerLaunch, 4)} |`);
+        console.log(row(String(c), r, await drive(server, platform, setup, c, DURATION_MS, false, c === 8 ? credentials : undefined)));
       }
     }
-    const same = await drive(server, platform, setup, 8, DURATION_MS, true);
-    console.log(`| 8 (same learner) | 1 | ${same.launches} | ${fmt(same.perSecond, 1)} | ${fmt(same.p50, 1)} | ${fmt(same.p95, 1)} | ${fmt(same.p99, 1)} | ${fmt(same.toolP50, 1)} | ${fmt(same.toolP99, 1)} | ${inServer(same.serverLogin)} | ${inServer(same.serverLaunch)} | ${fmt(100 * same.serverLoopBusy, 0)} % | ${fmt(same.cpuMsPerLaunch)} | ${fmt(same.driverCpuMsPerLaunch)} | ${fmt(same.statementsPerLaunch, 1)} | ${fmt(same.keysetFetchesPerLaunch, 4)} |`);
+    console.log(row('8 (same learner)', 1, await drive(server, platform, setup, 8, DURATION_MS, true)));
     if (credentials.length < COMPLETIONS + 100) for (let i = credentials.length; i < COMPLETIONS + 100; i++) credentials.push(await oneLaunch(platform, setup, `c-${i}`));
     const paced = await pacedCompletions(server, platform, credentials.splice(0, 100));
     console.log(`\nCompletions one at a time: ${paced.n}; completion → score received p50 ${fmt(paced.p50, 1)} ms, p95 ${fmt(paced.p95, 1)} ms.`);
@@ -210,6 +226,28 @@ async function benchDatabase(kind: 'pglite' | 'postgres'): Promise<void> {
 }
 
 const inServer = (q: { p50: number; p99: number }) => `${fmt(q.p50, 1)} / ${fmt(q.p99, 1)}`;
+
+function row(concurrency: string, run: number, x: RunResult): string {
+  return [
+    concurrency,
+    run,
+    x.launches,
+    fmt(x.perSecond, 1),
+    `${x.perSecondMin}–${x.perSecondMax}`,
+    fmt(x.p50, 1),
+    fmt(x.p95, 1),
+    fmt(x.p99, 1),
+    fmt(x.toolP50, 1),
+    fmt(x.toolP99, 1),
+    inServer(x.serverLogin),
+    inServer(x.serverLaunch),
+    `${fmt(100 * x.serverLoopBusy, 0)} %`,
+    `${fmt(x.cpuMsPerLaunch)} (${fmt(x.mainThreadCpuMsPerLaunch)})`,
+    fmt(x.driverCpuMsPerLaunch),
+    fmt(x.statementsPerLaunch, 1),
+    fmt(x.keysetFetchesPerLaunch, 4),
+  ].reduce<string>((line, cell) => `${line} ${cell} |`, '|');
+}
 
 function widgetSize(): void {
   const file = join(root, 'widget/dist/lti-completion.js');
