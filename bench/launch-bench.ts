@@ -6,7 +6,7 @@
  * It drives complete launches — login → auth → id_token POST → redirect — at several
  * concurrencies for fixed durations, then completions until the platform has the scores.
  *
- *   npm run bench -- [--duration 8] [--warmup 5] [--runs 3] [--concurrency 1,8,32] [--db pglite,postgres]
+ *   npm run bench -- [--duration 8] [--warmup 10] [--runs 3] [--concurrency 1,8,32] [--db pglite,postgres]
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -20,7 +20,7 @@ import { complete, cpuMs, databaseEnv, fmt, metrics, oneLaunch, percentile, root
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '8' },
-    warmup: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '10' },
     runs: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '1,8,32' },
     db: { type: 'string', default: 'pglite,postgres' },
