@@ -9,6 +9,7 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:ht
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import type { TestPlatform } from '../test/helpers/platform.ts';
 
 export const METRICS_TOKEN = randomBytes(24).toString('base64url');
@@ -103,6 +104,38 @@ export function cpuMs(pid: number, thread?: number): number {
   const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+/**
+ * CPU time of a PostgreSQL cluster's processes (backends and background workers, as
+ * pg_stat_activity lists them), per pid from /proc: the database's share of a launch when it
+ * runs on the same machine. Reading another user's /proc times needs root or that user.
+ */
+export async function postgresCpuReader(url: string): Promise<{ read(): Promise<Map<number, number>>; close(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return {
+    async read() {
+      const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()');
+      const cpu = new Map<number, number>();
+      for (const { pid } of rows) {
+        try {
+          cpu.set(pid, cpuMs(pid));
+        } catch {
+          // Exited since the query: nothing to read.
+        }
+      }
+      return cpu;
+    },
+    close: () => client.end(),
+  };
+}
+
+/** CPU spent between two reads: processes present at the end, less what they had at the start. */
+export function cpuSpent(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
 }
 
 /** The server's /metrics text. */

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from '../test/helpers/platform.ts';
-import { complete, cpuMs, databaseEnv, fmt, metrics, oneLaunch, percentile, root, routeQuantileMs, scrape, setUp, startServer, type Server, type Setup } from './driver.ts';
+import { complete, cpuMs, cpuSpent, databaseEnv, postgresCpuReader, fmt, metrics, oneLaunch, percentile, root, routeQuantileMs, scrape, setUp, startServer, type Server, type Setup } from './driver.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -53,6 +53,8 @@ interface RunResult {
   serverLaunch: { p50: number; p99: number };
   /** Share of the run's wall time the server's event loop was busy. */
   serverLoopBusy: number;
+  /** PostgreSQL's processes (undefined on PGlite, whose CPU is the server's). */
+  postgresCpuMsPerLaunch: number | undefined;
   /** This process: the HTTP client and the in-process platform (which signs each id_token). */
   driverCpuMsPerLaunch: number;
   statementsPerLaunch: number;
@@ -67,9 +69,11 @@ async function drive(
   durationMs: number,
   sameLearner: boolean,
   credentials?: string[],
+  postgresCpu?: () => Promise<Map<number, number>>,
 ): Promise<RunResult> {
   const latencies: number[] = [];
   const toolLatencies: number[] = [];
+  const pgCpu0 = await postgresCpu?.();
   const cpu0 = cpuMs(server.pid);
   const main0 = cpuMs(server.pid, server.pid);
   const finishedAt: number[] = [];
@@ -95,6 +99,7 @@ async function drive(
   );
   const elapsed = performance.now() - start;
   const cpu = cpuMs(server.pid) - cpu0;
+  const pgCpu1 = await postgresCpu?.();
   const mainCpu = cpuMs(server.pid, server.pid) - main0;
   const perSecond = new Array<number>(Math.floor(elapsed / 1000)).fill(0);
   for (const at of finishedAt) {
@@ -120,6 +125,7 @@ async function drive(
     toolP99: percentile(toolLatencies, 99),
     cpuMsPerLaunch: cpu / n,
     mainThreadCpuMsPerLaunch: mainCpu / n,
+    postgresCpuMsPerLaunch: pgCpu0 && pgCpu1 ? cpuSpent(pgCpu0, pgCpu1) / n : undefined,
     perSecondMin: Math.min(...perSecond),
     perSecondMax: Math.max(...perSecond),
     serverLogin: serverQuantiles('lti_login'),
@@ -200,25 +206,28 @@ async function benchDatabase(kind: 'pglite' | 'postgres'): Promise<void> {
   const { env, cleanup } = db;
   const server = await startServer(env);
   const platform = await startTestPlatform();
+  const postgres = env.DATABASE_URL ? await postgresCpuReader(env.DATABASE_URL) : undefined;
+  const postgresCpu = postgres && (() => postgres.read());
   try {
     const setup = await setUp(server, platform);
     console.log(`\n## ${kind === 'pglite' ? 'PGlite (embedded)' : 'PostgreSQL'}\n`);
-    console.log('| concurrency | run | launches | launches/s | by second, min–max | p50 ms | p95 ms | p99 ms | tool p50 ms | tool p99 ms | in server: login p50/p99 ms | in server: launch p50/p99 ms | server loop busy | server CPU ms/launch (main thread) | driver CPU ms/launch | DB statements/launch | keyset fetches/launch |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| concurrency | run | launches | launches/s | by second, min–max | p50 ms | p95 ms | p99 ms | tool p50 ms | tool p99 ms | in server: login p50/p99 ms | in server: launch p50/p99 ms | server loop busy | server CPU ms/launch (main thread) | PostgreSQL CPU ms/launch | driver CPU ms/launch | DB statements/launch | keyset fetches/launch |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     const credentials: string[] = [];
     for (const c of CONCURRENCY) {
       await drive(server, platform, setup, c, WARMUP_MS, false);
       for (let r = 1; r <= RUNS; r++) {
-        console.log(row(String(c), r, await drive(server, platform, setup, c, DURATION_MS, false, c === 8 ? credentials : undefined)));
+        console.log(row(String(c), r, await drive(server, platform, setup, c, DURATION_MS, false, c === 8 ? credentials : undefined, postgresCpu)));
       }
     }
-    console.log(row('8 (same learner)', 1, await drive(server, platform, setup, 8, DURATION_MS, true)));
+    console.log(row('8 (same learner)', 1, await drive(server, platform, setup, 8, DURATION_MS, true, undefined, postgresCpu)));
     if (credentials.length < COMPLETIONS + 100) for (let i = credentials.length; i < COMPLETIONS + 100; i++) credentials.push(await oneLaunch(platform, setup, `c-${i}`));
     const paced = await pacedCompletions(server, platform, credentials.splice(0, 100));
     console.log(`\nCompletions one at a time: ${paced.n}; completion → score received p50 ${fmt(paced.p50, 1)} ms, p95 ${fmt(paced.p95, 1)} ms.`);
     const comp = await completionRun(server, platform, credentials);
     console.log(`Completions in a burst (8 concurrent senders): ${comp.completions} sent, ${comp.received} scores received; completion → score p50 ${fmt(comp.p50, 1)} ms, p95 ${fmt(comp.p95, 1)} ms (queueing included); ${fmt(comp.scoresPerSecond, 1)} scores/s; ${comp.tokenRequests} access-token request(s).`);
   } finally {
+    await postgres?.close();
     await platform.close();
     await server.stop();
     cleanup();
@@ -243,6 +252,7 @@ function row(concurrency: string, run: number, x: RunResult): string {
     inServer(x.serverLaunch),
     `${fmt(100 * x.serverLoopBusy, 0)} %`,
     `${fmt(x.cpuMsPerLaunch)} (${fmt(x.mainThreadCpuMsPerLaunch)})`,
+    x.postgresCpuMsPerLaunch === undefined ? '–' : fmt(x.postgresCpuMsPerLaunch),
     fmt(x.driverCpuMsPerLaunch),
     fmt(x.statementsPerLaunch, 1),
     fmt(x.keysetFetchesPerLaunch, 4),
