@@ -140,8 +140,9 @@ const PROCESS: Collected[] = [
 /** Delivery latency spans retries with backoff: seconds to hours. */
 const DELIVERY_LATENCY_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21_600, 86_400];
 /**
- * One request to our server, first byte of the body handler to last byte written: fine
- * steps where launches live (a few ms), coarse up to a slow GraphQL query.
+ * One request to our server, from our handler's call (headers parsed) to the answer's last
+ * byte handed to the socket: fine steps where logins and launches live (a few ms), coarse
+ * up to a slow GraphQL query.
  */
 const REQUEST_DURATION_BUCKETS = [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** One score POST: bounded by the delivery timeout (10 s by default). */
