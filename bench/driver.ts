@@ -148,9 +148,14 @@ export async function metric(server: Server, name: string): Promise<number> {
   return (await metrics(server, [name]))[name]!;
 }
 
-/** Several metrics from one scrape (or from a scrape's `text`). */
-export async function metrics(server: Server, names: string[], text?: string): Promise<Record<string, number>> {
-  const lines = (text ?? (await scrape(server))).split('\n');
+/** Several metrics from one scrape. */
+export async function metrics(server: Server, names: string[]): Promise<Record<string, number>> {
+  return metricValues(await scrape(server), names);
+}
+
+/** Sum of every sample of each of `names` (all label sets) in a scrape's text. */
+export function metricValues(text: string, names: string[]): Record<string, number> {
+  const lines = text.split('\n');
   return Object.fromEntries(
     names.map((name) => [
       name,

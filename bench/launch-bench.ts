@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from '../test/helpers/platform.ts';
-import { complete, cpuMs, cpuSpent, databaseEnv, postgresCpuReader, fmt, metrics, oneLaunch, percentile, root, routeQuantileMs, scrape, setUp, startServer, type Server, type Setup } from './driver.ts';
+import { complete, cpuMs, cpuSpent, databaseEnv, postgresCpuReader, fmt, metricValues, oneLaunch, percentile, root, routeQuantileMs, scrape, setUp, startServer, type Server, type Setup } from './driver.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -79,7 +79,8 @@ async function drive(
   const finishedAt: number[] = [];
   const driverCpu0 = process.cpuUsage();
   const scrape0 = await scrape(server);
-  const m0 = await metrics(server, ['lti_db_statements_total', 'nodejs_eventloop_active_seconds_total'], scrape0);
+  const counters = ['lti_db_statements_total', 'nodejs_eventloop_active_seconds_total'];
+  const m0 = metricValues(scrape0, counters);
   const ks0 = platform.keysetFetches;
   const start = performance.now();
   const deadline = start + durationMs;
@@ -109,7 +110,7 @@ async function drive(
   const driverCpu = process.cpuUsage(driverCpu0);
   // May include the two table-gauge queries of one scrape (cached for 5 s): at most 2/n per launch.
   const scrape1 = await scrape(server);
-  const m1 = await metrics(server, ['lti_db_statements_total', 'nodejs_eventloop_active_seconds_total'], scrape1);
+  const m1 = metricValues(scrape1, counters);
   const statements = m1.lti_db_statements_total! - m0.lti_db_statements_total!;
   const serverQuantiles = (route: string) => ({ p50: routeQuantileMs(scrape0, scrape1, route, 0.5), p99: routeQuantileMs(scrape0, scrape1, route, 0.99) });
   latencies.sort((a, b) => a - b);

@@ -105,6 +105,11 @@ const APP_ROUTE = /^\/lti\/apps\/([0-9a-fA-F-]{36})\/(login|launch)$/;
 export const HTTP_ROUTES = ['lti_login', 'lti_launch', 'lti_jwks', 'completions', 'graphql', 'health', 'metrics', 'other'] as const;
 export type HttpRoute = (typeof HTTP_ROUTES)[number];
 
+/** Behind a proxy that keeps PUBLIC_URL's path prefix, routes live under it: the path within it. */
+function pathWithinBase(path: string, basePath: string): string {
+  return basePath && path.startsWith(`${basePath}/`) ? path.slice(basePath.length) : path;
+}
+
 /**
  * The route a request's raw target names, from the path as sent (query dropped, PUBLIC_URL's
  * path prefix stripped). Cheap string tests only: this runs for every request.
@@ -112,8 +117,7 @@ export type HttpRoute = (typeof HTTP_ROUTES)[number];
 export function httpRouteOf(target: string | undefined, basePath: string): HttpRoute {
   const raw = target ?? '';
   const query = raw.indexOf('?');
-  let path = query === -1 ? raw : raw.slice(0, query);
-  if (basePath && path.startsWith(`${basePath}/`)) path = path.slice(basePath.length);
+  const path = pathWithinBase(query === -1 ? raw : raw.slice(0, query), basePath);
   const app = APP_ROUTE.exec(path);
   if (app) return app[2] === 'login' ? 'lti_login' : 'lti_launch';
   if (path === COMPLETIONS_PATH) return 'completions';
@@ -285,8 +289,7 @@ export function createApp(config: Config, deps: AppDeps): App {
   /** `log` is the request's logger (its reqId): everything that logs for the request gets it, or its component's logger with the reqId. */
   async function handle(request: Request, context: RequestContext, log: Logger, reqId: string): Promise<Response> {
     const url = new URL(request.url);
-    // Behind a proxy that keeps PUBLIC_URL's path prefix, routes live under it.
-    const pathname = basePath && url.pathname.startsWith(`${basePath}/`) ? url.pathname.slice(basePath.length) : url.pathname;
+    const pathname = pathWithinBase(url.pathname, basePath);
     if (url.pathname.length + url.search.length > MAX_URL_BYTES) return uriTooLong(pathname, log);
     const appRoute = APP_ROUTE.exec(pathname);
     const limited = limitedRoute(pathname, request.method, appRoute);
