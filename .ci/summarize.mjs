@@ -1,6 +1,6 @@
 // Sums vitest JSON reports into CI's closing line.
 //
-//   node .ci/summarize.mjs <label>=<exit code>=<report.json> ...
+//   node .ci/summarize.mjs [--failed-step=<name> ...] <label>=<exit code>=<report.json> ...
 //
 // Prints one line per run, then as the LAST line:
 //   N passed, N failed[, N skipped]
@@ -10,16 +10,34 @@
 // (or the end-of-run secret scan of the test logs, which adds itself to the report)
 // as one failure; so does a run that exited non-zero without any failure in its
 // report (unhandled error, no tests found, crash, timeout, missing report), so
-// the closing line never says "0 failed" for a run that failed.
-// Exit code: 0 when everything passed, 1 otherwise.
+// the closing line never says "0 failed" for a run that failed. Each --failed-step (a CI
+// step outside the test runs: typecheck, drift checks) counts as one failure. With CI set,
+// a skipped or todo test counts as a failure as well: a skipped check is a defect here.
+// Exit code: 0 when everything passed, 1 otherwise, 2 when the reports could not be read
+// at all (the caller then prints its own failing closing line).
 
 import fs from 'node:fs';
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+const skippedFails = Boolean(process.env.CI);
 
-for (const arg of process.argv.slice(2)) {
+try {
+  summarize(process.argv.slice(2));
+} catch (err) {
+  console.error(`summarize: ${err?.stack ?? err}`);
+  process.exit(2);
+}
+
+function summarize(args) {
+for (const arg of args) {
+  const step = /^--failed-step=(.+)$/.exec(arg);
+  if (step) {
+    console.log(`  step ${step[1]}: failed`);
+    failed += 1;
+    continue;
+  }
   const m = /^([^=]+)=(-?\d+)=(.+)$/.exec(arg);
   if (!m) {
     console.error(`summarize: bad argument ${JSON.stringify(arg)} (want label=exitcode=file.json)`);
@@ -57,12 +75,17 @@ for (const arg of process.argv.slice(2)) {
     notes.push(`vitest exited ${rc} without a failing test${rc === 124 ? ' (timed out)' : ''}`);
   }
   if (rc === 0 && f > 0) notes.push('exit code 0 despite failures');
+  if (s > 0 && skippedFails) {
+    f += s;
+    notes.push(`${s} skipped or todo test(s) counted as failed (CI)`);
+  }
   console.log(
     `  ${label}: ${p} passed, ${f} failed${s ? `, ${s} skipped` : ''} (exit ${rc})${notes.length ? ` - ${notes.join('; ')}` : ''}`,
   );
   passed += p;
   failed += f;
   skipped += s;
+}
 }
 
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
