@@ -19,7 +19,11 @@ export const root = new URL('..', import.meta.url).pathname;
 export interface Server {
   child: ChildProcess;
   pid: number;
+  /** The public URL (PUBLIC_URL): what the LMS is given, and the base of every tool URL. */
   baseUrl: string;
+  /** Where this process listens: differs from `baseUrl` for a second process behind one PUBLIC_URL. */
+  listenUrl: string;
+  /** The first owner's API token: printed only by the first start on a fresh database ('' otherwise). */
   token: string;
   stop(): Promise<void>;
 }
@@ -27,8 +31,14 @@ export interface Server {
 /**
  * Starts `server/main.ts` on port 0 (NODE_ENV=production, LOG_LEVEL=error unless `env` says
  * otherwise). `onLine` sees every stdout line after start-up (the JSON log lines).
+ * `firstStart: false` starts another process on a database a first one already set up (it
+ * prints no owner token): for several processes behind one PUBLIC_URL.
  */
-export async function startServer(env: Record<string, string>, onLine?: (line: string) => void): Promise<Server> {
+export async function startServer(
+  env: Record<string, string>,
+  onLine?: (line: string) => void,
+  { firstStart = true }: { firstStart?: boolean } = {},
+): Promise<Server> {
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of the server (open it in Chrome DevTools).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'server/main.ts'], {
@@ -66,7 +76,8 @@ export async function startServer(env: Record<string, string>, onLine?: (line: s
         return;
       }
       out += d;
-      if (/Make more with/.test(out)) {
+      // The start-up banner is one write; it ends with the owner token's lines on a first start.
+      if (firstStart ? /Make more with/.test(out) : /Database:[^\n]*\n/.test(out)) {
         started = true;
         clearTimeout(timer);
         resolve();
@@ -75,11 +86,13 @@ export async function startServer(env: Record<string, string>, onLine?: (line: s
     child.on('exit', (code) => reject(new Error(`server exited ${code}:\n${out}`)));
   });
   const baseUrl = out.match(/GraphQL API:\s+(\S+)\/graphql/)![1]!;
-  const token = out.match(/lmt_[A-Za-z0-9_-]{43}/)![0];
+  const listenUrl = out.match(/listening on (http:\/\/\S+)/)![1]!;
+  const token = firstStart ? out.match(/lmt_[A-Za-z0-9_-]{43}/)![0] : '';
   return {
     child,
     pid: child.pid!,
     baseUrl,
+    listenUrl,
     token,
     stop: () =>
       new Promise((resolve) => {
@@ -138,9 +151,9 @@ export function cpuSpent(before: Map<number, number>, after: Map<number, number>
   return total;
 }
 
-/** The server's /metrics text. */
+/** This process's /metrics text (at its own address: behind one PUBLIC_URL, each process counts its own). */
 export async function scrape(server: Server): Promise<string> {
-  return (await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+  return (await fetch(`${server.listenUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
 }
 
 /** Sum of every sample of `name` (all label sets) in the server's /metrics. */
@@ -276,14 +289,31 @@ const NAVIGATION_HEADERS = {
 };
 
 /**
+ * Where the load balancer sends each of a launch's two requests: the origins of the server
+ * processes (`Server.listenUrl`) that get the login and the launch POST. Unset: the public URL.
+ */
+export interface Route {
+  login: string;
+  launch: string;
+}
+
+/** `url` with its origin replaced by `origin` (the process a load balancer picked). */
+function via(url: string, origin: string | undefined): string {
+  if (!origin) return url;
+  const u = new URL(url);
+  return origin + u.pathname + u.search;
+}
+
+/**
  * One whole launch as a browser does it. Returns the credential from the fragment. `timing`,
  * when given, receives the time spent waiting on our server (the login and launch round trips),
- * apart from the platform's share (minting and signing the id_token).
+ * apart from the platform's share (minting and signing the id_token). `route` sends the two
+ * requests to given processes, as a load balancer in front of several would.
  */
-export async function oneLaunch(platform: TestPlatform, setup: Setup, sub: string, timing?: { toolMs: number }): Promise<string> {
+export async function oneLaunch(platform: TestPlatform, setup: Setup, sub: string, timing?: { toolMs: number }, route?: Route): Promise<string> {
   const init = platform.loginInitiation(setup.loginUrl, { targetLinkUri: setup.launchUrl, sub });
   const t0 = performance.now();
-  const login = await send(init.url, { headers: NAVIGATION_HEADERS });
+  const login = await send(via(init.url, route?.login), { headers: NAVIGATION_HEADERS });
   const loginMs = performance.now() - t0;
   const location = login.headers.location;
   const cookie = login.headers['set-cookie']?.[0]?.split(';')[0];
@@ -291,7 +321,7 @@ export async function oneLaunch(platform: TestPlatform, setup: Setup, sub: strin
   const form = await platform.authorize(location);
   const body = new URLSearchParams({ id_token: form.idToken, state: form.state }).toString();
   const t1 = performance.now();
-  const res = await send(form.redirectUri, {
+  const res = await send(via(form.redirectUri, route?.launch), {
     method: 'POST',
     headers: {
       ...NAVIGATION_HEADERS,
