@@ -22,7 +22,7 @@ import type { Logger } from './logger.ts';
 import { cachedFor, Metrics } from './metrics.ts';
 import { deleteExpiredLoginStates, deleteOldRefusals } from './lti/cleanup.ts';
 import type { LtiDeps } from './lti/deps.ts';
-import { LtiError } from './lti/errors.ts';
+import { LtiError, type LtiErrorCode } from './lti/errors.ts';
 import { handleLaunch } from './lti/launch.ts';
 import { handleLogin } from './lti/login.ts';
 import { PlatformKeysets } from './lti/platform-keysets.ts';
@@ -259,6 +259,11 @@ export function createApp(config: Config, deps: AppDeps): App {
   const graphqlLogger = logger.child({ component: 'graphql' });
   const completionsLogger = logger.child({ component: 'completions' });
 
+  /** A refusal answered before `ltiRoute` (rate limit, URI too long): counted like the rest, not audited. */
+  function countLtiRefusal(kind: 'login' | 'launch', code: LtiErrorCode): void {
+    (kind === 'login' ? metrics.logins : metrics.launches).inc({ outcome: 'refused', code });
+  }
+
   async function ltiRoute(kind: 'login' | 'launch', appId: string, request: Request, log: Logger, reqId: string): Promise<Response> {
     const counter = kind === 'login' ? metrics.logins : metrics.launches;
     const ltiLog = ltiLogger.child({ reqId });
@@ -290,8 +295,12 @@ export function createApp(config: Config, deps: AppDeps): App {
   async function handle(request: Request, context: RequestContext, log: Logger, reqId: string): Promise<Response> {
     const url = new URL(request.url);
     const pathname = pathWithinBase(url.pathname, basePath);
-    if (url.pathname.length + url.search.length > MAX_URL_BYTES) return uriTooLong(pathname, log);
     const appRoute = APP_ROUTE.exec(pathname);
+    if (url.pathname.length + url.search.length > MAX_URL_BYTES) {
+      // Refused before the LTI route, but counted with its refusals all the same.
+      if (appRoute) countLtiRefusal(appRoute[2] as 'login' | 'launch', 'ERR_LTI_URI_TOO_LONG');
+      return uriTooLong(pathname, log);
+    }
     const limited = limitedRoute(pathname, request.method, appRoute);
     if (limited) {
       const address = clientAddress(
@@ -300,7 +309,12 @@ export function createApp(config: Config, deps: AppDeps): App {
         config.trustProxyHops,
       );
       const refused = limits.refuse(limited, request, address, log);
-      if (refused) return refused;
+      if (refused) {
+        // Counted per request like every other refusal (the log has one line per episode).
+        if (limited === 'login' || limited === 'launch') countLtiRefusal(limited, 'ERR_LTI_RATE_LIMITED');
+        else if (limited === 'completion' && request.method === 'POST') metrics.completions.inc({ status: '429' });
+        return refused;
+      }
     }
     if (pathname === GRAPHQL_PATH) {
       const body = await withBodyWithin(request, MAX_GRAPHQL_BODY_BYTES);
@@ -321,6 +335,7 @@ export function createApp(config: Config, deps: AppDeps): App {
         return response;
       } catch (err) {
         log.error({ err }, 'completion failed');
+        if (request.method === 'POST') metrics.completions.inc({ status: '500' });
         return new Response(JSON.stringify({ error: 'server_error', message: 'Try again in a moment.' }), {
           status: 500,
           headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*' },
@@ -399,8 +414,8 @@ export function createApp(config: Config, deps: AppDeps): App {
         (err: unknown) => cleanupLog.warn({ err }, 'login cleanup failed'),
       );
       deleteOldRefusals(prisma, now()).then(
-        (count) => count > 0 && logger.debug({ count }, 'old launch refusals deleted'),
-        (err: unknown) => logger.warn({ err }, 'launch refusal cleanup failed'),
+        (count) => count > 0 && cleanupLog.debug({ count }, 'old launch refusals deleted'),
+        (err: unknown) => cleanupLog.warn({ err }, 'launch refusal cleanup failed'),
       );
     }, config.loginCleanupIntervalSeconds * 1000);
     timer.unref();

@@ -1,7 +1,8 @@
 /**
- * Every setting the server reads, with its default, in one place. `main.ts` is the
- * only caller of `loadConfig(process.env)`; everything else receives a `Config`.
- * The README's configuration table mirrors `CONFIG_VARIABLES` (a test keeps them in sync).
+ * Every setting the server reads, with its default, in one place. The entry points
+ * (`main.ts`, and the `token` and `keys` commands) call `loadConfig(process.env)`; everything
+ * else receives a `Config`. The README's configuration table mirrors `CONFIG_VARIABLES`
+ * (a test keeps the names and defaults in sync).
  */
 
 import { parseCidr } from './http/outbound-policy.ts';

@@ -1,6 +1,7 @@
 /**
- * The composition root: the only module that reads the environment, opens the
- * database and listens. Everything else receives its dependencies.
+ * The server's composition root: it reads the environment (through `loadConfig`), opens
+ * the database and listens; everything it builds receives its dependencies. The command-line
+ * tools in `server/cli/` are entry points of their own and read the environment the same way.
  */
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';

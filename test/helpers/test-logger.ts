@@ -17,7 +17,7 @@ import { LOG_FILE_SUFFIX, SECRETS_FILE_SUFFIX } from './log-scan.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** The run's log directory ('' when the log-scan global setup did not run). */
+    /** The run's log directory (made by test/log-scan/global-setup.ts). */
     testLogDir: string;
   }
 }
@@ -27,11 +27,13 @@ const fileStem = `${process.pid}-${randomBytes(4).toString('hex')}`;
 let destination: ReturnType<typeof pinoDestination> | undefined;
 
 function logDir(): string {
-  try {
-    return inject('testLogDir') ?? '';
-  } catch {
-    return ''; // outside a Vitest worker
-  }
+  // Outside a Vitest worker (a bench or a script importing the helpers) there is no run to log into.
+  if (!process.env.VITEST_WORKER_ID) return '';
+  // Inside one, the global setup always provides the directory: without it every test logger
+  // would be silent and the end-of-run secret scan would pass on nothing, so that is an error.
+  const dir = inject('testLogDir');
+  if (!dir) throw new Error('testLogDir was not provided: is test/log-scan/global-setup.ts in the Vitest config?');
+  return dir;
 }
 
 /** A logger writing into the run's log directory (silent when there is none). */

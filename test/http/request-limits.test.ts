@@ -4,8 +4,10 @@ import { DEFAULT_RATE_LIMITS, type RateLimitConfig } from '../../server/config.t
 import type { Database } from '../../server/db/client.ts';
 import { MAX_HEADER_BYTES } from '../../server/http/node-server.ts';
 import { createSilentLogger } from '../../server/logger.ts';
+import { Metrics } from '../../server/metrics.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { errorCode } from '../helpers/lti-flow.ts';
+import { parseExposition } from '../helpers/metrics.ts';
 import { createOwner, NO_RATE_LIMITS, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import { startToolServer } from '../helpers/tool-server.ts';
 
@@ -21,12 +23,16 @@ const PASSED = 400;
 
 function limitedApp(limits: Partial<RateLimitConfig>, trustProxyHops = 0) {
   const clock = { ms: Date.UTC(2030, 0, 1) };
+  const metrics = new Metrics();
   const app = createApp(testConfig({ rateLimits: { ...NO_RATE_LIMITS, ...limits }, trustProxyHops }), {
     db,
     logger: createSilentLogger(),
     now: () => new Date(clock.ms),
+    metrics,
   });
-  return { app, clock };
+  /** One counter's value for one label set, from the exposition /metrics would serve. */
+  const counted = async (name: string, labels: Record<string, string>) => parseExposition(await metrics.render()).value(name, labels) ?? 0;
+  return { app, clock, counted };
 }
 
 const login = (app: App, address: string, headers: Record<string, string> = {}) =>
@@ -70,18 +76,22 @@ describe('rate limits (429 + Retry-After)', () => {
     ['login', login],
     ['launch', launch],
   ] as const)('%s: the error page with ERR_LTI_RATE_LIMITED past the limit; other addresses unaffected', async (route, send) => {
-    const { app } = limitedApp({ [`${route}PerMinute`]: 3 });
+    const { app, counted } = limitedApp({ [`${route}PerMinute`]: 3 });
     expect(await statuses(3, () => send(app, '203.0.113.7'))).toEqual([PASSED, PASSED, PASSED]);
     const refused = await send(app, '203.0.113.7');
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toBe('20');
     expect(refused.headers.get('content-type')).toMatch(/^text\/html/);
     expect(await errorCode(refused)).toBe('ERR_LTI_RATE_LIMITED');
+    await send(app, '203.0.113.7');
+    // Every refused request is counted with the route's other refusals (the log has one line per episode).
+    const counter = route === 'login' ? 'lti_logins_total' : 'lti_launches_total';
+    expect(await counted(counter, { outcome: 'refused', code: 'ERR_LTI_RATE_LIMITED' })).toBe(2);
     expect((await send(app, '198.51.100.1')).status).toBe(PASSED);
     // Families are separate: a limited launch address can still log in, and vice versa.
     const other = route === 'login' ? launch : login;
     expect((await other(app, '203.0.113.7')).status).not.toBe(429);
-    expect(await app.metrics.render()).toContain(`lti_rate_limited_total{by="address",route="${route}"} 1`);
+    expect(await app.metrics.render()).toContain(`lti_rate_limited_total{by="address",route="${route}"} 2`);
   });
 
   it('buckets refill with the injected clock', async () => {
@@ -119,6 +129,8 @@ describe('rate limits (429 + Retry-After)', () => {
     const metrics = await app.metrics.render();
     expect(metrics).toContain('lti_rate_limited_total{by="credential",route="completion"} 1');
     expect(metrics).toContain('lti_rate_limited_total{by="address",route="completion"} 1');
+    // The refused reports are counted with the others, by status.
+    expect(metrics).toContain('lti_completions_total{status="429"} 2');
   });
 
   it('graphql: per API token and per address, a GraphQL-shaped JSON error', async () => {
@@ -168,13 +180,14 @@ describe('rate limits (429 + Retry-After)', () => {
 
 describe('URL length', () => {
   it(`path + query over ${MAX_URL_BYTES} bytes: 414, with the error page on LTI routes`, async () => {
-    const { app } = limitedApp({});
+    const { app, counted } = limitedApp({});
     const base = `/lti/apps/${APP_ID}/login?iss=`;
     const fits = await app.fetch(new Request(`${TEST_PUBLIC_URL}${base}${'a'.repeat(MAX_URL_BYTES - base.length)}`));
     expect(fits.status).toBe(PASSED);
     const long = await app.fetch(new Request(`${TEST_PUBLIC_URL}${base}${'a'.repeat(MAX_URL_BYTES - base.length + 1)}`));
     expect(long.status).toBe(414);
     expect(await errorCode(long)).toBe('ERR_LTI_URI_TOO_LONG');
+    expect(await counted('lti_logins_total', { outcome: 'refused', code: 'ERR_LTI_URI_TOO_LONG' })).toBe(1);
     const api = await app.fetch(new Request(`${TEST_PUBLIC_URL}/graphql?query=${'a'.repeat(MAX_URL_BYTES)}`));
     expect(api.status).toBe(414);
     expect(await api.json()).toMatchObject({ error: 'uri_too_long' });

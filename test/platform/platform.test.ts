@@ -677,9 +677,8 @@ describe('scores endpoint', () => {
     const pending = postScore(scoresUrl(platform.lineitemUrl()), platform.issueAccessToken(), score('u', '2030-01-01T00:00:00Z'));
     await new Promise((resolve) => setTimeout(resolve, 100)); // let the request reach the fault
     expect(platform.scoreAttempts).toEqual([]);
-    const started = performance.now();
+    // The fault hangs for 60 s, twice the test's timeout: a close() that waited for it fails the test.
     await platform.close();
     await expect(pending).rejects.toThrow();
-    expect(performance.now() - started).toBeLessThan(1000);
   });
 });

@@ -185,8 +185,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PUBLIC_URL: 'http://192.168.1.10' })).toThrow(/https/);
   });
 
-  it('is documented in the README, variable by variable', () => {
+  it('is documented in the README, variable by variable, with its default', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const v of CONFIG_VARIABLES) expect(readme).toContain(`| \`${v.name}\``);
+    for (const v of CONFIG_VARIABLES) {
+      const shown = v.default === undefined || v.default === '(unset)' ? '(unset)' : `\`${v.default}\``;
+      expect(readme).toContain(`| \`${v.name}\` | ${shown} |`);
+    }
   });
 });
