@@ -23,13 +23,16 @@ export const AppNode = builder.prismaNode('App', {
   // Scoped to the viewer: another owner's app is indistinguishable from a missing one.
   findUnique: (id, ctx) => ({ id, ownerId: ctx.viewer.ownerId }),
   fields: (t) => ({
-    name: t.exposeString('name'),
+    name: t.exposeString('name', { description: `Your name for the app (1–${LIMITS.name} characters).` }),
     exerciseUrl: t.exposeString('exerciseUrl', {
       description: 'Where learners are sent after a successful launch.',
     }),
     isPublic: t.exposeBoolean('isPublic', { description: 'Only public apps can be launched over LTI.' }),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the app was created.' }),
+    updatedAt: t.expose('updatedAt', {
+      type: 'DateTime',
+      description: 'When its name, exercise URL or public flag last changed (an update that changes nothing leaves it).',
+    }),
     ltiTool: t.field({
       type: LtiTool,
       description: "The URLs an LMS needs for this app (the dashboard's LTI tab).",
@@ -41,7 +44,10 @@ export const AppNode = builder.prismaNode('App', {
       cursor: 'id',
       query: { orderBy: { id: 'asc' } },
       ...PAGE,
-    }, { name: 'LtiRegistrationConnection' }, { name: 'LtiRegistrationEdge' }),
+    }, {
+      name: 'LtiRegistrationConnection',
+      description: "A page of an app's LTI registrations, oldest first.",
+    }, { name: 'LtiRegistrationEdge', description: 'One LTI registration in a page, with its cursor.' }),
   }),
 });
 
@@ -53,12 +59,16 @@ builder.queryFields((t) => ({
     ...PAGE,
     resolve: (query, _root, _args, ctx) =>
       ctx.prisma.app.findMany({ ...query, where: { ownerId: ctx.viewer.ownerId }, orderBy: { id: 'asc' } }),
-  }, { name: 'AppConnection' }, { name: 'AppEdge' }),
+  }, { name: 'AppConnection', description: 'A page of your apps, oldest first.' }, {
+    name: 'AppEdge',
+    description: 'One app in a page, with its cursor.',
+  }),
   app: t.prismaField({
     type: 'App',
     nullable: true,
-    description: 'One of your apps; null when it does not exist or is not yours.',
-    args: { id: t.arg.id({ required: true }) },
+    description:
+      'One of your apps; null when it does not exist, is not yours, or the ID is malformed or of another type (a bad ID is never an error).',
+    args: { id: t.arg.id({ required: true, description: "The app's global ID (`App.id`)." }) },
     resolve: (query, _root, args, ctx) => {
       const id = tryDecodeIdOf('App', String(args.id));
       // A malformed ID matches nothing (an empty IN list: Prisma sends no query for it).
@@ -73,36 +83,45 @@ builder.queryFields((t) => ({
 // ---- mutations -------------------------------------------------------------------------
 
 const CreateAppInput = builder.inputType('CreateAppInput', {
+  description: 'A new app. Strings are trimmed before they are checked and stored.',
   fields: (t) => ({
-    name: t.string({ required: true, description: `1–${LIMITS.name} characters.` }),
-    exerciseUrl: t.string({ required: true, description: 'https URL (http only for localhost).' }),
-    isPublic: t.boolean({ description: 'Defaults to false.' }),
+    name: t.string({ required: true, description: `1–${LIMITS.name} characters, no control characters.` }),
+    exerciseUrl: t.string({
+      required: true,
+      description: `Where learners are sent after a launch: an absolute https URL (http only for localhost), no user name or password, at most ${LIMITS.url} characters.`,
+    }),
+    isPublic: t.boolean({ description: 'Whether LMSs may launch it. Defaults to false.' }),
   }),
 });
 
 const UpdateAppInput = builder.inputType('UpdateAppInput', {
-  description: 'Omitted or null fields keep their value.',
+  description: 'Omitted or null fields keep their value; the others are checked as in CreateAppInput.',
   fields: (t) => ({
-    id: t.id({ required: true }),
-    name: t.string(),
-    exerciseUrl: t.string(),
-    isPublic: t.boolean(),
+    id: t.id({ required: true, description: "The app's global ID (`App.id`)." }),
+    name: t.string({ description: `A new name: 1–${LIMITS.name} characters, no control characters.` }),
+    exerciseUrl: t.string({ description: 'A new exercise URL: an absolute https URL (http only for localhost).' }),
+    isPublic: t.boolean({ description: 'Whether LMSs may launch it; once false, new logins and launches are refused.' }),
   }),
 });
 
 const DeleteAppInput = builder.inputType('DeleteAppInput', {
-  fields: (t) => ({ id: t.id({ required: true }) }),
+  description: 'Which app to delete.',
+  fields: (t) => ({ id: t.id({ required: true, description: "The app's global ID (`App.id`)." }) }),
 });
 
 const AppPayload = builder.objectRef<{ app: App }>('AppPayload').implement({
-  fields: (t) => ({ app: t.field({ type: AppNode, resolve: (payload) => payload.app }) }),
+  description: 'The app as it is now, after the change.',
+  fields: (t) => ({
+    app: t.field({ type: AppNode, description: 'The created or updated app.', resolve: (payload) => payload.app }),
+  }),
 });
 
 const DeleteAppPayload = builder.objectRef<{ id: string }>('DeleteAppPayload').implement({
+  description: 'The app is gone, with its registrations, launches, grades and refused-launch records.',
   fields: (t) => ({
     deletedAppId: t.field({
       type: 'ID',
-      description: 'Global ID of the deleted app (its registrations were removed with it).',
+      description: 'Global ID of the deleted app, as it was given.',
       resolve: (p) => p.id,
     }),
   }),
@@ -111,8 +130,14 @@ const DeleteAppPayload = builder.objectRef<{ id: string }>('DeleteAppPayload').i
 builder.mutationFields((t) => ({
   createApp: t.field({
     type: AppPayload,
-    errors: { types: [ValidationError], directResult: true, union: { name: 'CreateAppResult' } },
-    args: { input: t.arg({ type: CreateAppInput, required: true }) },
+    description:
+      'Creates an app of yours (private unless `isPublic` is true). ValidationError lists every invalid field; then nothing was created.',
+    errors: {
+      types: [ValidationError],
+      directResult: true,
+      union: { name: 'CreateAppResult', description: 'The new app, or why it was refused.' },
+    },
+    args: { input: t.arg({ type: CreateAppInput, required: true, description: 'The new app.' }) },
     resolve: async (_root, { input }, ctx) => {
       const check = new InputChecker();
       const name = check.text('name', input.name, LIMITS.name);
@@ -126,12 +151,16 @@ builder.mutationFields((t) => ({
   }),
   updateApp: t.field({
     type: AppPayload,
+    description:
+      'Changes the given fields of one of your apps; omitted or null fields keep their value, and with nothing to change ' +
+      'the app is returned as it is. ValidationError lists every invalid field, NotFoundError means no such app of yours; ' +
+      'either way nothing was changed.',
     errors: {
       types: [ValidationError, NotFoundError],
       directResult: true,
-      union: { name: 'UpdateAppResult' },
+      union: { name: 'UpdateAppResult', description: 'The app as it is now, or why nothing was changed.' },
     },
-    args: { input: t.arg({ type: UpdateAppInput, required: true }) },
+    args: { input: t.arg({ type: UpdateAppInput, required: true, description: 'Which app, and what to change.' }) },
     resolve: async (_root, { input }, ctx) => {
       const id = decodeIdOf('App', String(input.id));
       const check = new InputChecker();
@@ -140,6 +169,12 @@ builder.mutationFields((t) => ({
       if (input.exerciseUrl != null) data.exerciseUrl = check.url('exerciseUrl', input.exerciseUrl);
       if (input.isPublic != null) data.isPublic = input.isPublic;
       check.done();
+      if (Object.keys(data).length === 0) {
+        // Nothing to write: updateMany would count 0 rows and call the caller's own app missing.
+        const app = await ctx.prisma.app.findFirst({ where: { id, ownerId: ctx.viewer.ownerId } });
+        if (!app) throw new NotFoundError('App', String(input.id));
+        return { app };
+      }
       const { count } = await ctx.prisma.app.updateMany({
         where: { id, ownerId: ctx.viewer.ownerId },
         data,
@@ -150,8 +185,16 @@ builder.mutationFields((t) => ({
   }),
   deleteApp: t.field({
     type: DeleteAppPayload,
-    errors: { types: [NotFoundError], directResult: true, union: { name: 'DeleteAppResult' } },
-    args: { input: t.arg({ type: DeleteAppInput, required: true }) },
+    description:
+      'Deletes one of your apps for good, with everything that belongs to it: its LTI registrations, all its launches and ' +
+      'grades (grades not yet delivered included: they will never be sent) and its refused-launch records. Logins and ' +
+      'launches of it are refused from then on. NotFoundError: no such app of yours; nothing was deleted.',
+    errors: {
+      types: [NotFoundError],
+      directResult: true,
+      union: { name: 'DeleteAppResult', description: 'The deleted app, or why nothing was deleted.' },
+    },
+    args: { input: t.arg({ type: DeleteAppInput, required: true, description: 'Which app to delete.' }) },
     resolve: async (_root, { input }, ctx) => {
       const id = decodeIdOf('App', String(input.id));
       const { count } = await ctx.prisma.app.deleteMany({ where: { id, ownerId: ctx.viewer.ownerId } });

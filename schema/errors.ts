@@ -1,6 +1,7 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { AppError, ForbiddenError, NotFoundError, ValidationError, type FieldProblem } from '../server/errors.ts';
 import { builder } from './builder.ts';
+import { isPlausibleId } from './ids.ts';
 
 /** Expected failures of a mutation are members of its result union, never top-level errors. */
 export const ErrorInterface = builder.interfaceRef<AppError>('Error').implement({
@@ -15,7 +16,7 @@ const FieldError = builder.objectRef<FieldProblem>('FieldError').implement({
   description: 'One invalid input field.',
   fields: (t) => ({
     field: t.exposeString('field', { description: 'The input field name, e.g. `exerciseUrl`.' }),
-    message: t.exposeString('message'),
+    message: t.exposeString('message', { description: 'What is wrong with the value and what is accepted, as a sentence for a person.' }),
   }),
 });
 
@@ -25,7 +26,11 @@ builder.objectType(ValidationError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof ValidationError,
   fields: (t) => ({
-    fields: t.field({ type: [FieldError], resolve: (err) => err.fields }),
+    fields: t.field({
+      type: [FieldError],
+      description: 'Every invalid input field (at least one), each with what is wrong with it.',
+      resolve: (err) => err.fields,
+    }),
   }),
 });
 
@@ -54,8 +59,8 @@ builder.objectType(ForbiddenError, {
 export function decodeIdOf(typename: string, globalId: string): string {
   try {
     const decoded = decodeGlobalID(globalId);
-    // A NUL can be in no id (PostgreSQL text cannot hold it), and must not reach a query.
-    if (decoded.typename === typename && decoded.id.length > 0 && decoded.id.length <= 64 && !decoded.id.includes('\u0000')) {
+    // An id that cannot exist (e.g. a NUL, which PostgreSQL text cannot hold) must not reach a query.
+    if (decoded.typename === typename && isPlausibleId(decoded.id)) {
       return decoded.id;
     }
   } catch {

@@ -5,6 +5,7 @@ import { builder, PAGE } from './builder.ts';
 import { decodeIdOf } from './errors.ts';
 
 const GradeStateEnum = builder.enumType('GradeState', {
+  description: 'Where the delivery of a grade to the platform (LTI Assignment and Grade Services) stands.',
   values: {
     PENDING: { description: 'Queued for delivery, or being retried (see lastError and nextAttemptAt).' },
     DELIVERED: { description: 'The platform accepted the score.' },
@@ -18,20 +19,28 @@ export const GradeNode = builder.prismaNode('Grade', {
   id: { field: 'id' },
   findUnique: (id, ctx) => ({ id, app: { ownerId: ctx.viewer.ownerId } }),
   fields: (t) => ({
-    launch: t.relation('launch'),
-    state: t.expose('state', { type: GradeStateEnum }),
-    scoreGiven: t.exposeFloat('scoreGiven'),
-    scoreMaximum: t.exposeFloat('scoreMaximum'),
+    launch: t.relation('launch', { description: 'The launch in which the learner completed the exercise.' }),
+    state: t.expose('state', { type: GradeStateEnum, description: 'Where its delivery stands.' }),
+    scoreGiven: t.exposeFloat('scoreGiven', { description: 'The score sent: full marks (equal to scoreMaximum).' }),
+    scoreMaximum: t.exposeFloat('scoreMaximum', { description: 'The largest possible score (100).' }),
     attempts: t.exposeInt('attempts', { description: 'Delivery attempts so far.' }),
     lastError: t.exposeString('lastError', {
       nullable: true,
       description: 'Why the last attempt did not deliver (status and an excerpt of the answer), or why it is not gradable.',
     }),
     lastStatus: t.exposeInt('lastStatus', { nullable: true, description: 'HTTP status of the last failed attempt.' }),
-    nextAttemptAt: t.expose('nextAttemptAt', { type: 'DateTime', nullable: true }),
-    deliveredAt: t.expose('deliveredAt', { type: 'DateTime', nullable: true }),
+    nextAttemptAt: t.expose('nextAttemptAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'While PENDING: when the next delivery attempt is due. Null in every other state.',
+    }),
+    deliveredAt: t.expose('deliveredAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the platform accepted the score; null unless DELIVERED.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the learner completed the exercise.' }),
-    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When it last changed (every delivery attempt changes it).' }),
   }),
 });
 
@@ -48,24 +57,37 @@ builder.prismaObjectField(AppNode, 'grades', (t) =>
   t.relatedConnection(
     'grades',
     { description: 'Grades earned in this app, newest first.', cursor: 'id', query: { orderBy: { id: 'desc' } }, ...PAGE },
-    { name: 'GradeConnection' },
-    { name: 'GradeEdge' },
+    { name: 'GradeConnection', description: "A page of an app's grades, newest first." },
+    { name: 'GradeEdge', description: 'One grade in a page, with its cursor.' },
   ),
 );
 
 const GradePayload = builder.objectRef<{ grade: Grade }>('GradePayload').implement({
-  fields: (t) => ({ grade: t.field({ type: GradeNode, resolve: (p) => p.grade }) }),
+  description: 'The grade as it is now.',
+  fields: (t) => ({
+    grade: t.field({ type: GradeNode, description: 'The grade, PENDING again and due now.', resolve: (p) => p.grade }),
+  }),
 });
 
 builder.mutationField('retryGradeDelivery', (t) =>
   t.field({
     type: GradePayload,
-    description: 'Queues a FAILED grade for delivery again, now (e.g. after fixing the LTI settings).',
-    errors: { types: [NotFoundError, ValidationError], directResult: true, union: { name: 'RetryGradeDeliveryResult' } },
+    description:
+      'Queues a FAILED grade for delivery again, now, with its attempts counted from 0 (e.g. after fixing the LTI ' +
+      'settings). ValidationError: the grade is not FAILED; NotFoundError: no such grade of yours. Either way nothing was changed.',
+    errors: {
+      types: [NotFoundError, ValidationError],
+      directResult: true,
+      union: { name: 'RetryGradeDeliveryResult', description: 'The queued grade, or why nothing was changed.' },
+    },
     args: {
       input: t.arg({
-        type: builder.inputType('RetryGradeDeliveryInput', { fields: (f) => ({ id: f.id({ required: true }) }) }),
+        type: builder.inputType('RetryGradeDeliveryInput', {
+          description: 'Which grade to deliver again.',
+          fields: (f) => ({ id: f.id({ required: true, description: "The grade's global ID (`Grade.id`)." }) }),
+        }),
         required: true,
+        description: 'Which grade to deliver again.',
       }),
     },
     resolve: async (_root, { input }, ctx) => {

@@ -6,24 +6,24 @@ builder.prismaNode('Launch', {
   id: { field: 'id' },
   findUnique: (id, ctx) => ({ id, app: { ownerId: ctx.viewer.ownerId } }),
   fields: (t) => ({
-    app: t.relation('app'),
-    registration: t.relation('registration'),
-    deploymentId: t.exposeString('deploymentId'),
+    app: t.relation('app', { description: 'The app that was launched.' }),
+    registration: t.relation('registration', { description: 'The registration (platform placement) it came through.' }),
+    deploymentId: t.exposeString('deploymentId', { description: "The platform's deployment ID, one of the registration's." }),
     subject: t.exposeString('subject', { description: "The platform's learner id (`sub`)." }),
     name: t.exposeString('name', { nullable: true, description: 'Often absent (Open edX sends none).' }),
-    givenName: t.exposeString('givenName', { nullable: true }),
-    familyName: t.exposeString('familyName', { nullable: true }),
-    email: t.exposeString('email', { nullable: true }),
+    givenName: t.exposeString('givenName', { nullable: true, description: 'As sent by the platform; null when absent.' }),
+    familyName: t.exposeString('familyName', { nullable: true, description: 'As sent by the platform; null when absent.' }),
+    email: t.exposeString('email', { nullable: true, description: 'As sent by the platform; null when absent.' }),
     roles: t.exposeStringList('roles', { description: 'As sent, unknown roles included.' }),
     contextId: t.exposeString('contextId', { nullable: true, description: 'The course, e.g. course-v1:Org+Course+Run.' }),
-    contextTitle: t.exposeString('contextTitle', { nullable: true }),
-    contextLabel: t.exposeString('contextLabel', { nullable: true }),
+    contextTitle: t.exposeString('contextTitle', { nullable: true, description: "The course's title; null when absent." }),
+    contextLabel: t.exposeString('contextLabel', { nullable: true, description: "The course's short label; null when absent." }),
     resourceLinkId: t.exposeString('resourceLinkId', { description: 'The placement in the course (Open edX block usage key).' }),
-    resourceLinkTitle: t.exposeString('resourceLinkTitle', { nullable: true }),
+    resourceLinkTitle: t.exposeString('resourceLinkTitle', { nullable: true, description: "The placement's title; null when absent." }),
     agsLineitem: t.exposeString('agsLineitem', { nullable: true, description: 'Where the score goes; null when the platform offered no grading.' }),
-    agsLineitems: t.exposeString('agsLineitems', { nullable: true }),
-    agsScopes: t.exposeStringList('agsScopes'),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    agsLineitems: t.exposeString('agsLineitems', { nullable: true, description: "The course's line items URL (AGS); null when absent." }),
+    agsScopes: t.exposeStringList('agsScopes', { description: 'The AGS scopes the platform granted; empty when none.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the launch succeeded.' }),
   }),
 });
 
@@ -36,12 +36,13 @@ builder.prismaObjectField(AppNode, 'launches', (t) =>
       query: { orderBy: { id: 'desc' } },
       ...PAGE,
     },
-    { name: 'LaunchConnection' },
-    { name: 'LaunchEdge' },
+    { name: 'LaunchConnection', description: "A page of an app's launches, newest first." },
+    { name: 'LaunchEdge', description: 'One launch in a page, with its cursor.' },
   ),
 );
 
 const LtiRouteEnum = builder.enumType('LtiRoute', {
+  description: 'Which of the two LTI 1.3 requests a refusal happened at.',
   values: {
     LOGIN: { description: 'The OIDC login initiation (the first request from the course).' },
     LAUNCH: { description: 'The launch itself (the signed id_token posted back by the course).' },
@@ -55,15 +56,15 @@ builder.prismaNode('LaunchRefusal', {
   id: { field: 'id' },
   findUnique: (id, ctx) => ({ id, app: { ownerId: ctx.viewer.ownerId } }),
   fields: (t) => ({
-    app: t.relation('app'),
+    app: t.relation('app', { description: 'The app whose login or launch was refused.' }),
     registration: t.relation('registration', {
       nullable: true,
       description: 'The registration the request was tied to; null when it could not be (e.g. no valid login yet).',
     }),
-    route: t.expose('route', { type: LtiRouteEnum }),
+    route: t.expose('route', { type: LtiRouteEnum, description: 'Whether the login or the launch was refused.' }),
     code: t.exposeString('code', { description: 'The ERR_LTI_* code, as on the learner\'s error page (docs/lti.md).' }),
     reason: t.exposeString('reason', { description: 'What the code means, in a sentence. The detailed reason is in the server log (refusalId).' }),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was refused.' }),
   }),
 });
 
@@ -76,7 +77,7 @@ builder.prismaObjectField(AppNode, 'launchRefusals', (t) =>
       query: { orderBy: { id: 'desc' } },
       ...PAGE,
     },
-    { name: 'LaunchRefusalConnection' },
-    { name: 'LaunchRefusalEdge' },
+    { name: 'LaunchRefusalConnection', description: "A page of an app's refused logins and launches, newest first." },
+    { name: 'LaunchRefusalEdge', description: 'One refused login or launch in a page, with its cursor.' },
   ),
 );

@@ -10,15 +10,19 @@ const ApiTokenNode = builder.prismaNode('ApiToken', {
   id: { field: 'id' },
   findUnique: (id, ctx) => ({ id, ownerId: ctx.viewer.ownerId }),
   fields: (t) => ({
-    name: t.exposeString('name'),
+    name: t.exposeString('name', { description: 'What it is for, as given when it was created.' }),
     prefix: t.exposeString('prefix', { description: 'The first characters, to recognise it.' }),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was created.' }),
     lastUsedAt: t.expose('lastUsedAt', {
       type: 'DateTime',
       nullable: true,
       description: 'Updated at most once a minute.',
     }),
-    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+    revokedAt: t.expose('revokedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it was revoked (it is refused since); null while it works.',
+    }),
     isCurrent: t.boolean({
       description: 'True for the token this request was made with.',
       select: { id: true },
@@ -32,17 +36,20 @@ builder.prismaNode('Owner', {
   id: { field: 'id' },
   findUnique: (id, ctx) => ({ id, AND: [{ id: ctx.viewer.ownerId }] }),
   fields: (t) => ({
-    name: t.exposeString('name'),
+    name: t.exposeString('name', { description: 'The account name.' }),
     isAdmin: t.exposeBoolean('isAdmin', {
       description: 'Administrators may rotate the tool signing keys (server-wide).',
     }),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the account was created.' }),
     apiTokens: t.relatedConnection('tokens', {
       description: 'Your API tokens, revoked ones included, oldest first.',
       cursor: 'id',
       query: { orderBy: { id: 'asc' } },
       ...PAGE,
-    }, { name: 'ApiTokenConnection' }, { name: 'ApiTokenEdge' }),
+    }, { name: 'ApiTokenConnection', description: 'A page of your API tokens, oldest first.' }, {
+      name: 'ApiTokenEdge',
+      description: 'One API token in a page, with its cursor.',
+    }),
   }),
 });
 
@@ -58,28 +65,46 @@ builder.queryField('viewer', (t) =>
 const CreateApiTokenPayload = builder
   .objectRef<{ token: string; apiToken: ApiToken }>('CreateApiTokenPayload')
   .implement({
+    description: 'A new API token and its secret.',
     fields: (t) => ({
       token: t.exposeString('token', {
-        description: 'The secret, to send as `Authorization: Bearer <token>`. Shown only this once.',
+        description: 'The secret, to send as `Authorization: Bearer <token>`. Shown only this once: only its hash is stored.',
       }),
-      apiToken: t.field({ type: ApiTokenNode, resolve: (p) => p.apiToken }),
+      apiToken: t.field({ type: ApiTokenNode, description: 'The new token (without its secret).', resolve: (p) => p.apiToken }),
     }),
   });
 
 const ApiTokenPayload = builder.objectRef<{ apiToken: ApiToken }>('ApiTokenPayload').implement({
-  fields: (t) => ({ apiToken: t.field({ type: ApiTokenNode, resolve: (p) => p.apiToken }) }),
+  description: 'The API token as it is now.',
+  fields: (t) => ({
+    apiToken: t.field({ type: ApiTokenNode, description: 'The revoked token (see `revokedAt`).', resolve: (p) => p.apiToken }),
+  }),
 });
 
 builder.mutationFields((t) => ({
   createApiToken: t.field({
     type: CreateApiTokenPayload,
-    errors: { types: [ValidationError], directResult: true, union: { name: 'CreateApiTokenResult' } },
+    description:
+      'Creates another API token for your account, e.g. one per client, so each can be revoked alone. Its secret is in ' +
+      'the answer, only this once. ValidationError: an invalid name; nothing was created.',
+    errors: {
+      types: [ValidationError],
+      directResult: true,
+      union: { name: 'CreateApiTokenResult', description: 'The new token with its secret, or why none was created.' },
+    },
     args: {
       input: t.arg({
         type: builder.inputType('CreateApiTokenInput', {
-          fields: (f) => ({ name: f.string({ required: true, description: 'What it is for.' }) }),
+          description: 'A new API token.',
+          fields: (f) => ({
+            name: f.string({
+              required: true,
+              description: `What it is for: 1–${LIMITS.name} characters, no control characters (trimmed).`,
+            }),
+          }),
         }),
         required: true,
+        description: 'The new token.',
       }),
     },
     resolve: async (_root, { input }, ctx) => {
@@ -93,14 +118,22 @@ builder.mutationFields((t) => ({
   }),
   revokeApiToken: t.field({
     type: ApiTokenPayload,
-    description: 'Revokes a token at once. Revoking the token in use signs this client out.',
-    errors: { types: [NotFoundError], directResult: true, union: { name: 'RevokeApiTokenResult' } },
+    description:
+      'Revokes one of your tokens at once. Revoking the token in use signs this client out. Revoking a revoked token ' +
+      'changes nothing (it keeps its first revocation time). NotFoundError: no such token of yours.',
+    errors: {
+      types: [NotFoundError],
+      directResult: true,
+      union: { name: 'RevokeApiTokenResult', description: 'The revoked token, or why nothing was revoked.' },
+    },
     args: {
       input: t.arg({
         type: builder.inputType('RevokeApiTokenInput', {
-          fields: (f) => ({ id: f.id({ required: true }) }),
+          description: 'Which token to revoke.',
+          fields: (f) => ({ id: f.id({ required: true, description: "The token's global ID (`ApiToken.id`)." }) }),
         }),
         required: true,
+        description: 'Which token to revoke.',
       }),
     },
     resolve: async (_root, { input }, ctx) => {

@@ -5,9 +5,9 @@ import { builder } from './builder.ts';
 const ToolKeyRef = builder.objectRef<ToolKeyInfo & { now: Date }>('ToolKey').implement({
   description: "One of the tool's signing keys, as published in the keyset (the private half never leaves the server).",
   fields: (t) => ({
-    kid: t.exposeString('kid'),
-    alg: t.exposeString('alg'),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    kid: t.exposeString('kid', { description: 'Key ID: the `kid` of the JWK in the keyset and in the headers of what it signs.' }),
+    alg: t.exposeString('alg', { description: 'The signing algorithm, e.g. RS256.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was made and published.' }),
     activatesAt: t.expose('activatesAt', { type: 'DateTime', description: 'Signs from this time on.' }),
     retiresAt: t.expose('retiresAt', { type: 'DateTime', nullable: true, description: 'Leaves the keyset at this time.' }),
     status: t.string({
@@ -31,9 +31,18 @@ builder.queryField('toolKeys', (t) =>
 const RotateToolKeyPayload = builder
   .objectRef<{ next: ToolKeyInfo; retiring: ToolKeyInfo[]; now: Date }>('RotateToolKeyPayload')
   .implement({
+    description: 'The keys a rotation changed.',
     fields: (t) => ({
-      next: t.field({ type: ToolKeyRef, resolve: (p) => ({ ...p.next, now: p.now }) }),
-      retiring: t.field({ type: [ToolKeyRef], resolve: (p) => p.retiring.map((k) => ({ ...k, now: p.now })) }),
+      next: t.field({
+        type: ToolKeyRef,
+        description: 'The new key: published now, signing from its activatesAt.',
+        resolve: (p) => ({ ...p.next, now: p.now }),
+      }),
+      retiring: t.field({
+        type: [ToolKeyRef],
+        description: 'The keys it replaces: they sign until the new key activates and stay published until their retiresAt.',
+        resolve: (p) => p.retiring.map((k) => ({ ...k, now: p.now })),
+      }),
     }),
   });
 
@@ -42,7 +51,11 @@ builder.mutationField('rotateToolKey', (t) =>
     type: RotateToolKeyPayload,
     description:
       'Publishes a new signing key now; it signs after TOOL_KEY_ROTATION_LEAD_SECONDS, and the current key stays published for TOOL_KEY_RETIRE_GRACE_SECONDS after that. Administrators only.',
-    errors: { types: [ForbiddenError], directResult: true, union: { name: 'RotateToolKeyResult' } },
+    errors: {
+      types: [ForbiddenError],
+      directResult: true,
+      union: { name: 'RotateToolKeyResult', description: 'The rotated keys, or ForbiddenError when you are no administrator.' },
+    },
     resolve: async (_root, _args, ctx) => {
       const owner = await ctx.prisma.owner.findUniqueOrThrow({
         where: { id: ctx.viewer.ownerId },

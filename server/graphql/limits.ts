@@ -38,8 +38,8 @@ export interface QueryLimits {
   maxAliases: number;
   /**
    * Fields that may be resolved, fragments expanded: each field counts 1, times the page size
-   * of every connection it sits in (`first`/`last`; the maximum page when it is a variable or
-   * missing). `apps(first: 100) { edges { node { launches(first: 100) { edges { node { id } } } } } }`
+   * of every connection it sits in (`first`, else `last`, at most the largest page; the largest
+   * page when it is a variable or missing). `apps(first: 100) { edges { node { launches(first: 100) { edges { node { id } } } } } }`
    * costs about 30,000 and is refused, however fast the database is today.
    */
   maxCost: number;
@@ -136,7 +136,7 @@ export function queryLimitsRule(limits: QueryLimits = QUERY_LIMITS): ValidationR
             if (cost > limits.maxCost) {
               context.reportError(
                 limitError(
-                  `Operation${name} may resolve ${cost} fields; at most ${limits.maxCost} are allowed. Ask for smaller pages (first) or fewer fields.`,
+                  `Operation${name} may resolve ${cost} fields; at most ${limits.maxCost} are allowed. Ask for smaller pages (first or last) or fewer fields.`,
                   'QUERY_TOO_COSTLY',
                 ),
               );
@@ -154,16 +154,25 @@ interface Measure {
 }
 const ZERO: Measure = { depth: 0, cost: 0 };
 
-/** The multiplier a field applies to its children: its page size if it is a connection. */
+/**
+ * The multiplier a field applies to its children: its page size if it is a connection, the
+ * way the Prisma plugin fetches it (getConnectionPageSize: `first ?? last`, at most the
+ * largest page). `first` decides when it is given, even with `last` (which then only turns
+ * the page around): costing whichever of the two was written last let `first: 100, last: 1`
+ * fetch 100 items at the price of one. A variable may hold anything up to the largest page;
+ * a left-out size counts as the largest page too (safe; the default is smaller).
+ */
 function pageSize(node: FieldNode, field: GraphQLField<unknown, unknown> | undefined): number {
   if (!field?.args.some((a) => a.name === 'first' || a.name === 'last')) return 1;
-  let size: number = PAGE.maxSize;
-  for (const arg of node.arguments ?? []) {
-    if ((arg.name.value === 'first' || arg.name.value === 'last') && arg.value.kind === Kind.INT) {
-      size = Number(arg.value.value);
-    }
-  }
-  return Math.max(1, size);
+  const sizeOf = (name: 'first' | 'last'): number | undefined => {
+    const value = node.arguments?.find((a) => a.name.value === name)?.value;
+    // Absent or a literal null: this argument sets no size.
+    if (!value || value.kind === Kind.NULL) return undefined;
+    // A literal of another kind fails validation anyway; count it like a variable.
+    return value.kind === Kind.INT ? Number(value.value) : PAGE.maxSize;
+  };
+  const size = sizeOf('first') ?? sizeOf('last') ?? PAGE.maxSize;
+  return Math.min(PAGE.maxSize, Math.max(1, size));
 }
 
 /**

@@ -6,6 +6,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { ToolKeys } from '../lti/tool-keys.ts';
 import { unexpectedErrorLogging, type GraphQLServerContext } from './error-logging.ts';
 import { useQueryLimits } from './limits.ts';
+import { useCursorCheck } from './cursors.ts';
 import type { OutboundPolicy } from '../http/outbound-policy.ts';
 
 export interface GraphQLDeps {
@@ -38,8 +39,9 @@ export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<Grap
     // Anything that is not an expected error is reported as "Unexpected error." and logged
     // with the request's logger (error-logging.ts).
     maskedErrors: errorLogging.maskedErrors,
-    // Size, tokens, depth, aliases and cost of each document (server/graphql/limits.ts).
-    plugins: [useQueryLimits(), errorLogging.plugin],
+    // Size, tokens, depth, aliases and cost of each document (server/graphql/limits.ts);
+    // cursors checked before anything runs (server/graphql/cursors.ts).
+    plugins: [useQueryLimits(), useCursorCheck(), errorLogging.plugin],
     // Yoga's logger is one for all requests, so its lines could not carry a reqId.
     logging: false,
     context: async ({ request, logger }): Promise<GraphQLContext> => {

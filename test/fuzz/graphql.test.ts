@@ -5,17 +5,22 @@
  * owner's objects or at garbage ids, garbage and huge bodies, odd methods and content
  * types, and missing, malformed, unknown and revoked tokens. Never a 5xx, never an
  * unexpected (masked, logged) error, never an answer without a valid token, never a write.
+ * The "valid documents" (checked against the schema below) carry hostile ids and cursors, as
+ * literals and as variables, into node(id), app(id), the mutations and every connection: with
+ * a valid token each one runs (200), node and app answer null, the mutations a typed error,
+ * and a cursor the API did not hand out is BAD_CURSOR.
  * A GET whose path + query is over 8 KiB is 414 and a body over 256 KiB is 413 before GraphQL
  * sees them; a document over the limits of server/graphql/limits.ts is 400 with the limit's
  * code, before the token is checked (README "Request limits", "GraphQL API").
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import fc from 'fast-check';
-import { Lexer, Source, TokenKind } from 'graphql';
+import { Lexer, parse, Source, specifiedRules, TokenKind, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, MAX_GRAPHQL_BODY_BYTES, type App } from '../../server/app.ts';
 import type { Database } from '../../server/db/client.ts';
-import { QUERY_LIMITS } from '../../server/graphql/limits.ts';
+import { QUERY_LIMITS, queryLimitsRule } from '../../server/graphql/limits.ts';
+import { getSchema } from '../../schema/index.ts';
 import { createOwner, NO_RATE_LIMITS, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
 import {
   anyBody,
@@ -45,6 +50,8 @@ let baseline: TableSnapshot;
 let token: string;
 let revokedToken: string;
 const foreignIds: string[] = [];
+/** Cursors of another owner's rows: well formed, so they page (to nothing), never an error. */
+const foreignCursors: string[] = [];
 
 beforeAll(async () => {
   watch = await WriteWatch.create();
@@ -79,6 +86,7 @@ beforeAll(async () => {
     encodeGlobalID('App', "' OR 1=1 --"),
     encodeGlobalID('App', 'x'.repeat(5000)),
   );
+  foreignCursors.push(b64(`GPC:S:${otherApp.id}`), b64(`GPC:S:${registration.id}`));
   const warmUp = await app.fetch(graphqlRequest('POST', { 'content-type': 'application/json', authorization: `Bearer ${token}` }, JSON.stringify({ query: '{ viewer { id } }' })));
   expect(warmUp.status).toBe(200);
   baseline = await snapshotTables(db);
@@ -139,23 +147,111 @@ const mutationArb = fc
   .array(fc.tuple(aliasArb, fc.constantFrom(...MUTATIONS), fc.oneof(idLiteral.map((id) => `(input: { id: ${id} })`), idLiteral.map((id) => `(input: { appId: ${id}, issuer: "https://x.example.org", clientId: "c2", authLoginUrl: "https://x.example.org/a", authTokenUrl: "https://x.example.org/t", keysetUrl: "https://x.example.org/k", deploymentIds: ["1"] })`), idLiteral.map((id) => `(input: { id: ${id}, name: "renamed", isPublic: false })`), argsArb), selectionArb), { minLength: 1, maxLength: 3 })
   .map((ms) => `mutation M($v: Boolean) { ${ms.map(([a, m, args, s]) => `${a}${m}${args} ${s}`).join(' ')} }`);
 
-/** Valid documents with hostile ids: they run (200) with the token, and get 401 without. */
-const validDocumentArb: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('{ viewer { id name apiTokens { id name prefix } } }', '{ apps(first: 100) { edges { node { id name } } pageInfo { hasNextPage } } }', '{ toolKeys { kid } }'),
-  idLiteral.map((id) => `{ node(id: ${id}) { id __typename } app(id: ${id}) { id name registrations { id } } }`),
-  fc.tuple(fc.constantFrom('deleteApp', 'removeLtiRegistration', 'retryGradeDelivery', 'revokeApiToken'), idLiteral).map(([m, id]) => `mutation { ${m}(input: { id: ${id} }) { __typename ... on Error { code message } } }`),
-  idLiteral.map((id) => `mutation { updateApp(input: { id: ${id}, name: "renamed", isPublic: false }) { __typename ... on Error { code } } }`),
-  fc.constant('mutation { rotateToolKey { __typename ... on Error { code } } }'),
-  fc.integer({ min: -5, max: 200 }).map((first) => `query Q($after: String) { apps(first: ${first}, after: $after) { edges { cursor } } }`),
+const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+
+/** A hostile string fit for a GraphQL string literal: lone surrogates cannot be written in one (parse error). */
+const asLiteral = (s: string) => JSON.stringify(s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'));
+/** Short enough that two literals stay far inside the document length limit. */
+const shortHostile = hostileString.map((s) => s.slice(0, 300));
+
+/** Ids: other owners' objects' global ids, garbage, and well-made global ids around hostile ids. */
+const hostileIdArb: fc.Arbitrary<string> = fc.oneof(
+  fc.integer({ min: 0, max: 10 }).map((i) => foreignIds[i] ?? ''),
+  hostileString,
+  fc.tuple(fc.constantFrom('App', 'LtiRegistration', 'Grade', 'Owner', 'Nope', 'Query', 'NotFoundError', ''), hostileString).map(([t, id]) => encodeGlobalID(t, id)),
+);
+/** Cursors: crafted ones of every chunk type, garbage, and base64 of hostile ids after the real prefix. */
+const hostileCursorArb: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom(
+    b64('GPC:S:\u0000'),
+    b64('GPC:S:a\u0000b'),
+    b64('GPC:N:5'),
+    b64('GPC:O:{"gt":""}'),
+    b64('GPC:D:0'),
+    b64('GPC:I:1'),
+    b64('GPC:Z:'),
+    b64('GPC:T:["S:a"]'),
+    b64('GPC:J:[1]'),
+    b64('GPC:S:'),
+    b64(`GPC:S:${'x'.repeat(65)}`),
+    b64('XYZ:S:a'),
+    'garbage',
+    '',
+  ),
+  fc.integer({ min: 0, max: 1 }).map((i) => foreignCursors[i] ?? ''),
+  hostileString,
+  hostileString.map((id) => b64(`GPC:S:${id}`)),
 );
 
-const documentArb: fc.Arbitrary<string> = fc.oneof(
+/** A generated request document, with its own variables when it has any. */
+interface Doc {
+  query: string;
+  variables?: Record<string, unknown>;
+  /** Valid against the schema and within every limit: with a valid token it runs (200). */
+  valid?: true;
+  /** What `data` must then match (toMatchObject), where it is known. */
+  data?: Record<string, unknown>;
+}
+
+const NOT_FOUND = { __typename: 'NotFoundError', code: 'ERR_NOT_FOUND' };
+
+/** Valid documents with hostile ids and cursors: they run (200) with the token, and get 401 without. */
+const validDocumentArb: fc.Arbitrary<Doc> = fc.oneof(
+  fc.constantFrom<Doc>(
+    { query: '{ viewer { id name apiTokens(first: 5) { edges { node { id name prefix } } } } }', valid: true },
+    { query: '{ apps(first: 100) { edges { node { id name } } pageInfo { hasNextPage } } }', valid: true, data: { apps: { edges: [], pageInfo: { hasNextPage: false } } } },
+    { query: '{ toolKeys { kid } }', valid: true },
+    { query: 'mutation { rotateToolKey { __typename ... on Error { code } } }', valid: true, data: { rotateToolKey: { __typename: 'ForbiddenError', code: 'ERR_FORBIDDEN' } } },
+  ),
+  // Ids as literals: node and app find nothing, whatever the id.
+  fc.oneof(hostileIdArb.map((id) => id.slice(0, 300)), shortHostile).map((id): Doc => ({
+    query: `{ node(id: ${asLiteral(id)}) { id __typename } app(id: ${asLiteral(id)}) { id name registrations(first: 5) { edges { node { id } } } } }`,
+    valid: true,
+    data: { node: null, app: null },
+  })),
+  // Ids as variables: any JSON string, lone surrogates and NULs included.
+  hostileIdArb.map((id): Doc => ({
+    query: 'query($id: ID!) { node(id: $id) { id __typename ... on App { name } } app(id: $id) { id launches(first: 5) { edges { node { id } } } } }',
+    variables: { id },
+    valid: true,
+    data: { node: null, app: null },
+  })),
+  // Cursors as variables and literals, on the root list and on nested ones.
+  fc.tuple(fc.integer({ min: -5, max: 200 }), fc.option(hostileCursorArb, { nil: undefined })).map(([first, after]): Doc => ({
+    query: `query Q($after: String) { apps(first: ${first}, after: $after) { edges { cursor } } }`,
+    ...(after === undefined ? {} : { variables: { after } }),
+    valid: true,
+  })),
+  fc.tuple(hostileIdArb, hostileCursorArb, fc.constantFrom('registrations(first: 5, after: $c)', 'launches(last: 5, before: $c)', 'grades(after: $c)', 'launchRefusals(first: 1, after: $c)')).map(([id, c, connection]): Doc => ({
+    query: `query($id: ID!, $c: String) { app(id: $id) { id ${connection} { edges { cursor node { id } } pageInfo { endCursor } } } }`,
+    variables: { id, c },
+    valid: true,
+  })),
+  fc.tuple(fc.oneof(hostileCursorArb.map((c) => c.slice(0, 400)), shortHostile), fc.constantFrom('first: 3, after', 'last: 3, before')).map(([c, args]): Doc => ({
+    query: `{ apps(${args}: ${asLiteral(c)}) { edges { cursor } } viewer { name } }`,
+    valid: true,
+  })),
+  // Mutations on someone else's or garbage ids: always not found, nothing written.
+  fc.tuple(fc.constantFrom('deleteApp', 'removeLtiRegistration', 'retryGradeDelivery', 'revokeApiToken', 'updateApp', 'updateLtiRegistration'), hostileIdArb.map((id) => id.slice(0, 300))).map(([m, id]): Doc => ({
+    query: `mutation { ${m}(input: { id: ${asLiteral(id)} }) { __typename ... on Error { code message } } }`,
+    valid: true,
+    data: { [m]: NOT_FOUND },
+  })),
+  hostileIdArb.map((id): Doc => ({
+    query: 'mutation($id: ID!) { updateApp(input: { id: $id, name: "renamed", isPublic: false }) { __typename ... on Error { code } } updateLtiRegistration(input: { id: $id, label: null }) { __typename ... on Error { code } } }',
+    variables: { id },
+    valid: true,
+    data: { updateApp: NOT_FOUND, updateLtiRegistration: NOT_FOUND },
+  })),
+);
+
+const documentArb: fc.Arbitrary<Doc> = fc.oneof(
   { weight: 4, arbitrary: validDocumentArb },
-  { weight: 4, arbitrary: fc.tuple(fc.constantFrom('', 'query ', 'query Q($v: Boolean, $input: ID) ', 'subscription ', 'query Q($v: Nope) '), selectionArb, fc.constantFrom('', ' fragment F on App { id name }', ' fragment F on Nope { x }', ' fragment F on App { ...F }')).map(([op, s, f]) => `${op}${s}${f}`) },
-  { weight: 3, arbitrary: mutationArb },
-  { weight: 1, arbitrary: fc.integer({ min: 100, max: 3000 }).map((n) => `${'{ viewer '.repeat(n)}${'}'.repeat(n)}`) },
-  { weight: 1, arbitrary: fc.integer({ min: 100, max: 2000 }).map((n) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(' ')} }`) },
-  { weight: 1, arbitrary: hostileString },
+  { weight: 4, arbitrary: fc.tuple(fc.constantFrom('', 'query ', 'query Q($v: Boolean, $input: ID) ', 'subscription ', 'query Q($v: Nope) '), selectionArb, fc.constantFrom('', ' fragment F on App { id name }', ' fragment F on Nope { x }', ' fragment F on App { ...F }')).map(([op, s, f]) => ({ query: `${op}${s}${f}` })) },
+  { weight: 3, arbitrary: mutationArb.map((query) => ({ query })) },
+  { weight: 1, arbitrary: fc.integer({ min: 100, max: 3000 }).map((n) => ({ query: `${'{ viewer '.repeat(n)}${'}'.repeat(n)}` })) },
+  { weight: 1, arbitrary: fc.integer({ min: 100, max: 2000 }).map((n) => ({ query: `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(' ')} }` })) },
+  { weight: 1, arbitrary: hostileString.map((query) => ({ query })) },
 );
 
 // ---------------------------------------------------------------------------------------
@@ -240,7 +336,10 @@ describe('fuzz: GraphQL', () => {
         let method: string = sample.method;
         let body: BodyInit | undefined;
         let query = '';
-        const payload = { query: sample.document, variables: sample.variables, operationName: sample.operationName };
+        const document = sample.document.query;
+        // A document with variables of its own sends those; the others get the generated ones.
+        const variables = sample.document.variables ?? sample.variables;
+        const payload = { query: document, variables, operationName: sample.operationName };
         switch (sample.transport) {
           case 'json':
             body = JSON.stringify(payload);
@@ -248,10 +347,10 @@ describe('fuzz: GraphQL', () => {
             break;
           case 'get':
             method = 'GET';
-            query = `?${new URLSearchParams({ query: sample.document.replace(/[\uD800-\uDFFF]/g, ''), ...(sample.variables !== undefined ? { variables: JSON.stringify(sample.variables) } : {}) })}`;
+            query = `?${new URLSearchParams({ query: document.replace(/[\uD800-\uDFFF]/g, ''), ...(variables !== undefined ? { variables: JSON.stringify(variables) } : {}) })}`;
             break;
           case 'graphqlBody':
-            body = sample.document;
+            body = document;
             headers['content-type'] = 'application/graphql';
             break;
           case 'garbage':
@@ -277,9 +376,9 @@ describe('fuzz: GraphQL', () => {
         const wellFormed =
           normalised === 'POST' &&
           sample.accept === 'application/graphql-response+json, application/json' &&
-          ((sample.transport === 'json' && sample.contentType === 'application/json' && (sample.variables === undefined || (typeof sample.variables === 'object' && sample.variables !== null && !Array.isArray(sample.variables)))) ||
+          ((sample.transport === 'json' && sample.contentType === 'application/json' && (variables === undefined || (typeof variables === 'object' && variables !== null && !Array.isArray(variables)))) ||
             sample.transport === 'graphqlBody');
-        let limit = wellFormed && !bodyTooLarge ? brokenLimit(sample.document) : undefined;
+        let limit = wellFormed && !bodyTooLarge ? brokenLimit(document) : undefined;
         // Depth and aliases are validation rules: an operationName that names no operation fails first.
         if ((limit === 'QUERY_TOO_DEEP' || limit === 'QUERY_TOO_MANY_ALIASES') && sample.operationName !== undefined) limit = undefined;
 
@@ -307,6 +406,21 @@ describe('fuzz: GraphQL', () => {
           expect(answer.data ?? null).toBeNull();
           expect(answer.errors.map((e) => e.extensions?.code)).toContain(limit);
           seen.set(limit, (seen.get(limit) ?? 0) + 1);
+        } else if (sample.document.valid && sample.auth === 'valid' && wellFormed && sample.transport === 'json' && sample.operationName === undefined) {
+          // A valid document, sent properly with a valid token, runs: 200 with `data` (a
+          // document that failed validation would have none), whatever ids and cursors it holds.
+          expect(response.status, text).toBe(200);
+          const answer = JSON.parse(text) as { data?: Record<string, unknown> | null; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+          expect(answer, text).toHaveProperty('data');
+          if (sample.document.data) expect(answer.data, text).toMatchObject(sample.document.data);
+          const codes = (answer.errors ?? []).map((e) => e.extensions?.code ?? e.message);
+          // The one error a valid document meets besides Pothos' own argument checks (e.g. a negative `first`).
+          if (codes.includes('BAD_CURSOR')) {
+            expect(codes).toEqual(['BAD_CURSOR']);
+            expect(answer.data).toBeNull();
+            seen.set('BAD_CURSOR', (seen.get('BAD_CURSOR') ?? 0) + 1);
+          }
+          seen.set('VALID_RAN', (seen.get('VALID_RAN') ?? 0) + 1);
         } else if (sample.auth !== 'valid') {
           // No field ever runs without a valid token (a request error may still be a 200
           // under `application/json`, GraphQL over HTTP's legacy rule: it carries no data).
@@ -321,6 +435,17 @@ describe('fuzz: GraphQL', () => {
     expect(changedTables(baseline, await snapshotTables(db))).toEqual([]);
     console.info('[fuzz] graphql statuses:', Object.fromEntries(seen));
     // (QUERY_TOO_DEEP is predicted too, but rare here; test/graphql/query-limits.test.ts covers it.)
-    for (const status of ['200', '400', '401', '414', 'BODY_TOO_LARGE', 'QUERY_TOO_LONG', 'QUERY_TOO_MANY_TOKENS', 'QUERY_TOO_MANY_ALIASES']) expect(seen.get(status) ?? 0, status).toBeGreaterThan(0);
+    for (const status of ['200', '400', '401', '414', 'BODY_TOO_LARGE', 'QUERY_TOO_LONG', 'QUERY_TOO_MANY_TOKENS', 'QUERY_TOO_MANY_ALIASES', 'VALID_RAN', 'BAD_CURSOR']) expect(seen.get(status) ?? 0, status).toBeGreaterThan(0);
   }, FUZZ_TIMEOUT_MS);
+
+  it('every "valid document" is valid against the schema and within every limit', () => {
+    // Otherwise its hostile ids and cursors would be refused by validation and never reach a resolver.
+    fc.assert(
+      fc.property(validDocumentArb, (doc) => {
+        expect(brokenLimit(doc.query)).toBeUndefined();
+        expect(validate(getSchema(), parse(doc.query), [...specifiedRules, queryLimitsRule()]).map((e) => e.message)).toEqual([]);
+      }),
+      fuzzParameters('graphql valid documents'),
+    );
+  });
 });

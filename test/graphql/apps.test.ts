@@ -122,10 +122,11 @@ describe('apps and app(id)', () => {
     expect((await alice.run(NodeDocument, { id: bobs.id })).node).toBeNull();
     const bobOwner = await db.prisma.owner.findFirstOrThrow({ where: { name: 'Bob' } });
     expect((await alice.run(NodeDocument, { id: encodeGlobalID('Owner', bobOwner.id) })).node).toBeNull();
+    // A malformed ID names nothing either: null, as the field's description says, not an error
+    // (test/graphql/ids-and-cursors.test.ts has the hostile ones).
     const malformed = await alice.raw(NodeDocument, { id: 'garbage' });
     expect(malformed.status).toBe(200);
-    expect(malformed.body.data?.node).toBeNull();
-    expect(malformed.body.errors?.[0]?.message).toMatch(/Invalid global ID/);
+    expect(malformed.body).toEqual({ data: { node: null } });
     expect((await bob.run(NodeDocument, { id: encodeGlobalID('Owner', bobOwner.id) })).node).toMatchObject({
       __typename: 'Owner',
       name: 'Bob',
@@ -144,6 +145,24 @@ describe('updateApp', () => {
     expect(renamed.updateApp).toMatchObject({
       app: { name: 'After', exerciseUrl: 'https://new.example.org/', isPublic: true },
     });
+  });
+
+  it('with nothing to change (fields omitted or null), answers the app as it is', async () => {
+    const app = await createApp(alice, 'Unchanged');
+    for (const input of [{ id: app.id }, { id: app.id, name: null, exerciseUrl: null, isPublic: null }]) {
+      const { updateApp } = await alice.run(UpdateAppDocument, { input });
+      // The same values, updatedAt included: nothing was written.
+      expect(updateApp).toEqual({ __typename: 'AppPayload', app });
+    }
+  });
+
+  it('with nothing to change, another owner’s app and a missing one are still not found', async () => {
+    const bobs = await createApp(bob, 'Not yours');
+    const missing = encodeGlobalID('App', '00000000-0000-7000-8000-000000000000');
+    for (const id of [bobs.id, missing, 'garbage']) {
+      const { updateApp } = await alice.run(UpdateAppDocument, { input: { id } });
+      expect(updateApp).toMatchObject({ __typename: 'NotFoundError', code: 'ERR_NOT_FOUND', id });
+    }
   });
 
   it('refuses invalid values and leaves the app unchanged', async () => {

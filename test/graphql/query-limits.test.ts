@@ -120,6 +120,36 @@ describe('documents over the limits get a clear 400, and nothing runs', () => {
     expect(body.errors).toBeUndefined();
   });
 
+  it('too costly: a page is costed as it is fetched, `first` before `last`', async () => {
+    const nested = (args: string) => `{ apps(${args}) { edges { node { launches(${args}) { edges { node { id } } } } } } }`;
+    // `last` pages as large as `first`.
+    await expectRefused(nested('last: 100'), 'QUERY_TOO_COSTLY', /may resolve 30301 fields/);
+    // With both, the server fetches `first` items: a small `last` written after it must not hide them.
+    await expectRefused(nested('first: 100, last: 1'), 'QUERY_TOO_COSTLY', /may resolve 30301 fields/);
+    await expectRefused(nested('last: 1, first: 100'), 'QUERY_TOO_COSTLY', /may resolve 30301 fields/);
+    // A variable `first` counts as the largest page, whatever literal `last` comes with it.
+    await expectRefused(
+      'query($n: Int) { apps(first: $n, last: 1) { edges { node { launches(first: $n, last: 1) { edges { node { id } } } } } } }',
+      'QUERY_TOO_COSTLY',
+      /may resolve 30301 fields/,
+    );
+    // `first: null` is no page size: `last` is.
+    await expectRefused(nested('first: null, last: 100'), 'QUERY_TOO_COSTLY', /may resolve 30301 fields/);
+    // And the other way round, a small `first` is what is fetched, and what is costed.
+    const small = await post(nested('first: 1, last: 100'));
+    expect(small.status).toBe(200);
+    expect(small.body.errors).toBeUndefined();
+  });
+
+  it('a page larger than the largest one is costed as the largest one (it is fetched as such)', async () => {
+    const { status, body } = await post('{ apps(first: 1000) { edges { node { launches(first: 10) { edges { node { id } } } } } } }');
+    expect(status).toBe(200);
+    expect(body.errors).toBeUndefined();
+    expect(validate(getSchema(), parse('{ apps(first: 1000) { edges { node { launches(first: 100) { edges { node { id } } } } } } }'), [queryLimitsRule()]).map((e) => e.message)).toEqual([
+      'Operation may resolve 30301 fields; at most 10000 are allowed. Ask for smaller pages (first or last) or fewer fields.',
+    ]);
+  });
+
   it('too many aliases', async () => {
     const fields = Array.from({ length: QUERY_LIMITS.maxAliases + 1 }, (_, i) => `v${i}: viewer { name }`).join(' ');
     await expectRefused(`{ ${fields} }`, 'QUERY_TOO_MANY_ALIASES', /31 aliases; at most 30/);

@@ -1,3 +1,4 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import {
@@ -223,6 +224,36 @@ describe('updateLtiRegistration and removeLtiRegistration', () => {
     });
     const cleared = await alice.run(UpdateLtiRegistrationDocument, { input: { id: reg.id, label: '' } });
     expect(cleared.updateLtiRegistration).toMatchObject({ registration: { label: null } });
+  });
+
+  it('with nothing to change (fields omitted or null), answers the registration as it is; a null label keeps it', async () => {
+    const added = await add(alice, studioValues({ label: 'Keep me' }));
+    if (added.__typename !== 'LtiRegistrationPayload') throw new Error(added.__typename);
+    const reg = added.registration;
+    const nulls = { issuer: null, clientId: null, authLoginUrl: null, authTokenUrl: null, keysetUrl: null, deploymentIds: null };
+    for (const input of [{ id: reg.id }, { id: reg.id, label: null }, { id: reg.id, label: null, ...nulls }]) {
+      const { updateLtiRegistration } = await alice.run(UpdateLtiRegistrationDocument, { input });
+      // The same values, label and updatedAt included: nothing was written.
+      expect(updateLtiRegistration).toEqual({ __typename: 'LtiRegistrationPayload', registration: reg });
+    }
+  });
+
+  it('a null label next to a change keeps the label; only spaces clear it like an empty one', async () => {
+    const added = await add(alice, studioValues({ label: 'Spring' }));
+    if (added.__typename !== 'LtiRegistrationPayload') throw new Error(added.__typename);
+    const reg = added.registration;
+    const kept = await alice.run(UpdateLtiRegistrationDocument, { input: { id: reg.id, label: null, deploymentIds: ['2'] } });
+    expect(kept.updateLtiRegistration).toMatchObject({ registration: { label: 'Spring', deploymentIds: ['2'] } });
+    const cleared = await alice.run(UpdateLtiRegistrationDocument, { input: { id: reg.id, label: '   ' } });
+    expect(cleared.updateLtiRegistration).toMatchObject({ registration: { label: null, deploymentIds: ['2'] } });
+  });
+
+  it('with nothing to change, another owner’s registration and a missing one are still not found', async () => {
+    const bobs = await registered(bob, bobAppId);
+    for (const id of [bobs.id, encodeGlobalID('LtiRegistration', '00000000-0000-7000-8000-000000000000'), 'garbage']) {
+      const { updateLtiRegistration } = await alice.run(UpdateLtiRegistrationDocument, { input: { id } });
+      expect(updateLtiRegistration).toMatchObject({ __typename: 'NotFoundError', code: 'ERR_NOT_FOUND', id });
+    }
   });
 
   it('refuses invalid values and a duplicate pair, changing nothing', async () => {

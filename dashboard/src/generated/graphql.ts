@@ -4,32 +4,43 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+/** The values Open edX Studio shows on an LTI 1.3 component's settings, for one of your apps. Strings are trimmed before they are checked and stored. */
 export type AddLtiRegistrationInput = {
+  /** The app's global ID (`App.id`). */
   appId: string | number;
+  /** Studio: "Login URL". An absolute URL of at most 2048 characters that must not name a loopback, private, link-local or other special-use address (or localhost) outside the networks the server allows (OUTBOUND_ALLOWED_NETWORKS); https unless its host is an allowed loopback host. */
   authLoginUrl: string;
+  /** Studio: "Access Token URL". An absolute URL of at most 2048 characters that must not name a loopback, private, link-local or other special-use address (or localhost) outside the networks the server allows (OUTBOUND_ALLOWED_NETWORKS); https unless its host is an allowed loopback host. */
   authTokenUrl: string;
+  /** Studio: "Client ID", 1–255 characters. With the issuer, unique on the whole server. */
   clientId: string;
-  /** At least one; Open edX uses "1". */
+  /** Studio: "Deployment ID" (Open edX uses "1"). 1–50 IDs of 1–255 characters each; duplicates are dropped. */
   deploymentIds: Array<string>;
-  /** https URL (http only for localhost). */
+  /** Studio: "Issuer". An absolute https URL (http only for localhost) of at most 2048 characters, without query or fragment; trailing slashes are dropped. With the client ID, unique on the whole server. */
   issuer: string;
+  /** Studio: "Keyset URL". An absolute URL of at most 2048 characters that must not name a loopback, private, link-local or other special-use address (or localhost) outside the networks the server allows (OUTBOUND_ALLOWED_NETWORKS); https unless its host is an allowed loopback host. */
   keysetUrl: string;
+  /** Your own note, e.g. the course: at most 100 characters. Omitted, null, empty or only spaces: none. */
   label?: string | null | undefined;
 };
 
+/** A new app. Strings are trimmed before they are checked and stored. */
 export type CreateAppInput = {
-  /** https URL (http only for localhost). */
+  /** Where learners are sent after a launch: an absolute https URL (http only for localhost), no user name or password, at most 2048 characters. */
   exerciseUrl: string;
-  /** Defaults to false. */
+  /** Whether LMSs may launch it. Defaults to false. */
   isPublic?: boolean | null | undefined;
-  /** 1–200 characters. */
+  /** 1–200 characters, no control characters. */
   name: string;
 };
 
+/** Which app to delete. */
 export type DeleteAppInput = {
+  /** The app's global ID (`App.id`). */
   id: string | number;
 };
 
+/** Where the delivery of a grade to the platform (LTI Assignment and Grade Services) stands. */
 export type GradeState =
   /** The platform accepted the score. */
   | 'DELIVERED'
@@ -40,33 +51,48 @@ export type GradeState =
   /** Queued for delivery, or being retried (see lastError and nextAttemptAt). */
   | 'PENDING';
 
+/** Which of the two LTI 1.3 requests a refusal happened at. */
 export type LtiRoute =
   /** The launch itself (the signed id_token posted back by the course). */
   | 'LAUNCH'
   /** The OIDC login initiation (the first request from the course). */
   | 'LOGIN';
 
+/** Which registration to remove. */
 export type RemoveLtiRegistrationInput = {
+  /** The registration's global ID (`LtiRegistration.id`). */
   id: string | number;
 };
 
-/** Omitted or null fields keep their value. */
+/** Omitted or null fields keep their value; the others are checked as in CreateAppInput. */
 export type UpdateAppInput = {
+  /** A new exercise URL: an absolute https URL (http only for localhost). */
   exerciseUrl?: string | null | undefined;
+  /** The app's global ID (`App.id`). */
   id: string | number;
+  /** Whether LMSs may launch it; once false, new logins and launches are refused. */
   isPublic?: boolean | null | undefined;
+  /** A new name: 1–200 characters, no control characters. */
   name?: string | null | undefined;
 };
 
-/** Omitted or null fields keep their value; an empty label clears it. */
+/** Omitted or null fields keep their value; the others are checked as in AddLtiRegistrationInput. To clear the label, pass an empty string. */
 export type UpdateLtiRegistrationInput = {
+  /** Studio: "Login URL". An absolute URL of at most 2048 characters that must not name a loopback, private, link-local or other special-use address (or localhost) outside the networks the server allows (OUTBOUND_ALLOWED_NETWORKS); https unless its host is an allowed loopback host. */
   authLoginUrl?: string | null | undefined;
+  /** Studio: "Access Token URL". An absolute URL of at most 2048 characters that must not name a loopback, private, link-local or other special-use address (or localhost) outside the networks the server allows (OUTBOUND_ALLOWED_NETWORKS); https unless its host is an allowed loopback host. */
   authTokenUrl?: string | null | undefined;
+  /** Studio: "Client ID", 1–255 characters. With the issuer, unique on the whole server. */
   clientId?: string | null | undefined;
+  /** All deployment IDs (they replace the old ones). Studio: "Deployment ID" (Open edX uses "1"). 1–50 IDs of 1–255 characters each; duplicates are dropped. */
   deploymentIds?: Array<string> | null | undefined;
+  /** The registration's global ID (`LtiRegistration.id`). */
   id: string | number;
+  /** Studio: "Issuer". An absolute https URL (http only for localhost) of at most 2048 characters, without query or fragment; trailing slashes are dropped. With the client ID, unique on the whole server. */
   issuer?: string | null | undefined;
+  /** Studio: "Keyset URL". An absolute URL of at most 2048 characters that must not name a loopback, private, link-local or other special-use address (or localhost) outside the networks the server allows (OUTBOUND_ALLOWED_NETWORKS); https unless its host is an allowed loopback host. */
   keysetUrl?: string | null | undefined;
+  /** A new note, at most 100 characters. An empty string (or only spaces) clears it; null keeps it. */
   label?: string | null | undefined;
 };
 
