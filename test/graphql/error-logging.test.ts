@@ -42,7 +42,7 @@ async function linesOf(query: string, options: { authFails?: boolean; authorizat
     body: JSON.stringify({ query }),
   });
   const response = await handler.fetch(request, { logger: logger.child({ reqId: 'req-00000001', component: 'graphql' }) });
-  return { body: (await response.json()) as { errors?: { message: string }[] }, lines };
+  return { status: response.status, body: (await response.json()) as { errors?: { message: string; extensions?: { code?: string } }[] }, lines };
 }
 
 describe('GraphQL error logging', () => {
@@ -61,7 +61,14 @@ describe('GraphQL error logging', () => {
   });
 
   it('does not log expected errors (validation, authentication)', async () => {
-    expect((await linesOf('{ nope }')).lines).toEqual([]);
-    expect((await linesOf('{ viewer { name } }', { authorization: 'Bearer nope' })).lines).toEqual([]);
+    // Each is answered as what it is (so the silence is not a request that never got that far).
+    const invalid = await linesOf('{ nope }');
+    expect(invalid.status).toBe(200); // graphql-yoga answers a validation error with 200 to an application/json client
+    expect(invalid.body.errors?.[0]?.message).toMatch(/Cannot query field "nope"/);
+    expect(invalid.lines).toEqual([]);
+    const unauthenticated = await linesOf('{ viewer { name } }', { authorization: 'Bearer nope' });
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(unauthenticated.lines).toEqual([]);
   });
 });
