@@ -88,7 +88,7 @@ const CreateAppInput = builder.inputType('CreateAppInput', {
     name: t.string({ required: true, description: `1–${LIMITS.name} characters, no control characters.` }),
     exerciseUrl: t.string({
       required: true,
-      description: `Where learners are sent after a launch: an absolute https URL (http only for localhost), no user name or password, at most ${LIMITS.url} characters.`,
+      description: `Where learners are sent after a launch: an absolute https URL (http only for localhost), no user name or password, no spaces or control characters, at most ${LIMITS.url} characters.`,
     }),
     isPublic: t.boolean({ description: 'Whether LMSs may launch it. Defaults to false.' }),
   }),

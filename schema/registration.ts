@@ -12,7 +12,10 @@ export const RegistrationNode = builder.prismaNode('LtiRegistration', {
   findUnique: (id, ctx) => ({ id, app: { ownerId: ctx.viewer.ownerId } }),
   fields: (t) => ({
     label: t.exposeString('label', { nullable: true, description: 'Your own note, e.g. the course; null when there is none.' }),
-    issuer: t.exposeString('issuer', { description: 'Studio: "Issuer". Stored without a trailing slash.' }),
+    issuer: t.exposeString('issuer', {
+      description:
+        'Studio: "Issuer". Stored without trailing slashes; logins and launches must send exactly this issuer (one ending in "/" is refused).',
+    }),
     clientId: t.exposeString('clientId', { description: 'Studio: "Client ID".' }),
     authLoginUrl: t.exposeString('authLoginUrl', { description: 'Studio: "Login URL".' }),
     authTokenUrl: t.exposeString('authTokenUrl', { description: 'Studio: "Access Token URL".' }),
@@ -46,14 +49,15 @@ const platformFields = {
 const fieldDescriptions = {
   issuer:
     `Studio: "Issuer". An absolute https URL (http only for localhost) of at most ${LIMITS.url} characters, without ` +
-    'query or fragment; trailing slashes are dropped. With the client ID, unique on the whole server.',
+    'query or fragment (not even an empty "?" or "#"); trailing slashes are dropped, and logins and launches must then send ' +
+    'exactly the stored issuer. With the client ID, unique on the whole server.',
   clientId: `Studio: "Client ID", 1–${LIMITS.clientId} characters. With the issuer, unique on the whole server.`,
   authLoginUrl: `Studio: "Login URL". ${OUTBOUND_URL_RULE}`,
   authTokenUrl: `Studio: "Access Token URL". ${OUTBOUND_URL_RULE}`,
   keysetUrl: `Studio: "Keyset URL". ${OUTBOUND_URL_RULE}`,
   deploymentIds:
     `Studio: "Deployment ID" (Open edX uses "1"). 1–${LIMITS.deploymentIds} IDs of 1–${LIMITS.deploymentId} ` +
-    'characters each; duplicates are dropped.',
+    'characters each, no control characters; duplicates are dropped.',
 };
 
 const AddLtiRegistrationInput = builder.inputType('AddLtiRegistrationInput', {

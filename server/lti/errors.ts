@@ -24,7 +24,7 @@ export const LTI_ERRORS = {
   ERR_LTI_ALG_NOT_ALLOWED: [400, 'The launch token uses a signature algorithm that is not accepted.'],
   ERR_LTI_KID_MISSING: [400, 'The launch token does not name its signing key.'],
   ERR_LTI_UNKNOWN_KID: [400, "The launch token was signed with a key the course's keyset does not have."],
-  ERR_LTI_KEYSET_UNAVAILABLE: [502, "The course's keyset could not be fetched. Try again in a moment."],
+  ERR_LTI_KEYSET_UNAVAILABLE: [502, "The course's keyset could not be fetched or used. Try again in a moment."],
   ERR_LTI_BAD_SIGNATURE: [400, 'The launch token signature is invalid.'],
   ERR_LTI_ISSUER: [400, 'The launch token comes from a different platform than the sign-in.'],
   ERR_LTI_AUDIENCE: [400, 'The launch token is meant for another tool.'],

@@ -14,6 +14,7 @@ import {
   checkTimes,
   checkVersion,
 } from './checks/claims.ts';
+import { checkAppStillPublic, checkLoginRegistration } from './checks/registration.ts';
 import { checkLoginState, checkStateCookie } from './checks/state.ts';
 import { checkTargetLinkUri } from './checks/target-link.ts';
 import { checkTokenHeader, verifyTokenSignature } from './checks/token.ts';
@@ -30,6 +31,10 @@ import { ltiToolUrls } from './tool-urls.ts';
  */
 export const LAUNCH_FRAGMENT_PARAM = 'lti_launch';
 export const SERVER_FRAGMENT_PARAM = 'lti_server';
+/**
+ * Descriptive claims (names, email, context, resource link title) are cut to this many
+ * characters: only people read them. Identifiers and URLs are stored whole (see agsOf).
+ */
 const MAX_STORED = 1000;
 
 export function hashCredential(credential: string): string {
@@ -49,7 +54,8 @@ export function hashCredential(credential: string): string {
  * registration (unchanged, app public, deployment registered) in SQL. Anything short of a
  * recorded launch there falls through to the full path below, which reads the login and
  * names the precise reason — so both roads refuse exactly the same launches, with the
- * same codes.
+ * same codes. The one thing the full path does not repeat is a keyset fetch that just
+ * failed for the same URL: the learner would only wait for a second timeout.
  */
 export async function handleLaunch(request: Request, appId: string, deps: LtiDeps): Promise<Response> {
   if (request.method !== 'POST') throw new LtiError('ERR_LTI_METHOD', `${request.method} on the launch URL`);
@@ -62,17 +68,17 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
   const state = checkStateCookie(form.get('state'), request.headers.get('cookie'));
   const idToken = form.get('id_token');
   const fast = await launchFromCachedRegistration(state, idToken, appId, now, deps);
-  if (fast) return fast;
+  if (fast instanceof Response) return fast;
 
   const found = await findLoginForLaunch(deps.prisma, state);
   const login = checkLoginState(found?.login ?? null, appId, now);
   checkTokenHeader(idToken);
-  const registration = found?.registration;
-  if (!registration || registration.appId !== appId) {
-    throw new LtiError('ERR_LTI_UNKNOWN_REGISTRATION', `registration ${login.registrationId} was removed during the login`);
-  }
+  const registration = checkLoginRegistration(found?.registration, login, appId);
   const context = { appId, registrationId: registration.id };
   try {
+    // Same URL as the fetch that just failed on the short road: its verdict stands (and the
+    // learner does not wait for a second timeout). A changed URL is fetched as usual.
+    if (fast?.keysetFailure && fast.keysetUrl === registration.keysetUrl) throw fast.keysetFailure;
     const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets, deps.requestLogger);
     const launch = checkClaims(claims, registration, now, deps, login.nonce);
     if (!(await consumeStateAndRecordLaunch(deps.sql, state, launch, now))) {
@@ -86,12 +92,20 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
   }
 }
 
+/** Why the short road gave up on a launch, when the full path needs to know. */
+interface ShortRoadMiss {
+  /** The short road could not fetch this keyset (ERR_LTI_KEYSET_UNAVAILABLE). */
+  keysetUrl: string;
+  keysetFailure: LtiError;
+}
+
 /**
  * The short road: verify against the registration this process last read for the token's
  * (unverified) issuer and client id, then consume the login and record the launch in one
  * statement that re-checks, against the current rows, everything the cached registration
- * and the unread login were trusted for. Returns undefined — and the caller takes the full
- * path — when there is no cached registration or anything at all fails.
+ * and the unread login were trusted for. Returns no Response — and the caller takes the
+ * full path — when there is no cached registration or anything at all fails; a keyset
+ * that could not be fetched is reported so the full path does not fetch it again.
  */
 async function launchFromCachedRegistration(
   state: string,
@@ -99,7 +113,7 @@ async function launchFromCachedRegistration(
   appId: string,
   now: Date,
   deps: LtiDeps,
-): Promise<Response | undefined> {
+): Promise<Response | ShortRoadMiss | undefined> {
   const target = unverifiedTarget(idToken);
   if (!target) return undefined;
   const registration = deps.registrations.get(appId, target.issuer, target.clientId);
@@ -118,6 +132,9 @@ async function launchFromCachedRegistration(
     }
     return launched(launch, registration, state, deps);
   } catch (err) {
+    if (err instanceof LtiError && err.code === 'ERR_LTI_KEYSET_UNAVAILABLE') {
+      return { keysetUrl: registration.keysetUrl, keysetFailure: err };
+    }
     if (err instanceof LtiError) return undefined;
     throw err;
   }
@@ -159,7 +176,7 @@ function checkClaims(
   const subject = checkSubject(claims);
   const roles = checkRoles(claims);
   checkTargetLinkUri(claims[CLAIM.targetLinkUri], deps.publicUrl);
-  if (!registration.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${registration.appId} is not public`);
+  checkAppStillPublic(registration);
 
   const credential = randomToken();
   const launch: LaunchData = {
@@ -231,6 +248,14 @@ function optionalString(value: unknown): string | null {
   return typeof value === 'string' && value.length > 0 ? truncate(value, MAX_STORED) : null;
 }
 
+/**
+ * A URL claim, whole or not at all: a cut URL names another resource (grades would be posted
+ * to it). The 32 KiB cap on the id_token bounds its length.
+ */
+function optionalUrl(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
 function contextOf(claims: Record<string, unknown>) {
   const c = claims[CLAIM.context] as Record<string, unknown> | undefined;
   const ctx = typeof c === 'object' && c !== null ? c : {};
@@ -246,8 +271,10 @@ function agsOf(claims: Record<string, unknown>) {
   const ags = typeof a === 'object' && a !== null ? a : {};
   const scopes = Array.isArray(ags.scope) ? ags.scope.filter((s): s is string => typeof s === 'string') : [];
   return {
-    agsLineitem: optionalString(ags.lineitem),
-    agsLineitems: optionalString(ags.lineitems),
+    agsLineitem: optionalUrl(ags.lineitem),
+    agsLineitems: optionalUrl(ags.lineitems),
+    // A scope is compared with the AGS scope names (about 60 characters): a longer one can
+    // never match, cut or not. Twenty is far more than the three AGS defines.
     agsScopes: scopes.slice(0, 20).map((s) => truncate(s, 200)),
   };
 }

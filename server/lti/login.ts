@@ -54,7 +54,10 @@ export async function readLoginParams(request: Request): Promise<LoginParams> {
 export async function handleLogin(request: Request, appId: string, deps: LtiDeps): Promise<Response> {
   const params = await readLoginParams(request);
   checkTargetLinkUri(params.targetLinkUri, deps.publicUrl);
-  const issuer = params.iss.replace(/\/+$/, '');
+  // Exactly as sent, never normalised: the launch compares the token's iss with the stored
+  // issuer exactly (checks/claims.ts), so an issuer that would fail there is refused here,
+  // before the learner makes the round trip to the platform.
+  const issuer = params.iss;
 
   const state = randomToken();
   const nonce = randomToken();

@@ -285,9 +285,10 @@ function isWellFormedUtf16(v: string): boolean {
 /** Cuts like the server: never half a surrogate pair. */
 const cut = (v: string, max: number) => (v.length > max && /[\uD800-\uDBFF]$/.test(v.slice(0, max)) ? v.slice(0, max - 1) : v.slice(0, max));
 
-/** The strings the launch stores from a claim (as server/lti/launch.ts cuts them). */
+/** The strings the launch stores from a claim (as server/lti/launch.ts cuts them: text at 1000, URLs never). */
 function storedStrings(claim: ClaimName, value: unknown): string[] {
   const optional = (v: unknown) => (typeof v === 'string' && v.length > 0 ? [cut(v, 1000)] : []);
+  const whole = (v: unknown) => (typeof v === 'string' && v.length > 0 ? [v] : []);
   const field = (name: string) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[name] : undefined);
   switch (claim) {
     case 'sub':
@@ -306,7 +307,7 @@ function storedStrings(claim: ClaimName, value: unknown): string[] {
     case 'ags': {
       const scope = field('scope');
       const scopes = Array.isArray(scope) ? scope.filter((s): s is string => typeof s === 'string').slice(0, 20).map((s) => cut(s, 200)) : [];
-      return [...optional(field('lineitem')), ...optional(field('lineitems')), ...scopes];
+      return [...whole(field('lineitem')), ...whole(field('lineitems')), ...scopes];
     }
     default:
       return [];

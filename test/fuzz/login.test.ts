@@ -228,8 +228,8 @@ function expectedOutcome(sample: LoginSample, url: string, method: string, appId
   const known = apps.get(appId);
   if (!known) return refused('ERR_LTI_UNKNOWN_APP');
   if (!known.isPublic) return refused('ERR_LTI_APP_NOT_PUBLIC');
-  const issuer = values.iss!.replace(/\/+$/, '');
-  const matching = known.registrations.filter((r) => r.issuer === issuer && (values.client_id === undefined || r.clientId === values.client_id));
+  // The issuer is compared exactly: `${iss}/` and `${iss}//` (ALTERNATES) match nothing.
+  const matching = known.registrations.filter((r) => r.issuer === values.iss && (values.client_id === undefined || r.clientId === values.client_id));
   if (matching.length === 0) return refused('ERR_LTI_UNKNOWN_REGISTRATION');
   if (matching.length > 1) return refused('ERR_LTI_CLIENT_ID_REQUIRED');
   const deploymentId = values.lti_deployment_id ?? values.deployment_id;

@@ -14,9 +14,9 @@ export type AddLtiRegistrationInput = {
   authTokenUrl: string;
   /** Studio: "Client ID", 1–255 characters. With the issuer, unique on the whole server. */
   clientId: string;
-  /** Studio: "Deployment ID" (Open edX uses "1"). 1–50 IDs of 1–255 characters each; duplicates are dropped. */
+  /** Studio: "Deployment ID" (Open edX uses "1"). 1–50 IDs of 1–255 characters each, no control characters; duplicates are dropped. */
   deploymentIds: Array<string>;
-  /** Studio: "Issuer". An absolute https URL (http only for localhost) of at most 2048 characters, without query or fragment; trailing slashes are dropped. With the client ID, unique on the whole server. */
+  /** Studio: "Issuer". An absolute https URL (http only for localhost) of at most 2048 characters, without query or fragment (not even an empty "?" or "#"); trailing slashes are dropped, and logins and launches must then send exactly the stored issuer. With the client ID, unique on the whole server. */
   issuer: string;
   /** Studio: "Keyset URL". An absolute URL of at most 2048 characters that must not name a loopback, private, link-local or other special-use address (or localhost) outside the networks the server allows (OUTBOUND_ALLOWED_NETWORKS); https unless its host is an allowed loopback host. */
   keysetUrl: string;
@@ -32,7 +32,7 @@ export type CreateApiTokenInput = {
 
 /** A new app. Strings are trimmed before they are checked and stored. */
 export type CreateAppInput = {
-  /** Where learners are sent after a launch: an absolute https URL (http only for localhost), no user name or password, at most 2048 characters. */
+  /** Where learners are sent after a launch: an absolute https URL (http only for localhost), no user name or password, no spaces or control characters, at most 2048 characters. */
   exerciseUrl: string;
   /** Whether LMSs may launch it. Defaults to false. */
   isPublic?: boolean | null | undefined;
@@ -102,11 +102,11 @@ export type UpdateLtiRegistrationInput = {
   authTokenUrl?: string | null | undefined;
   /** Studio: "Client ID", 1–255 characters. With the issuer, unique on the whole server. */
   clientId?: string | null | undefined;
-  /** All deployment IDs (they replace the old ones). Studio: "Deployment ID" (Open edX uses "1"). 1–50 IDs of 1–255 characters each; duplicates are dropped. */
+  /** All deployment IDs (they replace the old ones). Studio: "Deployment ID" (Open edX uses "1"). 1–50 IDs of 1–255 characters each, no control characters; duplicates are dropped. */
   deploymentIds?: Array<string> | null | undefined;
   /** The registration's global ID (`LtiRegistration.id`). */
   id: string | number;
-  /** Studio: "Issuer". An absolute https URL (http only for localhost) of at most 2048 characters, without query or fragment; trailing slashes are dropped. With the client ID, unique on the whole server. */
+  /** Studio: "Issuer". An absolute https URL (http only for localhost) of at most 2048 characters, without query or fragment (not even an empty "?" or "#"); trailing slashes are dropped, and logins and launches must then send exactly the stored issuer. With the client ID, unique on the whole server. */
   issuer?: string | null | undefined;
   /** Studio: "Keyset URL". An absolute URL of at most 2048 characters that must not name a loopback, private, link-local or other special-use address (or localhost) outside the networks the server allows (OUTBOUND_ALLOWED_NETWORKS); https unless its host is an allowed loopback host. */
   keysetUrl?: string | null | undefined;

@@ -97,12 +97,17 @@ describe('other platforms', () => {
     expect(await errorCode(response)).toBe('ERR_LTI_UNKNOWN_DEPLOYMENT');
   });
 
-  it('an issuer sent with a trailing slash at login still finds the registration', async () => {
+  it('the issuer is compared exactly at login: a trailing slash the launch would refuse (ERR_LTI_ISSUER) is refused here, before the round trip', async () => {
     const { platform, app } = openedx;
-    const url = new URL(platform.loginInitiation(app.urls.loginUrl, { targetLinkUri: app.urls.launchUrl }).url);
-    url.searchParams.set('iss', `${platform.issuer}/`);
-    const response = await fetch(url, { redirect: 'manual' });
-    expect(response.status).toBe(302);
+    const logins = await db.prisma.loginState.count();
+    for (const iss of [`${platform.issuer}/`, `${platform.issuer}//`, platform.issuer.toUpperCase()]) {
+      const url = new URL(platform.loginInitiation(app.urls.loginUrl, { targetLinkUri: app.urls.launchUrl }).url);
+      url.searchParams.set('iss', iss);
+      const response = await fetch(url, { redirect: 'manual' });
+      expect(response.status, iss).toBe(400);
+      expect(await errorCode(response), iss).toBe('ERR_LTI_UNKNOWN_REGISTRATION');
+    }
+    expect(await db.prisma.loginState.count()).toBe(logins);
   });
 });
 
@@ -212,6 +217,24 @@ describe('claims', () => {
       agsLineitems: null,
       agsScopes: [],
     });
+  });
+
+  it('stores AGS URLs whole (a cut URL would name another line item), and cuts descriptive text at 1000 characters', async () => {
+    const { platform, app } = openedx;
+    const pad = (url: string, length: number) => `${url}${url.includes('?') ? '&' : '?'}pad=${'x'.repeat(length)}`.slice(0, length);
+    const lineitem = pad(platform.lineitemUrl(), 1_500);
+    const lineitems = pad(platform.lineitemsUrl, 1_200);
+    expect(lineitem).toHaveLength(1_500);
+    const scopes = ['https://purl.imsglobal.org/spec/lti-ags/scope/score'];
+    const row = await storedLaunch(
+      await launch(platform, app, {
+        overrides: { claims: { [AGS_ENDPOINT_CLAIM]: { lineitem, lineitems, scope: scopes }, name: 'n'.repeat(1_500) } },
+      }),
+    );
+    expect(row.agsLineitem).toBe(lineitem);
+    expect(row.agsLineitems).toBe(lineitems);
+    expect(row.agsScopes).toEqual(scopes);
+    expect(row.name).toBe('n'.repeat(1_000));
   });
 
   it('an empty roles array succeeds', async () => {

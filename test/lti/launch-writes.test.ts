@@ -222,6 +222,49 @@ describe('statements per launch', () => {
       expect(tool.app.keysets.fetchCount).toBeGreaterThan(0);
     });
 
+    it('issuer changed → ERR_LTI_ISSUER, nothing recorded (the write re-checks the issuer)', async () => {
+      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
+      const jar = new CookieJar();
+      const login = await initiateLogin(platform, changed, jar);
+      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+      await db.prisma.ltiRegistration.update({ where: { id: changed.registrationId }, data: { issuer: 'https://moved-lms.example.org' } });
+      const before = await rowCounts();
+      const audited = await auditRows();
+      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+      expect(await errorCode(response)).toBe('ERR_LTI_ISSUER');
+      expect(await rowCounts()).toEqual(before);
+      expect(await auditRows()).toBe(audited + 1);
+    });
+
+    it('client ID changed → ERR_LTI_AUDIENCE, nothing recorded (the write re-checks the client ID)', async () => {
+      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
+      const jar = new CookieJar();
+      const login = await initiateLogin(platform, changed, jar);
+      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+      await db.prisma.ltiRegistration.update({ where: { id: changed.registrationId }, data: { clientId: 'another-client-id' } });
+      const before = await rowCounts();
+      const audited = await auditRows();
+      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+      expect(await errorCode(response)).toBe('ERR_LTI_AUDIENCE');
+      expect(await rowCounts()).toEqual(before);
+      expect(await auditRows()).toBe(audited + 1);
+    });
+
+    it('registration removed → ERR_LTI_UNKNOWN_REGISTRATION, nothing recorded', async () => {
+      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
+      const jar = new CookieJar();
+      const login = await initiateLogin(platform, changed, jar);
+      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+      await db.prisma.ltiRegistration.delete({ where: { id: changed.registrationId } });
+      const before = await rowCounts();
+      const audited = await auditRows();
+      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+      expect(response.status).toBe(400);
+      expect(await errorCode(response)).toBe('ERR_LTI_UNKNOWN_REGISTRATION');
+      expect(await rowCounts()).toEqual(before);
+      expect(await auditRows()).toBe(audited + 1);
+    });
+
     it('exercise URL changed → the learner lands on the new one', async () => {
       const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
       const jar = new CookieJar();

@@ -122,11 +122,18 @@ describe('what the owner sees', () => {
     const result = await launch(openedx, app, { overrides: { claims: { aud: 'attacker-chosen-audience-value' } } });
     expect(await errorCode(result.response)).toBe('ERR_LTI_AUDIENCE');
     const rows = await db.prisma.launchRefusal.findMany({ where: { appId: app.appId } });
-    const stored = JSON.stringify(rows);
-    expect(stored).not.toContain('attacker-chosen-audience-value');
-    for (const part of result.auth.idToken.split('.')) expect(stored).not.toContain(part);
-    expect(stored).not.toContain(result.auth.state);
-    for (const row of rows) expect(row.reason).toBe(LTI_ERRORS[row.code as keyof typeof LTI_ERRORS][1]);
+    // The checks below would pass on a row that was never written: it must be there, once.
+    const audience = rows.filter((row) => row.code === 'ERR_LTI_AUDIENCE');
+    expect(audience).toHaveLength(1);
+    const [row] = audience;
+    expect(row).toMatchObject({ route: 'LAUNCH', registrationId: app.registrationId, reason: LTI_ERRORS.ERR_LTI_AUDIENCE[1] });
+    // That row, then every row of the app: no token part, claim value or state.
+    for (const stored of [JSON.stringify(row), JSON.stringify(rows)]) {
+      expect(stored).not.toContain('attacker-chosen-audience-value');
+      for (const part of result.auth.idToken.split('.')) expect(stored).not.toContain(part);
+      expect(stored).not.toContain(result.auth.state);
+    }
+    for (const each of rows) expect(each.reason).toBe(LTI_ERRORS[each.code as keyof typeof LTI_ERRORS][1]);
   });
 
   it('lists newest first and pages', async () => {

@@ -1,4 +1,6 @@
-import { base64url } from 'jose';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { base64url, errors as joseErrors } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { CLAIM, LTI_VERSION, RESOURCE_LINK_REQUEST } from '../../server/lti/claims.ts';
 import {
@@ -13,11 +15,15 @@ import {
   checkTimes,
   checkVersion,
 } from '../../server/lti/checks/claims.ts';
+import { checkAppStillPublic, checkLoginRegistration } from '../../server/lti/checks/registration.ts';
 import { checkLoginState, checkStateCookie, type LoginStateRow } from '../../server/lti/checks/state.ts';
 import { checkTargetLinkUri } from '../../server/lti/checks/target-link.ts';
-import { checkAlgorithm, checkTokenHeader } from '../../server/lti/checks/token.ts';
+import { checkAlgorithm, checkTokenHeader, mapVerifyError } from '../../server/lti/checks/token.ts';
 import { LTI_ERRORS, LtiError, type LtiErrorCode } from '../../server/lti/errors.ts';
-import { stateCookieName } from '../../server/lti/state-cookie.ts';
+import type { LaunchRegistration } from '../../server/lti/launch-queries.ts';
+import { KeysetUnavailableError, UnusableKeyError } from '../../server/lti/platform-keysets.ts';
+import { clearStateCookie, stateCookie, stateCookieName } from '../../server/lti/state-cookie.ts';
+import { InputChecker, withoutTrailingSlashes } from '../../server/validation.ts';
 
 /** Runs `fn` and returns the LtiError code it throws (fails the test if it does not throw one). */
 function codeOf(fn: () => unknown): LtiErrorCode {
@@ -299,5 +305,160 @@ describe('checkTargetLinkUri', () => {
     ]) {
       expect(codeOf(() => checkTargetLinkUri(uri, publicUrl))).toBe('ERR_LTI_TARGET_LINK_URI');
     }
+  });
+});
+
+describe('checkLoginRegistration', () => {
+  const registration = (overrides: Partial<LaunchRegistration> = {}): LaunchRegistration => ({
+    id: 'reg-1',
+    appId: 'app-1',
+    issuer: ISSUER,
+    clientId: CLIENT,
+    keysetUrl: `${ISSUER}/keys`,
+    authLoginUrl: `${ISSUER}/auth`,
+    deploymentIds: ['1'],
+    isPublic: true,
+    exerciseUrl: 'https://exercises.example.org/',
+    ...overrides,
+  });
+  const login = { registrationId: 'reg-1' };
+
+  it("returns the login's registration when it still belongs to this app", () => {
+    const r = registration();
+    expect(checkLoginRegistration(r, login, 'app-1')).toBe(r);
+  });
+  it('refuses a registration removed during the login', () => {
+    expect(codeOf(() => checkLoginRegistration(null, login, 'app-1'))).toBe('ERR_LTI_UNKNOWN_REGISTRATION');
+    expect(codeOf(() => checkLoginRegistration(undefined, login, 'app-1'))).toBe('ERR_LTI_UNKNOWN_REGISTRATION');
+  });
+  it("refuses another app's registration", () => {
+    expect(codeOf(() => checkLoginRegistration(registration({ appId: 'app-2' }), login, 'app-1'))).toBe('ERR_LTI_UNKNOWN_REGISTRATION');
+  });
+});
+
+describe('checkAppStillPublic', () => {
+  it('passes a public app and refuses one made private', () => {
+    expect(() => checkAppStillPublic({ appId: 'app-1', isPublic: true })).not.toThrow();
+    expect(codeOf(() => checkAppStillPublic({ appId: 'app-1', isPublic: false }))).toBe('ERR_LTI_APP_NOT_PUBLIC');
+  });
+});
+
+describe('mapVerifyError: a broken platform keyset is never the token’s fault', () => {
+  const url = 'https://lms.example.org/keys';
+  const code = (err: unknown) => mapVerifyError(err, url).code;
+
+  it('the keyset could not be fetched or a key is unusable → ERR_LTI_KEYSET_UNAVAILABLE', () => {
+    expect(code(new KeysetUnavailableError('HTTP 503'))).toBe('ERR_LTI_KEYSET_UNAVAILABLE');
+    expect(code(new UnusableKeyError('RSA of 1024 bits'))).toBe('ERR_LTI_KEYSET_UNAVAILABLE');
+  });
+  it("jose's own keyset errors, should one escape the resolver → ERR_LTI_KEYSET_UNAVAILABLE", () => {
+    expect(code(new joseErrors.JWKSMultipleMatchingKeys())).toBe('ERR_LTI_KEYSET_UNAVAILABLE');
+    expect(code(new joseErrors.JWKSInvalid('JSON Web Key Set malformed'))).toBe('ERR_LTI_KEYSET_UNAVAILABLE');
+  });
+  it('the token: unknown kid, bad signature, other jose errors', () => {
+    expect(code(new joseErrors.JWKSNoMatchingKey())).toBe('ERR_LTI_UNKNOWN_KID');
+    expect(code(new joseErrors.JWSSignatureVerificationFailed())).toBe('ERR_LTI_BAD_SIGNATURE');
+    expect(code(new joseErrors.JWSInvalid('JWS Protected Header is invalid'))).toBe('ERR_LTI_TOKEN_MALFORMED');
+  });
+});
+
+describe('the state cookie', () => {
+  const state = 'A'.repeat(21) + '_' + 'b'.repeat(21);
+  /** The cookie's attributes, by lower-case name (a flag maps to true). */
+  const attributes = (cookie: string) => {
+    const [pair, ...attrs] = cookie.split(';').map((part) => part.trim());
+    return {
+      pair,
+      attrs: Object.fromEntries(attrs.map((a) => {
+        const eq = a.indexOf('=');
+        return eq === -1 ? [a.toLowerCase(), true] : [a.slice(0, eq).toLowerCase(), a.slice(eq + 1)];
+      })) as Record<string, string | true>,
+      count: attrs.length,
+    };
+  };
+
+  it('on https: HttpOnly, Secure, SameSite=None, Partitioned, the launch path, the given Max-Age', () => {
+    const { pair, attrs, count } = attributes(stateCookie(state, 'https://tool.example.org/prefix/lti/apps/x/launch', 600));
+    expect(pair).toBe(`${stateCookieName(state)}=${state}`);
+    expect(attrs).toEqual({ path: '/prefix/lti/apps/x/launch', 'max-age': '600', httponly: true, samesite: 'None', secure: true, partitioned: true });
+    expect(count).toBe(6);
+  });
+  it('on plain-http loopback: HttpOnly, SameSite=Lax, neither Secure nor Partitioned', () => {
+    const { attrs } = attributes(stateCookie(state, 'http://localhost:3000/lti/apps/x/launch', 120));
+    expect(attrs).toEqual({ path: '/lti/apps/x/launch', 'max-age': '120', httponly: true, samesite: 'Lax' });
+  });
+  it('clearing keeps the same name, path and attributes with Max-Age=0 (browsers match on them)', () => {
+    for (const launchUrl of ['https://tool.example.org/lti/apps/x/launch', 'http://localhost:3000/lti/apps/x/launch']) {
+      const set = attributes(stateCookie(state, launchUrl, 600));
+      const cleared = attributes(clearStateCookie(state, launchUrl));
+      expect(cleared.pair).toBe(set.pair);
+      expect(cleared.attrs).toEqual({ ...set.attrs, 'max-age': '0' });
+    }
+  });
+});
+
+describe('the issuer rule', () => {
+  it('withoutTrailingSlashes removes trailing slashes only', () => {
+    expect(withoutTrailingSlashes('https://lms.example.org/')).toBe('https://lms.example.org');
+    expect(withoutTrailingSlashes('https://lms.example.org///')).toBe('https://lms.example.org');
+    expect(withoutTrailingSlashes('https://lms.example.org/a/b')).toBe('https://lms.example.org/a/b');
+    expect(withoutTrailingSlashes('///')).toBe('');
+    expect(withoutTrailingSlashes('')).toBe('');
+  });
+  it('withoutTrailingSlashes on a million-slash run, followed by nothing and by a letter (the quadratic case of a regex)', () => {
+    const run = '/'.repeat(1_000_000);
+    expect(withoutTrailingSlashes(`https://a${run}`)).toBe('https://a');
+    expect(withoutTrailingSlashes(`https://a${run}x`)).toBe(`https://a${run}x`);
+  });
+  it('no end-anchored slash-run regex is left where requests reach (login, launch, validation)', () => {
+    const root = new URL('../../server/', import.meta.url).pathname;
+    const files = [
+      join(root, 'validation.ts'),
+      ...readdirSync(join(root, 'lti'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => join(root, 'lti', f)),
+    ];
+    expect(files.length).toBeGreaterThan(10);
+    for (const file of files) {
+      // Comments may name the pattern; code may not.
+      const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:\\])\/\/.*$/gm, '$1');
+      expect(code, file).not.toMatch(/\\\/[+*]\$/);
+    }
+  });
+  it('InputChecker.issuer stores no trailing slash, and refuses a query or fragment, even an empty one', () => {
+    const issuer = (value: string) => {
+      const check = new InputChecker();
+      const stored = check.issuer('issuer', value);
+      return { stored, problems: check.problems.map((p) => p.message) };
+    };
+    expect(issuer('https://lms.example.org')).toEqual({ stored: 'https://lms.example.org', problems: [] });
+    expect(issuer(' https://lms.example.org/ ')).toEqual({ stored: 'https://lms.example.org', problems: [] });
+    expect(issuer('https://lms.example.org/path//')).toEqual({ stored: 'https://lms.example.org/path', problems: [] });
+    for (const value of ['https://lms.example.org?', 'https://lms.example.org#', 'https://lms.example.org/?a=1', 'https://lms.example.org/#x']) {
+      expect(issuer(value).problems, value).toEqual(['Must not contain a query or fragment.']);
+    }
+    expect(issuer(`https://lms.example.org${'/'.repeat(5000)}x`).problems).toEqual(['Must be at most 2048 characters.']);
+  });
+});
+
+describe('InputChecker: URLs and deployment IDs are stored as they will be used', () => {
+  const url = (value: string) => {
+    const check = new InputChecker();
+    check.url('u', value);
+    return check.problems.map((p) => p.message);
+  };
+  it('refuses spaces and control characters inside a URL (the parser would drop or encode them silently)', () => {
+    expect(url('https://e.example/a')).toEqual([]);
+    expect(url('  https://e.example/a  ')).toEqual([]); // around it: trimmed
+    for (const value of ['https://e.exa\nmple/a', 'https://e.example/a\tb', 'https://e.example/a b', 'https://e.example/\u0000', 'https://e.example/\u007f']) {
+      expect(url(value), JSON.stringify(value)).toEqual(['Must not contain spaces or control characters.']);
+    }
+  });
+  it('refuses control characters in a deployment ID', () => {
+    const ids = (values: string[]) => {
+      const check = new InputChecker();
+      return { stored: check.deploymentIds('d', values), problems: check.problems.map((p) => p.message) };
+    };
+    expect(ids(['1', ' 2 '])).toEqual({ stored: ['1', '2'], problems: [] });
+    expect(ids(['1\n2']).problems).toEqual(['Deployment IDs must not contain control characters.']);
+    expect(ids(['\u0000']).problems).toEqual(['Deployment IDs must not contain control characters.']);
   });
 });

@@ -63,9 +63,21 @@ export async function verifyTokenSignature(
   return claims as Record<string, unknown>;
 }
 
-function mapVerifyError(err: unknown, keysetUrl: string): LtiError {
+/**
+ * What a failed verification means, as a code. Faults of the platform's keyset are
+ * ERR_LTI_KEYSET_UNAVAILABLE (502), never the token's 400: the resolver reports them as
+ * KeysetUnavailableError, and jose's own keyset errors are mapped the same way should one
+ * ever reach here. Exported for its unit test.
+ */
+export function mapVerifyError(err: unknown, keysetUrl: string): LtiError {
   if (err instanceof LtiError) return err;
   if (err instanceof KeysetUnavailableError) return new LtiError('ERR_LTI_KEYSET_UNAVAILABLE', err.message, { cause: err });
+  if (err instanceof joseErrors.JWKSMultipleMatchingKeys) {
+    return new LtiError('ERR_LTI_KEYSET_UNAVAILABLE', `several keys in ${keysetUrl} match the token's kid and alg`, { cause: err });
+  }
+  if (err instanceof joseErrors.JWKSInvalid) {
+    return new LtiError('ERR_LTI_KEYSET_UNAVAILABLE', `keyset ${keysetUrl} is invalid: ${err.message}`, { cause: err });
+  }
   if (err instanceof joseErrors.JWKSNoMatchingKey) {
     return new LtiError('ERR_LTI_UNKNOWN_KID', `no key in ${keysetUrl} matches the token's kid and alg`, { cause: err });
   }
