@@ -122,7 +122,7 @@ export class AccessTokens {
       throw new TokenRequestError(`token endpoint: ${(err as Error).message}`, retryable);
     }
     if (res.status !== 200) {
-      const retryable = res.status >= 500 || res.status === 429;
+      const retryable = isTransientStatus(res.status);
       throw new TokenRequestError(
         `token endpoint answered ${res.status}: ${excerpt(res.text)}`,
         retryable,
@@ -153,6 +153,14 @@ export class AccessTokens {
 
 function cacheKey(registration: TokenRegistration, scopes: readonly string[]): string {
   return `${registration.id} ${[...scopes].sort().join(' ')}`;
+}
+
+/**
+ * Statuses that say "not now" rather than "no": 5xx, 429 Too Many Requests, 408 Request
+ * Timeout and 425 Too Early (both defined as worth repeating). Any other 4xx is permanent.
+ */
+export function isTransientStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408 || status === 425;
 }
 
 export function excerpt(text: string, max = 300): string {

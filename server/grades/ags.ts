@@ -1,4 +1,6 @@
 /** Assignment and Grade Services 2.0 constants. */
+import { withoutTrailingSlashes } from '../validation.ts';
+
 export const AGS_SCOPE_SCORE = 'https://purl.imsglobal.org/spec/lti-ags/scope/score';
 export const SCORE_CONTENT_TYPE = 'application/vnd.ims.lis.v1.score+json';
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -7,12 +9,32 @@ export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-typ
 export const FULL_MARKS = 100;
 
 /**
+ * Why a line item URL can never take a score from us, or undefined when it can. The outbound
+ * fetch refuses URLs with credentials (they would be sent to the platform in clear, and no
+ * platform needs them), so such a line item is refused here, with the reason, instead of
+ * failing as a "network error" on every attempt.
+ */
+export function lineitemUrlProblem(lineitem: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(lineitem);
+  } catch {
+    return 'not an http(s) URL';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'not an http(s) URL';
+  if (url.username || url.password) return 'the URL carries credentials (user:password@), which are never sent';
+  return undefined;
+}
+
+/**
  * `<lineitem>/scores`, keeping the line item's query string where it belongs
  * (`…/lineitems/7?type=x` → `…/lineitems/7/scores?type=x`).
  */
 export function scoresUrl(lineitem: string): string {
   const url = new URL(lineitem);
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/scores`;
+  // A linear trim, not /\/+$/: the line item comes from the launch, stored whole (up to the
+  // id_token's 32 KiB), and that regex is quadratic in a long run of slashes.
+  url.pathname = `${withoutTrailingSlashes(url.pathname)}/scores`;
   return url.toString();
 }
 

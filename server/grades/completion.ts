@@ -2,7 +2,7 @@ import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 import type { GradeState } from '../generated/prisma/enums.ts';
 import { uuidv7 } from '../ids.ts';
 import { hashCredential } from '../lti/launch.ts';
-import { AGS_SCOPE_SCORE, FULL_MARKS } from './ags.ts';
+import { AGS_SCOPE_SCORE, FULL_MARKS, lineitemUrlProblem } from './ags.ts';
 
 const CREDENTIAL_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
@@ -24,9 +24,8 @@ export function notGradableReason(launch: { agsLineitem: string | null; agsScope
   if (!launch.agsLineitem) {
     return 'The platform sent no line item (AGS endpoint claim): grading is off for this placement.';
   }
-  if (!isHttpUrl(launch.agsLineitem)) {
-    return 'The platform sent a line item that is not an http(s) URL.';
-  }
+  const problem = lineitemUrlProblem(launch.agsLineitem);
+  if (problem) return `The platform sent a line item that cannot take scores: ${problem}.`;
   if (!launch.agsScopes.includes(AGS_SCOPE_SCORE)) {
     return 'The platform did not grant the AGS score scope for this launch.';
   }
@@ -98,13 +97,4 @@ export async function recordCompletion(
     throw err;
   }
   return { launchId: launch.id, completedAt: now, gradeState: state, firstTime: true };
-}
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const { protocol } = new URL(value);
-    return protocol === 'https:' || protocol === 'http:';
-  } catch {
-    return false;
-  }
 }

@@ -4,8 +4,8 @@ import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { fetchTextLimited, OutboundError, type FetchLike } from '../http/limited-fetch.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { AccessTokens, excerpt, retryAfterMs, TokenRequestError } from './access-tokens.ts';
-import { AGS_SCOPE_SCORE, fullMarksScore, SCORE_CONTENT_TYPE, scoresUrl } from './ags.ts';
+import { AccessTokens, excerpt, isTransientStatus, retryAfterMs, TokenRequestError } from './access-tokens.ts';
+import { AGS_SCOPE_SCORE, fullMarksScore, lineitemUrlProblem, SCORE_CONTENT_TYPE, scoresUrl } from './ags.ts';
 
 export interface DeliveryPolicy {
   /** How long a claimed grade is ours; a crashed process's claims expire after this. */
@@ -22,6 +22,13 @@ export interface DeliveryPolicy {
   /** Timeout of one score POST. */
   timeoutMs: number;
 }
+
+/**
+ * How far this process's clock may be from the database's before the worker moves onto the
+ * database's. NTP keeps servers closer than this; below it a correction would only add the
+ * noise of the measurement (and tests that drive an injected clock keep it exactly).
+ */
+const CLOCK_TOLERANCE_MS = 10;
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
   leaseMs: 60_000,
@@ -43,6 +50,11 @@ export interface DeliveryWorkerDeps {
    */
   logger: Logger;
   now: () => Date;
+  /**
+   * This process's own wall clock in ms (default `Date.now`), compared with the database's
+   * clock before every claim. Tests pass a skewed one to play a process whose clock is off.
+   */
+  wallClockMs?: () => number;
   policy?: Partial<DeliveryPolicy>;
   random?: () => number;
   metrics?: Metrics;
@@ -68,16 +80,22 @@ interface ClaimedGrade {
 const WORKER_COMPONENT = 'grades';
 
 type Outcome =
-  | { kind: 'delivered' }
+  /** `note`: why the answer's body was not read although the platform accepted the score. */
+  | { kind: 'delivered'; note?: string }
   | { kind: 'retry'; error: string; status?: number; retryAfterMs?: number }
   | { kind: 'failed'; error: string; status?: number };
 
+/** The worker's clock for one poll (see `#clock`). */
+type Clock = () => Date;
 
 /**
  * Delivers queued grades to the platforms (AGS score service). Replica-safe: due rows are
  * claimed with `FOR UPDATE SKIP LOCKED` and a lease, so two processes never send the same
  * delivery at once, and a process that dies mid-delivery leaves rows that another claims
- * once the lease expires. Every outcome is written back only while we still hold the lease.
+ * once the lease expires. Grades of one learner for one line item go one at a time, oldest
+ * first, over all processes. Every outcome is written back only while no other worker has
+ * claimed the row. Leases and due times are read on the database's clock when this
+ * process's clock is off it.
  */
 export class DeliveryWorker {
   readonly #d: DeliveryWorkerDeps;
@@ -89,6 +107,8 @@ export class DeliveryWorker {
   #again = false;
   #stopped = true;
   #lastTimestampMs = 0;
+  /** The last correction `#clock` applied (ms), to log when it starts and stops. */
+  #clockOffsetMs = 0;
 
   constructor(deps: DeliveryWorkerDeps) {
     this.#d = deps;
@@ -138,34 +158,66 @@ export class DeliveryWorker {
 
   /** Claims one batch of due grades and delivers them. Returns how many were handled. */
   async runOnce(): Promise<number> {
-    const claimed = await this.#claim();
-    // The platform keeps one score per (line item, user) and refuses a timestamp that is not
-    // strictly later than the stored one: grades of one learner for one line item (several
-    // launches of the same placement) go one after the other, the others in parallel.
-    const groups = new Map<string, ClaimedGrade[]>();
-    for (const grade of claimed) {
-      const key = `${grade.agsLineitem} ${grade.subject}`;
-      groups.set(key, [...(groups.get(key) ?? []), grade]);
-    }
-    await Promise.all(
-      [...groups.values()].map(async (group) => {
-        for (const grade of group) await this.#deliver(grade);
-      }),
-    );
+    const clock = await this.#clock();
+    // The claim takes at most one grade per learner and line item (see #claim): all in parallel.
+    const claimed = await this.#claim(clock());
+    await Promise.all(claimed.map((grade) => this.#deliver(grade, clock)));
     return claimed.length;
   }
 
-  async #claim(): Promise<ClaimedGrade[]> {
-    const now = this.#d.now();
+  /**
+   * The clock of one poll: the injected `now`, moved onto the database's clock when this
+   * process's own clock is certainly more than CLOCK_TOLERANCE_MS off it. Leases and due
+   * times are compared between processes: one whose clock ran ahead by a lease would take
+   * over deliveries still in flight elsewhere, and one behind would write leases that the
+   * others already see as expired. Measured before every claim, so a clock that is stepped
+   * is followed from the next poll on.
+   */
+  async #clock(): Promise<Clock> {
+    const wallMs = this.#d.wallClockMs ?? Date.now;
+    const before = wallMs();
+    const [row] = await this.#d.prisma.$queryRaw<Array<{ dbNow: Date }>>`SELECT clock_timestamp() AS "dbNow"`;
+    const after = wallMs();
+    const dbMs = new Date(row!.dbNow).getTime();
+    // The database read its clock between our `before` and `after`: the offset lies in
+    // [dbMs − after, dbMs − before], however slow the round trip. Corrected only when that
+    // whole range is beyond the tolerance; then by its middle (off by at most half the trip).
+    const [low, high] = [dbMs - after, dbMs - before];
+    const offsetMs = low > CLOCK_TOLERANCE_MS || high < -CLOCK_TOLERANCE_MS ? Math.round((low + high) / 2) : 0;
+    if ((offsetMs === 0) !== (this.#clockOffsetMs === 0)) {
+      if (offsetMs === 0) this.#log.info('this process\'s clock agrees with the database\'s again');
+      else this.#log.warn({ offsetMs }, 'this process\'s clock is off the database\'s: grade delivery uses the database\'s');
+    }
+    this.#clockOffsetMs = offsetMs;
+    return () => new Date(this.#d.now().getTime() + offsetMs);
+  }
+
+  async #claim(now: Date): Promise<ClaimedGrade[]> {
     const leaseUntil = new Date(now.getTime() + this.#p.leaseMs);
+    // Open edX keeps one score per (line item, learner) and refuses (400) a timestamp that is
+    // not strictly later than the stored one. So a grade is claimed only while no other
+    // PENDING grade of the same learner and line item (two launches of one placement) is
+    // older or holds a live lease: one at a time, oldest first, over all processes. "Older"
+    // rather than only "leased" closes the race between two concurrent claims: neither sees
+    // the other's uncommitted lease, but both see the older grade PENDING and skip the newer.
+    // A grade never tried (a completion's, or one queued again) is due at once: its due time
+    // is "now" on the clock of whichever process wrote it, which may be ahead of ours.
     return this.#d.prisma.$queryRaw<ClaimedGrade[]>`
       WITH due AS (
-        SELECT "id" FROM "Grade"
-        WHERE "state" = 'PENDING' AND "nextAttemptAt" <= ${ts(now)}
-          AND ("leaseUntil" IS NULL OR "leaseUntil" < ${ts(now)})
-        ORDER BY "nextAttemptAt"
+        SELECT g."id" FROM "Grade" g
+        JOIN "Launch" l ON l."id" = g."launchId"
+        WHERE g."state" = 'PENDING' AND (g."nextAttemptAt" <= ${ts(now)} OR g."attempts" = 0)
+          AND (g."leaseUntil" IS NULL OR g."leaseUntil" < ${ts(now)})
+          AND NOT EXISTS (
+            SELECT 1 FROM "Grade" o
+            JOIN "Launch" ol ON ol."id" = o."launchId"
+            WHERE o."state" = 'PENDING' AND o."id" <> g."id"
+              AND ol."subject" = l."subject" AND ol."agsLineitem" = l."agsLineitem"
+              AND ((o."createdAt", o."id") < (g."createdAt", g."id") OR o."leaseUntil" >= ${ts(now)})
+          )
+        ORDER BY g."nextAttemptAt"
         LIMIT ${this.#p.batchSize}
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF g SKIP LOCKED
       ), claimed AS (
         UPDATE "Grade" g SET "leaseUntil" = ${ts(leaseUntil)}, "leaseOwner" = ${this.#owner},
           "attempts" = g."attempts" + 1
@@ -179,22 +231,26 @@ export class DeliveryWorker {
       JOIN "LtiRegistration" r ON r."id" = c."registrationId"`;
   }
 
-  async #deliver(grade: ClaimedGrade): Promise<void> {
+  async #deliver(grade: ClaimedGrade, clock: Clock): Promise<void> {
     // Every line about this delivery carries its grade id, the token request's too.
     // Both are children of long-lived loggers (a child of a fresh child costs ~30 µs: app.ts).
     const gradeLogger = this.#d.logger.child({ gradeId: grade.id });
     const log = this.#log.child({ gradeId: grade.id });
     let outcome: Outcome;
     try {
-      outcome = await this.#send(grade, gradeLogger);
+      outcome = await this.#send(grade, gradeLogger, clock);
     } catch (err) {
       outcome = { kind: 'retry', error: `unexpected: ${(err as Error).message}` };
       log.error({ err }, 'grade delivery crashed');
     }
-    await this.#record(grade, outcome, log);
+    await this.#record(grade, outcome, log, clock);
   }
 
-  async #send(grade: ClaimedGrade, gradeLogger: Logger): Promise<Outcome> {
+  async #send(grade: ClaimedGrade, gradeLogger: Logger, clock: Clock): Promise<Outcome> {
+    // A row queued before the completion's check refused such line items (or by any other
+    // path): fetching it could never succeed, so it fails now with the reason, nothing sent.
+    const problem = lineitemUrlProblem(grade.agsLineitem);
+    if (problem) return { kind: 'failed', error: `line item: ${problem}` };
     const registration = { id: grade.registrationId, clientId: grade.clientId, authTokenUrl: grade.authTokenUrl };
     const scopes = [AGS_SCOPE_SCORE];
     for (let tokenTry = 1; ; tokenTry++) {
@@ -211,8 +267,10 @@ export class DeliveryWorker {
       }
       // A fresh timestamp per attempt: if an earlier attempt landed although we saw a
       // timeout, this one is strictly later (as Open edX requires) and sets the same score.
-      // Strictly increasing within this process, even for sends in the same millisecond.
-      const at = Math.max(this.#d.now().getTime(), this.#lastTimestampMs + 1);
+      // Strictly increasing within this process, even for sends in the same millisecond; on
+      // the poll's clock, which other processes share (see #clock), and a later grade of the
+      // same learner and line item is only claimed once this one is no longer PENDING.
+      const at = Math.max(clock().getTime(), this.#lastTimestampMs + 1);
       this.#lastTimestampMs = at;
       const body = fullMarksScore(grade.subject, new Date(at));
       let res: Awaited<ReturnType<typeof fetchTextLimited>>;
@@ -231,6 +289,12 @@ export class DeliveryWorker {
         );
       } catch (err) {
         const error = `score service: ${(err as Error).message}`;
+        // The status line is the platform's verdict: a 2xx whose body was too large or too
+        // slow to read has stored the score, and we never need that body. Retrying would only
+        // send the score again and end in "gave up" for a score that is there.
+        if (err instanceof OutboundError && err.status !== undefined && err.status >= 200 && err.status < 300) {
+          return { kind: 'delivered', note: `${error} (answered ${err.status})` };
+        }
         // A refused address stays refused until an operator changes the allowlist (then: retryGrade).
         if (err instanceof OutboundError && err.code === 'ERR_OUTBOUND_FORBIDDEN_ADDRESS') return { kind: 'failed', error };
         return { kind: 'retry', error };
@@ -243,16 +307,18 @@ export class DeliveryWorker {
         this.#d.accessTokens.invalidate(registration, scopes, token);
         continue;
       }
-      if (res.status >= 500 || res.status === 429) {
-        const after = retryAfterMs(res.headers.get('retry-after'), this.#d.now().getTime());
+      if (isTransientStatus(res.status)) {
+        const after = retryAfterMs(res.headers.get('retry-after'), clock().getTime());
         return { kind: 'retry', error, status: res.status, ...(after !== undefined ? { retryAfterMs: after } : {}) };
       }
       return { kind: 'failed', error, status: res.status };
     }
   }
 
-  async #record(grade: ClaimedGrade, outcome: Outcome, log: Logger): Promise<void> {
-    const now = this.#d.now();
+  async #record(grade: ClaimedGrade, outcome: Outcome, log: Logger, clock: Clock): Promise<void> {
+    const now = clock();
+    // Still ours unless another worker claimed it since (our lease ran out and it took over):
+    // then its outcome, not our late one, is the row's.
     const mine = { id: grade.id, leaseOwner: this.#owner, state: 'PENDING' as const };
     let data: Prisma.GradeUpdateManyMutationInput;
     if (outcome.kind === 'delivered') {
@@ -277,7 +343,12 @@ export class DeliveryWorker {
       this.#d.metrics?.deliveryLatency.observe(Math.max(0, now.getTime() - new Date(grade.createdAt).getTime()) / 1000);
     }
     // The grade id is the logger's (a field here would repeat it on the line).
-    const fields = { attempt: grade.attempts, outcome: outcome.kind, ...('error' in outcome ? { error: outcome.error } : {}) };
+    const fields = {
+      attempt: grade.attempts,
+      outcome: outcome.kind,
+      ...('error' in outcome ? { error: outcome.error } : {}),
+      ...('note' in outcome && outcome.note ? { note: outcome.note } : {}),
+    };
     if (count === 0) log.warn(fields, 'grade delivery finished after losing its lease');
     else if (outcome.kind === 'delivered') log.info(fields, 'grade delivered');
     else log.warn(fields, outcome.kind === 'failed' ? 'grade delivery failed' : 'grade delivery will be retried');

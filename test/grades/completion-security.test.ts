@@ -274,6 +274,8 @@ describe('HTTP surface', () => {
     const res = await bench.complete(credential);
     expect(res.status).toBe(500);
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    // Counted with the other reports, by status (the only 500 in this file).
+    expect(await bench.tool.app.metrics.render()).toContain('lti_completions_total{status="500"} 1');
     expect(await databaseSnapshot(db)).toEqual(before);
     expect((await db.prisma.launch.findUniqueOrThrow({ where: { id: launchId } })).completedAt).toBeNull();
   });
@@ -286,6 +288,12 @@ describe('launches without a way to send a score', () => {
       'a line item that is not an http(s) URL',
       { [AGS_ENDPOINT_CLAIM]: { lineitem: 'javascript:alert(1)', scope: [AGS_SCOPE_SCORE] } },
       /not an http\(s\) URL/,
+    ],
+    [
+      // The outbound fetch never sends URL credentials: refused here, not retried for a day.
+      'a line item URL with credentials (user:password@)',
+      { [AGS_ENDPOINT_CLAIM]: { lineitem: 'https://grader:hunter2@lms.example/lineitems/1', scope: [AGS_SCOPE_SCORE] } },
+      /carries credentials/,
     ],
     [
       'an AGS claim without a line item',

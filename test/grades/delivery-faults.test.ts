@@ -8,19 +8,36 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { AGS_SCOPE_SCORE, SCORE_CONTENT_TYPE } from '../../server/grades/ags.ts';
-import type { DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
+import { DeliveryWorker, type DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import type { FetchLike } from '../../server/http/limited-fetch.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { CLIENT_ASSERTION_TYPE, type Fault, type FaultEndpoint } from '../helpers/platform.ts';
-import { createClock, deliverUntilSettled, gradeRow, startBench, startPlatformFixture, type Bench, type Clock, type PlatformFixture } from './fixtures.ts';
+import { createTestLogger } from '../helpers/test-logger.ts';
+import {
+  createClock,
+  deliverUntilSettled,
+  gradeRow,
+  newSubject,
+  startBench,
+  startPlatformFixture,
+  type Bench,
+  type Clock,
+  type PlatformFixture,
+} from './fixtures.ts';
 
+// The timeout also bounds the token request (app.ts hands it to the token cache): generous,
+// so a slow machine never turns one attempt into two. The hanging answers use SCORE_TIMEOUT_MS.
 const POLICY: Partial<DeliveryPolicy> = {
   baseBackoffMs: 1_000,
   maxBackoffMs: 60_000,
-  timeoutMs: 300,
+  timeoutMs: 5_000,
   maxAttempts: 8,
   leaseMs: 30_000,
 };
+/** The score POST's timeout where the platform hangs on purpose (see workerWithShortScoreTimeout). */
+const SCORE_TIMEOUT_MS = 1_000;
+/** How long the platform hangs: well past SCORE_TIMEOUT_MS. */
+const HANG_MS = 2_500;
 
 let db: Database;
 let clock: Clock;
@@ -28,10 +45,18 @@ let fixture: PlatformFixture;
 let bench: Bench;
 /** While true, the tool's outbound HTTP fails as if the platform's host were unreachable. */
 let networkDown = false;
+/**
+ * When set, the platform's answer to a score POST is replaced by what this returns: the POST
+ * itself reached the platform (which stored the score and answered), only the answer differs.
+ */
+let rewriteScoreAnswer: ((answer: Response, signal: AbortSignal | undefined) => Response) | undefined;
 
 const toolFetch: FetchLike = async (url, init) => {
   if (networkDown) throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
-  return fetch(url, init);
+  const answer = await fetch(url, init);
+  if (!rewriteScoreAnswer || !new URL(url).pathname.endsWith('/scores')) return answer;
+  await answer.arrayBuffer();
+  return rewriteScoreAnswer(answer, init?.signal ?? undefined);
 };
 
 beforeAll(async () => {
@@ -47,6 +72,7 @@ afterAll(async () => {
 // A fresh tool server (token cache, worker) per test; the platform's records are counted from its start.
 beforeEach(async () => {
   networkDown = false;
+  rewriteScoreAnswer = undefined;
   bench = await startBench(fixture, { deliveryPolicy: POLICY, fetch: toolFetch });
 });
 afterEach(async () => {
@@ -59,6 +85,22 @@ function tokenRequestsOk() {
   return bench.tokenRequests().filter((t) => t.ok);
 }
 
+/**
+ * The bench's worker, but with a short score POST timeout, for the platform that hangs on
+ * purpose: only the score POST gets it, the token request keeps the bench's generous one
+ * (this worker shares the bench's token cache).
+ */
+function workerWithShortScoreTimeout(): DeliveryWorker {
+  return new DeliveryWorker({
+    prisma: db.prisma,
+    fetch: toolFetch,
+    accessTokens: bench.tool.app.accessTokens,
+    logger: createTestLogger().child({ job: 'grade-delivery' }),
+    now: clock.now,
+    policy: { ...POLICY, timeoutMs: SCORE_TIMEOUT_MS },
+  });
+}
+
 describe('recovers from transient faults and delivers exactly once', () => {
   it.each<[string, FaultEndpoint, Fault[], number]>([
     ['token endpoint 500, then OK', 'token', [{ status: 500 }], 2],
@@ -66,20 +108,26 @@ describe('recovers from transient faults and delivers exactly once', () => {
     ['score endpoint 500', 'scores', [{ status: 500 }], 2],
     ['score endpoint 503 twice', 'scores', [{ status: 503 }, { status: 503 }], 3],
     ['score endpoint 502 with an HTML page', 'scores', [{ status: 502, body: '<html><h1>Bad Gateway</h1></html>' }], 2],
-    ['score endpoint hanging past the timeout', 'scores', [{ hangMs: 900, status: 503 }], 2],
+    // Both are defined as worth repeating (RFC 9110 §15.5.9, RFC 8470 §5.2).
+    ['score endpoint 408 Request Timeout', 'scores', [{ status: 408 }], 2],
+    ['score endpoint 425 Too Early', 'scores', [{ status: 425 }], 2],
+    ['token endpoint 408 Request Timeout', 'token', [{ status: 408 }], 2],
+    ['token endpoint 425 Too Early', 'token', [{ status: 425 }], 2],
+    ['score endpoint hanging past the timeout', 'scores', [{ hangMs: HANG_MS, status: 503 }], 2],
   ])('%s', async (_label, endpoint, faults, attemptsToDeliver) => {
     bench.platform.failNext(endpoint, ...faults);
     const { sub, grade } = await bench.launchAndComplete();
     expect(grade).toMatchObject({ state: 'PENDING', attempts: 0 });
 
-    const history = await deliverUntilSettled(bench.worker, db, clock, grade.id);
+    const worker = faults[0]!.hangMs ? workerWithShortScoreTimeout() : bench.worker;
+    const history = await deliverUntilSettled(worker, db, clock, grade.id);
     expect(history).toHaveLength(attemptsToDeliver);
     for (const failed of history.slice(0, -1)) {
       expect(failed.state).toBe('PENDING');
       expect(failed.leaseOwner).toBeNull();
       expect(failed.nextAttemptAt).not.toBeNull();
       if (faults[0]!.hangMs) {
-        expect(failed.lastError).toMatch(/score service: no answer within 300 ms/);
+        expect(failed.lastError).toMatch(new RegExp(`score service: no answer within ${SCORE_TIMEOUT_MS} ms`));
         expect(failed.lastStatus).toBeNull();
       } else {
         expect(failed.lastStatus).toBe(faults[0]!.status);
@@ -100,7 +148,7 @@ describe('recovers from transient faults and delivers exactly once', () => {
     expect(bench.scoresOf(sub)[0]!.body).toMatchObject({ scoreGiven: 100, scoreMaximum: 100 });
     // Nothing more to do.
     clock.advance(3_600_000);
-    expect(await bench.worker.runOnce()).toBe(0);
+    expect(await worker.runOnce()).toBe(0);
     if (faults[0]!.hangMs) {
       // The platform answers the abandoned request eventually; let it, so it stays in this test's records.
       await vi.waitFor(() => expect(bench.scoreAttempts().map((a) => a.status)).toEqual([200, 503]), { timeout: 5_000, interval: 50 });
@@ -135,9 +183,9 @@ describe('recovers from transient faults and delivers exactly once', () => {
 
   it('a timed-out request that lands late is not counted twice (the retry carries a later timestamp)', async () => {
     // The platform sits on the first score POST past our timeout, then stores it anyway.
-    bench.platform.failNext('scores', { hangMs: 900 });
+    bench.platform.failNext('scores', { hangMs: HANG_MS });
     const { sub, grade } = await bench.launchAndComplete();
-    const history = await deliverUntilSettled(bench.worker, db, clock, grade.id);
+    const history = await deliverUntilSettled(workerWithShortScoreTimeout(), db, clock, grade.id);
     expect(history.map((h) => h.state)).toEqual(['PENDING', 'DELIVERED']);
     // Wait for the late one to be answered, then count.
     await vi.waitFor(() => expect(bench.scoreAttempts()).toHaveLength(2), { timeout: 5_000, interval: 50 });
@@ -220,6 +268,58 @@ describe('recovers from transient faults and delivers exactly once', () => {
   });
 });
 
+describe('a 2xx whose body cannot be read is still delivered', () => {
+  // The status line is the platform's verdict; the score answer's body is never needed.
+  it('200 with a 70 KB body (over the 64 KiB cap) → DELIVERED after exactly one POST', async () => {
+    rewriteScoreAnswer = (answer) => new Response(`{"padding":"${'x'.repeat(70 * 1024)}"}`, { status: answer.status });
+    const { sub, grade } = await bench.launchAndComplete();
+    expect(await bench.worker.runOnce()).toBe(1);
+    expect(await gradeRow(db, grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 1, lastError: null, deliveredAt: clock.now() });
+    clock.advance(3_600_000);
+    expect(await bench.worker.runOnce()).toBe(0);
+    expect(bench.scoreAttempts().map((a) => a.status)).toEqual([200]);
+    expect(bench.scoresOf(sub)).toHaveLength(1);
+  });
+
+  it('200 whose body breaks off (connection reset mid-body) → DELIVERED after exactly one POST', async () => {
+    rewriteScoreAnswer = (answer) => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"userId":'));
+          controller.error(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+        },
+      });
+      return new Response(body, { status: answer.status, headers: { 'content-type': 'application/json' } });
+    };
+    const { sub, grade } = await bench.launchAndComplete();
+    expect(await bench.worker.runOnce()).toBe(1);
+    expect(await gradeRow(db, grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 1, lastError: null });
+    expect(bench.scoreAttempts().map((a) => a.status)).toEqual([200]);
+    expect(bench.scoresOf(sub)).toHaveLength(1);
+  });
+
+  it('200 whose body stalls past the timeout → DELIVERED after exactly one POST', async () => {
+    rewriteScoreAnswer = (answer, signal) => {
+      // The first bytes come, the rest never does; the stream ends only when the request is aborted.
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"userId":'));
+          signal?.addEventListener('abort', () => controller.error(signal.reason), { once: true });
+        },
+      });
+      return new Response(body, { status: answer.status, headers: { 'content-type': 'application/json' } });
+    };
+    const { sub, grade } = await bench.launchAndComplete();
+    const worker = workerWithShortScoreTimeout();
+    expect(await worker.runOnce()).toBe(1);
+    expect(await gradeRow(db, grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 1, lastError: null });
+    clock.advance(3_600_000);
+    expect(await worker.runOnce()).toBe(0);
+    expect(bench.scoreAttempts().map((a) => a.status)).toEqual([200]);
+    expect(bench.scoresOf(sub)).toHaveLength(1);
+  });
+});
+
 describe('access token refresh on 401/403', () => {
   it('401 once from the score service → a new token and delivery within the same attempt', async () => {
     const { sub, grade } = await bench.launchAndComplete();
@@ -282,6 +382,22 @@ describe('permanent refusals', () => {
     await bench.worker.runOnce();
     expect(await gradeRow(db, grade.id)).toMatchObject({ state: 'FAILED', attempts: 1, lastStatus: status });
     expect(bench.scoreAttempts()).toHaveLength(1);
+  });
+
+  it('a queued line item URL with credentials (queued before completions refused it) → FAILED with the reason, nothing sent', async () => {
+    const { launchId, grade } = await bench.launchAndComplete();
+    const lineitem = new URL((await db.prisma.launch.findUniqueOrThrow({ where: { id: launchId } })).agsLineitem!);
+    lineitem.username = 'grader';
+    lineitem.password = 'hunter2';
+    await db.prisma.launch.update({ where: { id: launchId }, data: { agsLineitem: lineitem.toString() } });
+    await bench.worker.runOnce();
+    const row = await gradeRow(db, grade.id);
+    expect(row).toMatchObject({ state: 'FAILED', attempts: 1, lastStatus: null, nextAttemptAt: null, leaseOwner: null });
+    expect(row.lastError).toBe('line item: the URL carries credentials (user:password@), which are never sent');
+    clock.advance(3_600_000);
+    expect(await bench.worker.runOnce()).toBe(0);
+    expect(bench.tokenRequests()).toHaveLength(0);
+    expect(bench.scoreAttempts()).toHaveLength(0);
   });
 
   it('token endpoint 400 invalid_client (our keyset unreachable for the platform) → FAILED with the reason', async () => {
@@ -356,15 +472,41 @@ describe('what goes on the wire', () => {
 });
 
 describe('one learner, one placement, several grades', () => {
-  it('two completions of the same placement by the same learner, delivered in one batch, are both accepted', async () => {
-    // Open edX keeps one score per (line item, user) and refuses a timestamp that is not
-    // strictly later than the stored one. After an outage both grades come due together.
-    const sub = 'learner-twice';
+  // Open edX keeps one score per (line item, user) and refuses (400) a timestamp that is not
+  // strictly later than the stored one: such grades go one at a time, oldest first.
+  it('two completions of the same placement by the same learner, due together, are sent one after the other and both accepted', async () => {
+    const sub = newSubject('twice');
     const first = await bench.launchAndComplete({ sub });
+    clock.advance(60_000);
     const second = await bench.launchAndComplete({ sub });
-    expect(await bench.worker.runOnce()).toBe(2);
-    expect((await gradeRow(db, first.grade.id)).state).toBe('DELIVERED');
-    expect((await gradeRow(db, second.grade.id)).state).toBe('DELIVERED');
+    // After an outage both grades come due together: one poll takes the older only.
+    expect(await bench.worker.runOnce()).toBe(1);
+    expect(await gradeRow(db, first.grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 1 });
+    expect(await gradeRow(db, second.grade.id)).toMatchObject({ state: 'PENDING', attempts: 0 });
+    expect(await bench.worker.runOnce()).toBe(1);
+    expect(await gradeRow(db, second.grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 1 });
     expect(bench.scoreAttempts().map((a) => a.status)).toEqual([200, 200]);
+    const timestamps = bench.scoresOf(sub).map((s) => Date.parse(String(s.body.timestamp)));
+    expect(timestamps[1]!).toBeGreaterThan(timestamps[0]!);
+  });
+
+  it('a newer grade waits while an older one of the same learner and line item is being retried', async () => {
+    const sub = newSubject('twice');
+    bench.platform.failNext('scores', { status: 503 });
+    const first = await bench.launchAndComplete({ sub });
+    clock.advance(1_000);
+    const second = await bench.launchAndComplete({ sub });
+    expect(await bench.worker.runOnce()).toBe(1);
+    const retried = await gradeRow(db, first.grade.id);
+    expect(retried).toMatchObject({ state: 'PENDING', attempts: 1, lastStatus: 503 });
+    // The newer one is due, but goes only after the older one: nothing to do until then.
+    expect(await bench.worker.runOnce()).toBe(0);
+    expect(await gradeRow(db, second.grade.id)).toMatchObject({ state: 'PENDING', attempts: 0 });
+    clock.advanceTo(retried.nextAttemptAt!);
+    expect(await bench.worker.runOnce()).toBe(1);
+    expect(await gradeRow(db, first.grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 2 });
+    expect(await bench.worker.runOnce()).toBe(1);
+    expect(await gradeRow(db, second.grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 1 });
+    expect(bench.scoreAttempts().map((a) => a.status)).toEqual([503, 200, 200]);
   });
 });

@@ -160,6 +160,9 @@ describe('three processes on one PostgreSQL', () => {
   });
 
   it(`${COMPLETIONS} completions over three processes: every score sent exactly once`, async () => {
+    // Score POSTs from here on are this test's: the earlier tests completed nothing.
+    const attemptsBefore = platform.scoreAttempts.length;
+    const scoresBefore = platform.scores.length;
     const credentials: string[] = [];
     let next = 0;
     await Promise.all(
@@ -201,6 +204,14 @@ describe('three processes on one PostgreSQL', () => {
     const scaleUsers = [...perUser].filter(([u]) => u.startsWith('scale-'));
     expect(scaleUsers).toHaveLength(COMPLETIONS);
     expect(scaleUsers.every(([, n]) => n === 1)).toBe(true);
+    // Accepted once each is not enough: a second POST refused (e.g. 400 for a timestamp not
+    // later than the stored one) leaves no score. The platform saw exactly one POST per
+    // learner, all accepted: COMPLETIONS POSTs, each 200 and each storing a score, and the
+    // stored scores are one per learner (above). (Its POST records carry no user id.)
+    const attempts = platform.scoreAttempts.slice(attemptsBefore);
+    expect(attempts.filter((a) => a.status !== 200)).toEqual([]);
+    expect(attempts).toHaveLength(COMPLETIONS);
+    expect(platform.scores.length - scoresBefore).toBe(COMPLETIONS);
     // At most one token request per registration per process per token lifetime.
     expect(platform.tokenRequests.filter((t) => t.ok).length).toBeLessThanOrEqual(3);
   }, 600_000);

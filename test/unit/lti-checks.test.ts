@@ -24,6 +24,7 @@ import type { LaunchRegistration } from '../../server/lti/launch-queries.ts';
 import { KeysetUnavailableError, UnusableKeyError } from '../../server/lti/platform-keysets.ts';
 import { clearStateCookie, stateCookie, stateCookieName } from '../../server/lti/state-cookie.ts';
 import { InputChecker, withoutTrailingSlashes } from '../../server/validation.ts';
+import { scoresUrl } from '../../server/grades/ags.ts';
 
 /** Runs `fn` and returns the LtiError code it throws (fails the test if it does not throw one). */
 function codeOf(fn: () => unknown): LtiErrorCode {
@@ -397,6 +398,16 @@ describe('the state cookie', () => {
   });
 });
 
+describe('scoresUrl (AGS: <line item>/scores)', () => {
+  it('keeps the query where it belongs and drops trailing slashes, linearly on a long run of them', () => {
+    expect(scoresUrl('https://lms.example.org/lineitems/7?type=x')).toBe('https://lms.example.org/lineitems/7/scores?type=x');
+    expect(scoresUrl('https://lms.example.org/lineitems/7//')).toBe('https://lms.example.org/lineitems/7/scores');
+    const run = '/'.repeat(30_000);
+    expect(scoresUrl(`https://lms.example.org/a${run}`)).toBe('https://lms.example.org/a/scores');
+    expect(scoresUrl(`https://lms.example.org/a${run}b`)).toBe(`https://lms.example.org/a${run}b/scores`);
+  });
+});
+
 describe('the issuer rule', () => {
   it('withoutTrailingSlashes removes trailing slashes only', () => {
     expect(withoutTrailingSlashes('https://lms.example.org/')).toBe('https://lms.example.org');
@@ -410,12 +421,11 @@ describe('the issuer rule', () => {
     expect(withoutTrailingSlashes(`https://a${run}`)).toBe('https://a');
     expect(withoutTrailingSlashes(`https://a${run}x`)).toBe(`https://a${run}x`);
   });
-  it('no end-anchored slash-run regex is left where requests reach (login, launch, validation)', () => {
+  it('no end-anchored slash-run regex is left where requests and stored launch URLs reach (login, launch, validation, grades)', () => {
     const root = new URL('../../server/', import.meta.url).pathname;
-    const files = [
-      join(root, 'validation.ts'),
-      ...readdirSync(join(root, 'lti'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => join(root, 'lti', f)),
-    ];
+    const tree = (dir: string) =>
+      readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => join(root, dir, f));
+    const files = [join(root, 'validation.ts'), ...tree('lti'), ...tree('grades')];
     expect(files.length).toBeGreaterThan(10);
     for (const file of files) {
       // Comments may name the pattern; code may not.
