@@ -1,4 +1,5 @@
 /** Assignment and Grade Services 2.0 constants. */
+import { createHash } from 'node:crypto';
 import { withoutTrailingSlashes } from '../validation.ts';
 
 export const AGS_SCOPE_SCORE = 'https://purl.imsglobal.org/spec/lti-ags/scope/score';
@@ -24,6 +25,15 @@ export function lineitemUrlProblem(lineitem: string): string | undefined {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'not an http(s) URL';
   if (url.username || url.password) return 'the URL carries credentials (user:password@), which are never sent';
   return undefined;
+}
+
+/**
+ * The key of the platform's one score per line item and learner (Grade.deliveryKey): SHA-256
+ * hex of `<lineitem>\n<sub>` in UTF-8. The migration that added the column computes the same
+ * in SQL for the rows it backfilled; both must agree (test/grades/delivery-faults.test.ts).
+ */
+export function gradeDeliveryKey(lineitem: string, subject: string): string {
+  return createHash('sha256').update(`${lineitem}\n${subject}`, 'utf8').digest('hex');
 }
 
 /**

@@ -2,7 +2,7 @@ import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 import type { GradeState } from '../generated/prisma/enums.ts';
 import { uuidv7 } from '../ids.ts';
 import { hashCredential } from '../lti/launch.ts';
-import { AGS_SCOPE_SCORE, FULL_MARKS, lineitemUrlProblem } from './ags.ts';
+import { AGS_SCOPE_SCORE, FULL_MARKS, gradeDeliveryKey, lineitemUrlProblem } from './ags.ts';
 
 const CREDENTIAL_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
@@ -53,6 +53,7 @@ export async function recordCompletion(
       registrationId: true,
       agsLineitem: true,
       agsScopes: true,
+      subject: true,
       credentialExpiresAt: true,
       completedAt: true,
       grade: { select: { state: true } },
@@ -81,6 +82,8 @@ export async function recordCompletion(
           state,
           lastError: reason ?? null,
           nextAttemptAt: reason ? null : now,
+          // notGradableReason guarantees a line item when there is no reason.
+          deliveryKey: reason ? null : gradeDeliveryKey(launch.agsLineitem!, launch.subject),
           createdAt: now,
         },
       }),

@@ -29,6 +29,8 @@ export interface DeliveryPolicy {
  * noise of the measurement (and tests that drive an injected clock keep it exactly).
  */
 const CLOCK_TOLERANCE_MS = 10;
+/** Beyond this, a clock is broken rather than drifting: logged at error level. */
+const FAR_CLOCK_OFFSET_MS = 60_000;
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
   leaseMs: 60_000,
@@ -176,9 +178,12 @@ export class DeliveryWorker {
   async #clock(): Promise<Clock> {
     const wallMs = this.#d.wallClockMs ?? Date.now;
     const before = wallMs();
-    const [row] = await this.#d.prisma.$queryRaw<Array<{ dbNow: Date }>>`SELECT clock_timestamp() AS "dbNow"`;
+    // As milliseconds since the epoch, not a timestamptz: the Prisma adapters read a
+    // timestamptz's digits as UTC and drop its offset, so a session time zone other than UTC
+    // would look like hours of skew (and jump at every daylight-saving change).
+    const [row] = await this.#d.prisma.$queryRaw<Array<{ dbMs: number }>>`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS "dbMs"`;
     const after = wallMs();
-    const dbMs = new Date(row!.dbNow).getTime();
+    const dbMs = Number(row!.dbMs);
     // The database read its clock between our `before` and `after`: the offset lies in
     // [dbMs − after, dbMs − before], however slow the round trip. Corrected only when that
     // whole range is beyond the tolerance; then by its middle (off by at most half the trip).
@@ -187,6 +192,12 @@ export class DeliveryWorker {
     if ((offsetMs === 0) !== (this.#clockOffsetMs === 0)) {
       if (offsetMs === 0) this.#log.info('this process\'s clock agrees with the database\'s again');
       else this.#log.warn({ offsetMs }, 'this process\'s clock is off the database\'s: grade delivery uses the database\'s');
+    }
+    // NTP keeps clocks within milliseconds: a minute apart, one of the two machines' clocks is
+    // wrong, and score timestamps follow the database's. Said at error level, once per episode.
+    const far = Math.abs(offsetMs) > FAR_CLOCK_OFFSET_MS;
+    if (far && Math.abs(this.#clockOffsetMs) <= FAR_CLOCK_OFFSET_MS) {
+      this.#log.error({ offsetMs }, 'this process\'s clock and the database\'s are over a minute apart: check NTP on both');
     }
     this.#clockOffsetMs = offsetMs;
     return () => new Date(this.#d.now().getTime() + offsetMs);
@@ -205,14 +216,12 @@ export class DeliveryWorker {
     return this.#d.prisma.$queryRaw<ClaimedGrade[]>`
       WITH due AS (
         SELECT g."id" FROM "Grade" g
-        JOIN "Launch" l ON l."id" = g."launchId"
         WHERE g."state" = 'PENDING' AND (g."nextAttemptAt" <= ${ts(now)} OR g."attempts" = 0)
           AND (g."leaseUntil" IS NULL OR g."leaseUntil" < ${ts(now)})
           AND NOT EXISTS (
+            -- An index lookup (deliveryKey, state) per candidate, not a scan of the queue.
             SELECT 1 FROM "Grade" o
-            JOIN "Launch" ol ON ol."id" = o."launchId"
-            WHERE o."state" = 'PENDING' AND o."id" <> g."id"
-              AND ol."subject" = l."subject" AND ol."agsLineitem" = l."agsLineitem"
+            WHERE o."deliveryKey" = g."deliveryKey" AND o."state" = 'PENDING' AND o."id" <> g."id"
               AND ((o."createdAt", o."id") < (g."createdAt", g."id") OR o."leaseUntil" >= ${ts(now)})
           )
         ORDER BY g."nextAttemptAt"

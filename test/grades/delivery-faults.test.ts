@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
-import { AGS_SCOPE_SCORE, SCORE_CONTENT_TYPE } from '../../server/grades/ags.ts';
+import { AGS_SCOPE_SCORE, gradeDeliveryKey, SCORE_CONTENT_TYPE } from '../../server/grades/ags.ts';
 import { DeliveryWorker, type DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import type { FetchLike } from '../../server/http/limited-fetch.ts';
 import { createTestDatabase } from '../helpers/db.ts';
@@ -474,6 +474,23 @@ describe('what goes on the wire', () => {
 describe('one learner, one placement, several grades', () => {
   // Open edX keeps one score per (line item, user) and refuses (400) a timestamp that is not
   // strictly later than the stored one: such grades go one at a time, oldest first.
+  it('a completion keys its grade by line item and learner, as the migration computed it in SQL for older rows', async () => {
+    const sub = newSubject('keyed');
+    const { grade } = await bench.launchAndComplete({ sub });
+    const launch = await db.prisma.launch.findUniqueOrThrow({ where: { id: grade.launchId } });
+    expect(grade.deliveryKey).toBe(gradeDeliveryKey(launch.agsLineitem!, sub));
+    // The backfill's formula (prisma/migrations/…_grade_delivery_key), on the same and on non-ASCII text.
+    for (const [lineitem, subject] of [
+      [launch.agsLineitem!, sub],
+      ['https://lms.example.org/li/7?type=é', 'lérner-ü-1'],
+    ] as const) {
+      const [row] = await db.prisma.$queryRaw<Array<{ key: string }>>`
+        SELECT encode(sha256(convert_to(${lineitem} || E'\n' || ${subject}, 'UTF8')), 'hex') AS "key"`;
+      expect(row!.key).toBe(gradeDeliveryKey(lineitem, subject));
+    }
+    expect(await bench.worker.runOnce()).toBe(1); // nothing left pending for the next test
+  });
+
   it('two completions of the same placement by the same learner, due together, are sent one after the other and both accepted', async () => {
     const sub = newSubject('twice');
     const first = await bench.launchAndComplete({ sub });

@@ -9,7 +9,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { hashCredential } from '../../server/lti/launch.ts';
-import { AGS_SCOPE_SCORE } from '../../server/grades/ags.ts';
+import { AGS_SCOPE_SCORE, gradeDeliveryKey } from '../../server/grades/ags.ts';
 import { DeliveryWorker } from '../../server/grades/delivery-worker.ts';
 import type { FetchLike } from '../../server/http/limited-fetch.ts';
 import { randomToken, uuidv7 } from '../../server/ids.ts';
@@ -90,6 +90,8 @@ async function insertPendingGrades(count: number, gradesPerLearner = 1): Promise
         scoreMaximum: 100,
         state: 'PENDING' as const,
         nextAttemptAt: now,
+        // As a completion writes it (server/grades/completion.ts).
+        deliveryKey: gradeDeliveryKey(lineitem, sub),
         createdAt: completedAt,
       },
     };
@@ -337,6 +339,26 @@ describe('replicas', () => {
     const stored = fixture.platform.scores.filter((s) => s.body.userId === sub).map((s) => Date.parse(String(s.body.timestamp)));
     expect(stored).toHaveLength(2);
     expect(stored[1]!).toBeGreaterThan(stored[0]!);
+  });
+});
+
+describe('the database session in another time zone', () => {
+  it('is not clock skew: leases and delivery times stay on the shared clock', async () => {
+    const b = await bench();
+    const { sub, grade } = await b.launchAndComplete();
+    // A PostgreSQL whose default time zone is local (initdb takes the system's). The pool
+    // hands the last released connection out again, and this checks it did.
+    await db.prisma.$executeRawUnsafe(`SET TimeZone = 'America/New_York'`);
+    try {
+      const [zone] = await db.prisma.$queryRawUnsafe<Array<{ TimeZone: string }>>('SHOW TimeZone');
+      expect(zone!.TimeZone).toBe('America/New_York');
+      expect(await b.worker.runOnce()).toBe(1);
+      // Hours of shift (the zone's offset read as skew) would show in the stored times.
+      expect(await gradeRow(db, grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 1, deliveredAt: clock.now() });
+      expect(b.scoresOf(sub).map((s) => s.body.timestamp)).toEqual([clock.now().toISOString()]);
+    } finally {
+      await db.prisma.$executeRawUnsafe('RESET TimeZone');
+    }
   });
 });
 
