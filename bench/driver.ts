@@ -348,6 +348,19 @@ export async function complete(server: Server, credential: string): Promise<void
   if (res.status !== 200) throw new Error(`completion ${res.status}`);
 }
 
+/**
+ * The slowest and the fastest whole second of a run: launches finished in each, from their
+ * finishing times (performance.now()); the partial last second is left out.
+ */
+export function launchesBySecond(finishedAt: readonly number[], start: number, elapsedMs: number): { min: number; max: number } {
+  const perSecond = new Array<number>(Math.floor(elapsedMs / 1000)).fill(0);
+  for (const at of finishedAt) {
+    const second = Math.floor((at - start) / 1000);
+    if (second < perSecond.length) perSecond[second]!++;
+  }
+  return { min: Math.min(...perSecond), max: Math.max(...perSecond) };
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

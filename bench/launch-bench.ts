@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from '../test/helpers/platform.ts';
-import { complete, cpuMs, cpuSpent, databaseEnv, postgresCpuReader, fmt, metricValues, oneLaunch, percentile, root, routeQuantileMs, scrape, setUp, startServer, type Server, type Setup } from './driver.ts';
+import { complete, cpuMs, cpuSpent, databaseEnv, postgresCpuReader, fmt, launchesBySecond, metricValues, oneLaunch, percentile, root, routeQuantileMs, scrape, setUp, startServer, type Server, type Setup } from './driver.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -102,11 +102,7 @@ async function drive(
   const cpu = cpuMs(server.pid) - cpu0;
   const pgCpu1 = await postgresCpu?.();
   const mainCpu = cpuMs(server.pid, server.pid) - main0;
-  const perSecond = new Array<number>(Math.floor(elapsed / 1000)).fill(0);
-  for (const at of finishedAt) {
-    const second = Math.floor((at - start) / 1000);
-    if (second < perSecond.length) perSecond[second]!++;
-  }
+  const bySecond = launchesBySecond(finishedAt, start, elapsed);
   const driverCpu = process.cpuUsage(driverCpu0);
   // May include the two table-gauge queries of one scrape (cached for 5 s): at most 2/n per launch.
   const scrape1 = await scrape(server);
@@ -127,8 +123,8 @@ async function drive(
     cpuMsPerLaunch: cpu / n,
     mainThreadCpuMsPerLaunch: mainCpu / n,
     postgresCpuMsPerLaunch: pgCpu0 && pgCpu1 ? cpuSpent(pgCpu0, pgCpu1) / n : undefined,
-    perSecondMin: Math.min(...perSecond),
-    perSecondMax: Math.max(...perSecond),
+    perSecondMin: bySecond.min,
+    perSecondMax: bySecond.max,
     serverLogin: serverQuantiles('lti_login'),
     serverLaunch: serverQuantiles('lti_launch'),
     serverLoopBusy: (m1.nodejs_eventloop_active_seconds_total! - m0.nodejs_eventloop_active_seconds_total!) / (elapsed / 1000),

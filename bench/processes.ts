@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startTestPlatform } from '../test/helpers/platform.ts';
-import { cpuMs, cpuSpent, fmt, metricValues, oneLaunch, percentile, postgresCpuReader, scrape, setUp, startServer, type Route, type Server } from './driver.ts';
+import { cpuMs, cpuSpent, fmt, launchesBySecond, metricValues, oneLaunch, percentile, postgresCpuReader, scrape, setUp, startServer, type Route, type Server } from './driver.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -73,17 +73,13 @@ async function drive(servers: Server[], mode: Mode, durationMs: number, report: 
   const cpu = servers.reduce((sum, s, i) => sum + cpuMs(s.pid) - cpu0[i]!, 0);
   const scrapes1 = await Promise.all(servers.map((s) => scrape(s).then((t) => metricValues(t, counters))));
   const delta = (name: string, i: number) => scrapes1[i]![name]! - scrapes0[i]![name]!;
-  const perSecond = new Array<number>(Math.floor(elapsed / 1000)).fill(0);
-  for (const at of finishedAt) {
-    const second = Math.floor((at - start) / 1000);
-    if (second < perSecond.length) perSecond[second]!++;
-  }
+  const bySecond = launchesBySecond(finishedAt, start, elapsed);
   latencies.sort((a, b) => a - b);
   const n = latencies.length;
   return {
     n,
     perSecond: (n * 1000) / elapsed,
-    perSecondRange: `${Math.min(...perSecond)}–${Math.max(...perSecond)}`,
+    perSecondRange: `${bySecond.min}–${bySecond.max}`,
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),

@@ -259,13 +259,15 @@ export function createApp(config: Config, deps: AppDeps): App {
   const graphqlLogger = logger.child({ component: 'graphql' });
   const completionsLogger = logger.child({ component: 'completions' });
 
+  const ltiCounter = (kind: 'login' | 'launch') => (kind === 'login' ? metrics.logins : metrics.launches);
+
   /** A refusal answered before `ltiRoute` (rate limit, URI too long): counted like the rest, not audited. */
   function countLtiRefusal(kind: 'login' | 'launch', code: LtiErrorCode): void {
-    (kind === 'login' ? metrics.logins : metrics.launches).inc({ outcome: 'refused', code });
+    ltiCounter(kind).inc({ outcome: 'refused', code });
   }
 
   async function ltiRoute(kind: 'login' | 'launch', appId: string, request: Request, log: Logger, reqId: string): Promise<Response> {
-    const counter = kind === 'login' ? metrics.logins : metrics.launches;
+    const counter = ltiCounter(kind);
     const ltiLog = ltiLogger.child({ reqId });
     try {
       const deps: LtiDeps = { ...lti, logger: ltiLog, requestLogger: log };

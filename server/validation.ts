@@ -11,6 +11,9 @@ export const LIMITS = {
   deploymentIds: 50,
 } as const;
 
+/** C0 control characters and DEL: never in a name, label or id, and a NUL cannot be stored (PostgreSQL text). */
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
 /**
  * Collects every problem in one input so a form can show them all at once, then
  * `done()` throws a single ValidationError. Values come back trimmed / normalised.
@@ -26,7 +29,7 @@ export class InputChecker {
     const v = value.trim();
     if (v.length === 0) this.fail(field, 'Must not be empty.');
     else if (v.length > max) this.fail(field, `Must be at most ${max} characters.`);
-    else if (/[\u0000-\u001f\u007f]/.test(v)) this.fail(field, 'Must not contain control characters.');
+    else if (CONTROL_CHARACTERS.test(v)) this.fail(field, 'Must not contain control characters.');
     return v;
   }
 
@@ -115,8 +118,8 @@ export class InputChecker {
     } else if (ids.some((id) => id.length === 0)) this.fail(field, 'Deployment IDs must not be empty.');
     else if (ids.some((id) => id.length > LIMITS.deploymentId)) {
       this.fail(field, `Each deployment ID must be at most ${LIMITS.deploymentId} characters.`);
-    } else if (ids.some((id) => /[\u0000-\u001f\u007f]/.test(id))) {
-      // A platform never sends one, and a NUL cannot even be stored (PostgreSQL text).
+    } else if (ids.some((id) => CONTROL_CHARACTERS.test(id))) {
+      // A platform never sends one.
       this.fail(field, 'Deployment IDs must not contain control characters.');
     }
     return ids;
