@@ -5,7 +5,7 @@ import { createServerAdapter } from '@whatwg-node/server';
 import { JWKS_MAX_AGE_SECONDS, type Config } from './config.ts';
 import type { Database } from './db/client.ts';
 import { AccessTokens } from './grades/access-tokens.ts';
-import { COMPLETIONS_PATH, handleCompletion } from './grades/completion-route.ts';
+import { COMPLETIONS_PATH, completionServerError, handleCompletion } from './grades/completion-route.ts';
 import { DeliveryWorker, type DeliveryPolicy } from './grades/delivery-worker.ts';
 import { createGraphQLHandler, GRAPHQL_PATH } from './graphql/yoga.ts';
 import { withBodyWithin } from './http/body-limit.ts';
@@ -338,10 +338,7 @@ export function createApp(config: Config, deps: AppDeps): App {
       } catch (err) {
         log.error({ err }, 'completion failed');
         if (request.method === 'POST') metrics.completions.inc({ status: '500' });
-        return new Response(JSON.stringify({ error: 'server_error', message: 'Try again in a moment.' }), {
-          status: 500,
-          headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*' },
-        });
+        return completionServerError();
       }
     }
     if (pathname === DEMO_PATH.slice(0, -1)) {

@@ -9,6 +9,7 @@ import { ensureFirstOwner } from './auth/bootstrap.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase } from './db/client.ts';
 import { createNodeServer } from './http/node-server.ts';
+import { answerStarting } from './http/starting.ts';
 import { deployMigrations } from './db/migrate.ts';
 import { createLogger } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -45,8 +46,7 @@ async function main(): Promise<void> {
   // arrive in this window; calling the missing handler would crash the process).
   const server = createNodeServer((req, res) => {
     if (handler) return void handler(req, res);
-    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', 'cache-control': 'no-store' });
-    res.end('{"status":"starting"}');
+    answerStarting(res);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

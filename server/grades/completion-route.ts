@@ -59,6 +59,11 @@ export async function handleCompletion(request: Request, deps: CompletionRouteDe
   }
 }
 
+/** The answer when recording failed unexpectedly (app.ts logs the error): the route's headers, a message the widget may show. */
+export function completionServerError(): Response {
+  return json(500, { error: 'server_error', message: 'Try again in a moment.' });
+}
+
 function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...extra } });
 }

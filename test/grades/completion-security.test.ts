@@ -273,7 +273,11 @@ describe('HTTP surface', () => {
     const before = await databaseSnapshot(db);
     const res = await bench.complete(credential);
     expect(res.status).toBe(500);
+    // The route's own headers: readable cross-origin, never cached, JSON the widget can parse.
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await res.json()).toEqual({ error: 'server_error', message: 'Try again in a moment.' });
     // Counted with the other reports, by status (the only 500 in this file).
     expect(await bench.tool.app.metrics.render()).toContain('lti_completions_total{status="500"} 1');
     expect(await databaseSnapshot(db)).toEqual(before);

@@ -48,8 +48,10 @@ interface Hit {
 class FakeCompletionServer {
   hits: Hit[] = [];
   preflights = 0;
-  /** Replies for the next POSTs, in order; then 200 recorded. */
-  replies: Array<{ status: number; body?: unknown; delayMs?: number }> = [];
+  /** Replies for the next POSTs, in order; then 200 recorded. `gate`: answer once it settles. */
+  replies: Array<{ status: number; body?: unknown; delayMs?: number; gate?: Promise<unknown> }> = [];
+  /** Until then (Date.now() ms), POSTs are refused as the server's rate limiter does: 429 with Retry-After. */
+  limitedUntil = 0;
   #server: Server | undefined;
   #port = 0;
 
@@ -80,6 +82,7 @@ class FakeCompletionServer {
     this.hits = [];
     this.preflights = 0;
     this.replies = [];
+    this.limitedUntil = 0;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -106,8 +109,20 @@ class FakeCompletionServer {
       origin: req.headers.origin,
       body,
     });
+    const wait = this.limitedUntil - Date.now();
+    if (wait > 0) {
+      res.writeHead(429, {
+        ...cors,
+        'access-control-expose-headers': 'retry-after',
+        'retry-after': String(Math.ceil(wait / 1000)),
+        'content-type': 'application/json',
+      });
+      res.end(JSON.stringify({ error: 'rate_limited', message: 'Too many requests.' }));
+      return;
+    }
     const reply = this.replies.shift() ?? { status: 200, body: RECORDED };
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+    await reply.gate;
     res.writeHead(reply.status, { ...cors, 'content-type': 'application/json' });
     res.end(JSON.stringify(reply.body ?? { error: 'unavailable', message: `HTTP ${reply.status}` }));
   }
@@ -148,6 +163,16 @@ function servePages(req: IncomingMessage, res: ServerResponse): void {
           <p>Finished? <span id="other">(not a finish control)</span>
           <button id="mine" data-complete><span>I'm done</span></button></p>
         </lti-completion>`),
+      );
+    case '/no-element.html':
+      return void html(page('<p>The widget is added by script.</p>'));
+    case '/cdn-base.html':
+      // Assets on a CDN: relative URLs (and history URLs) resolve against another origin.
+      return void html(
+        page(
+          '<lti-completion></lti-completion>',
+          `<base href="https://cdn.example.com/assets/"><script type="module" src="${pagesOrigin}/lti-completion.js"></script>`,
+        ),
       );
     case '/twice.html':
       return void html(
@@ -419,6 +444,81 @@ describe('<lti-completion> in Chromium', () => {
     await page.locator(FINISH).click();
     await waitForStatus(page, 'Recorded. You can close this page.');
     expect(pageErrors).toEqual([]);
+  });
+
+  test('a <base> on another origin (assets on a CDN): the launch still leaves the address bar, and reports', async () => {
+    const { page, pageErrors } = await open(`/cdn-base.html${launchFragment({ before: 'step=2' })}`);
+
+    expect(await page.evaluate(() => location.href)).toBe(`${pagesOrigin}/cdn-base.html#step=2`);
+    expect(pageErrors).toEqual([]);
+    expect(await state(page)).toBe('idle');
+
+    await page.locator(FINISH).click();
+    await waitForStatus(page, 'Recorded. You can close this page.');
+    expect(api.hits.map((h) => h.authorization)).toEqual([`Bearer ${CREDENTIAL}`]);
+  });
+
+  test('complete() on an element that is not (yet) in the page reports with the launch', async () => {
+    const { page } = await open(`/no-element.html${launchFragment()}`);
+
+    const outcome = await page.evaluate(async () => {
+      const widget = document.createElement('lti-completion');
+      const heard: unknown[] = [];
+      for (const type of ['lti-completion-recorded', 'lti-completion-error'] as const) {
+        widget.addEventListener(type, (e) => heard.push({ type, detail: e.detail }));
+      }
+      await widget.complete();
+      return { heard, state: widget.state, hash: location.hash };
+    });
+
+    expect(outcome).toEqual({ heard: [{ type: 'lti-completion-recorded', detail: RECORDED_DETAIL }], state: 'recorded', hash: '' });
+    expect(api.hits.map((h) => h.authorization)).toEqual([`Bearer ${CREDENTIAL}`]);
+  });
+
+  test('a relative server attribute is resolved against the page, and overrides the fragment', async () => {
+    const nowhere = 'http://127.0.0.1:9'; // discard port: nothing listens
+    const schemeRelative = api.origin.replace(/^http:/, ''); // "//127.0.0.1:<port>"
+    const { page } = await open(`/exercise.html?server=${encodeURIComponent(schemeRelative)}${launchFragment({ server: nowhere })}`);
+
+    expect(await state(page)).toBe('idle');
+    await page.locator(FINISH).click();
+
+    await waitForStatus(page, 'Recorded. You can close this page.');
+    expect(api.hits).toHaveLength(1);
+  });
+
+  test('Retry keeps the keyboard focus while it retries', async () => {
+    const { page } = await open(`/exercise.html${launchFragment()}`);
+    api.replies = [{ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }];
+    await page.locator(FINISH).press('Enter');
+    await waitForStatus(page, 'Could not record your completion.', 10_000);
+    let release = () => {};
+    api.replies = [{ status: 200, body: RECORDED, gate: new Promise<void>((resolve) => (release = resolve)) }];
+
+    await page.locator(RETRY).press('Enter');
+    await expect.poll(() => api.hits.length).toBe(5); // the retry is at the server, its answer held
+    await waitForStatus(page, 'Sending…');
+
+    const focused = await page.evaluate(() => {
+      const inside = document.querySelector('lti-completion')?.shadowRoot?.activeElement;
+      return inside ? `${inside.getAttribute('part')} aria-disabled=${inside.getAttribute('aria-disabled')}` : document.activeElement?.tagName;
+    });
+    expect(focused).toBe('button retry aria-disabled=true');
+    await page.keyboard.press('Enter'); // pressing it again while sending sends nothing
+    release();
+    await waitForStatus(page, 'Recorded. You can close this page.');
+    expect(api.hits).toHaveLength(5);
+  });
+
+  test('429: waits as long as Retry-After says before trying again', async () => {
+    const { page } = await open(`/exercise.html${launchFragment()}`);
+    api.limitedUntil = Date.now() + 4_000; // longer than the three backoff delays together (3.5 s)
+
+    await page.locator(FINISH).click();
+
+    await waitForStatus(page, 'Recorded. You can close this page.', 15_000);
+    expect(api.hits).toHaveLength(2); // one refused, one after Retry-After, none in between
+    expect(await events(page)).toEqual([{ type: 'lti-completion-recorded', detail: RECORDED_DETAIL }]);
   });
 
   test('the demo exercise reveals the widget after three right answers, and reports', async () => {

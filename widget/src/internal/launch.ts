@@ -32,7 +32,9 @@ export function takeLaunch(loc: Location = location, hist: History = history): L
   const fromFragment = readFragment(loc.hash);
   if (fromFragment) {
     const { launch, rest } = fromFragment;
-    hist.replaceState(hist.state, '', page + (rest ? `#${rest}` : ''));
+    // An absolute URL: a relative one would resolve against a <base> (e.g. on a CDN, another
+    // origin) or read `//path` as a host, and replaceState would throw.
+    hist.replaceState(hist.state, '', loc.href.split('#')[0] + (rest ? `#${rest}` : ''));
     // A forged or truncated credential is dropped: only the server could say more about it.
     if (launch) {
       lastTaken = launch;
@@ -43,11 +45,14 @@ export function takeLaunch(loc: Location = location, hist: History = history): L
   return load(`${STORAGE_KEY}:${page}`) ?? load(STORAGE_KEY) ?? lastTaken;
 }
 
-/** The server URL in canonical form (origin + path, no trailing slash), or null if not http(s). */
+/**
+ * The server URL in canonical form (origin + path, no trailing slash), or null if not http(s).
+ * A relative URL is resolved against the page, as HTML resolves `href` and `src`.
+ */
 export function normalizeServer(value: string | null | undefined): string | null {
   if (!value) return null;
   try {
-    const url = new URL(value);
+    const url = new URL(value, document.baseURI);
     if (url.protocol !== 'https:' && url.protocol !== 'http:') return null;
     return (url.origin + url.pathname).replace(/\/+$/, '');
   } catch {

@@ -12,7 +12,7 @@ import { postCompletion, withRetries } from './post-completion.ts';
  */
 export type LtiCompletionState = 'idle' | 'no_launch' | 'sending' | 'recorded' | 'failed';
 
-/** Waits before the 2nd, 3rd and 4th attempt after a network error, HTTP 429 or 5xx. */
+/** Waits before the 2nd, 3rd and 4th attempt after a network error, HTTP 429 or 5xx (Retry-After if longer). */
 const RETRY_DELAYS_MS = [500, 1000, 2000] as const;
 
 const STATUS_TEXT: Record<LtiCompletionState, string> = {
@@ -57,7 +57,7 @@ export class LtiCompletion extends LitElement {
     auto: { type: Boolean },
   };
 
-  /** `element.focus()` focuses the Finish control. */
+  /** `element.focus()` focuses the default Finish button (a slotted control: focus it yourself). */
   static override shadowRootOptions: ShadowRootInit = { ...LitElement.shadowRootOptions, delegatesFocus: true };
 
   static override styles = css`
@@ -103,8 +103,9 @@ export class LtiCompletion extends LitElement {
   /** Text of the default Finish button. */
   declare label: string;
   /**
-   * Server to report to (origin plus base path, e.g. `https://tool.example.org`). Overrides the
-   * one from the launch fragment; only needed when the fragment has none.
+   * Server to report to (origin plus base path, e.g. `https://tool.example.org`; a relative URL
+   * is resolved against the page). Overrides the one from the launch fragment; only needed when
+   * the fragment has none.
    */
   declare server: string | undefined;
   /** Report completion as soon as the element is on the page (when it has a launch). */
@@ -137,7 +138,8 @@ export class LtiCompletion extends LitElement {
 
   /**
    * Reports completion: sends it (retrying network errors, HTTP 429 and 5xx up to 3 times, after
-   * 0.5, 1 and 2 s), then dispatches `lti-completion-recorded` or `lti-completion-error`.
+   * 0.5, 1 and 2 s, or after Retry-After up to 60 s when longer), then dispatches
+   * `lti-completion-recorded` or `lti-completion-error`.
    * Resolves when done and never rejects: read the events or `state`. While sending, further
    * calls return the same promise; once recorded, they do nothing.
    */
@@ -158,7 +160,9 @@ export class LtiCompletion extends LitElement {
       });
       return;
     }
-    this.#set('sending', null);
+    // Keeps a retryable #error: the Retry button stays (inactive), so its keyboard focus does too.
+    this.#state = 'sending';
+    this.requestUpdate();
     const result = await withRetries(() => postCompletion(target.server, target.credential), RETRY_DELAYS_MS);
     if (result.ok) {
       this.#set('recorded', null);
@@ -176,8 +180,10 @@ export class LtiCompletion extends LitElement {
   }
 
   #target(): { credential: string; server: string } | null {
-    const server = normalizeServer(this.server) ?? this.#launch?.server;
-    return this.#launch && server ? { credential: this.#launch.credential, server } : null;
+    // Not connected yet (complete() on an element made by script): take the launch now.
+    const launch = (this.#launch ??= takeLaunch());
+    const server = normalizeServer(this.server) ?? launch?.server;
+    return launch && server ? { credential: launch.credential, server } : null;
   }
 
   #emit<T>(type: string, detail: T): void {
@@ -204,8 +210,8 @@ export class LtiCompletion extends LitElement {
         <button part="button" type="button" data-complete aria-disabled=${inactive ? 'true' : 'false'}>${this.label}</button>
       </slot>
       <p part="status" class=${state} role="status" aria-live="polite">${STATUS_TEXT[state]}${expired ? EXPIRED_TEXT : ''}</p>
-      ${state === 'failed' && error?.retryable
-        ? html`<button part="button retry" type="button" @click=${this.complete}>Retry</button>`
+      ${error?.retryable
+        ? html`<button part="button retry" type="button" aria-disabled=${state === 'sending'} @click=${this.complete}>Retry</button>`
         : nothing}
     `;
   }

@@ -2,7 +2,8 @@ import type { LtiCompletionErrorDetail, LtiCompletionRecordedDetail, LtiGradeSta
 
 export type CompletionResult =
   | { ok: true; recorded: LtiCompletionRecordedDetail }
-  | { ok: false; error: LtiCompletionErrorDetail };
+  /** `retryAfterMs`: the answer's Retry-After (whole seconds, at most a minute), else 0. */
+  | { ok: false; error: LtiCompletionErrorDetail; retryAfterMs: number };
 
 /**
  * One `POST {server}/api/completions`. Never throws: every outcome is a result, and
@@ -45,12 +46,16 @@ export async function postCompletion(
   }
   const message = typeof fields.message === 'string' ? fields.message : `HTTP ${response.status}`;
   if (response.status === 401) return failure('invalid_credential', message, false);
-  return failure('server', message, response.status === 429 || response.status >= 500);
+  // An HTTP-date Retry-After counts as none (the server sends seconds); a minute at most, so a
+  // proxy's "Retry-After: 3600" cannot keep the learner waiting.
+  const retryAfterS = Math.min(+(response.headers.get('retry-after') ?? 0) || 0, 60);
+  return failure('server', message, response.status === 429 || response.status >= 500, retryAfterS * 1000);
 }
 
 /**
  * Calls `attempt` until it succeeds, fails for good, or `delaysMs` runs out: one first try, then
- * one more after each delay. Returns the last result.
+ * one more after each delay, or after the failure's `retryAfterMs` when that is longer. Returns
+ * the last result.
  */
 export async function withRetries(
   attempt: () => Promise<CompletionResult>,
@@ -60,12 +65,17 @@ export async function withRetries(
   let result = await attempt();
   for (const delay of delaysMs) {
     if (result.ok || !result.error.retryable) break;
-    await sleep(delay);
+    await sleep(Math.max(delay, result.retryAfterMs));
     result = await attempt();
   }
   return result;
 }
 
-function failure(code: LtiCompletionErrorDetail['code'], message: string, retryable: boolean): CompletionResult {
-  return { ok: false, error: { code, message, retryable } };
+function failure(
+  code: LtiCompletionErrorDetail['code'],
+  message: string,
+  retryable: boolean,
+  retryAfterMs = 0,
+): CompletionResult {
+  return { ok: false, error: { code, message, retryable }, retryAfterMs };
 }
