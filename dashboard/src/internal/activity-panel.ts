@@ -225,6 +225,15 @@ export class LtiActivityPanel extends LitElement {
     }
   }
 
+  #showMore = async (): Promise<void> => {
+    const shown = this.launches?.length ?? 0;
+    await this.#load(this.next);
+    if ((this.launches?.length ?? 0) <= shown) return;
+    // The button may be gone (last page): focus the first launch just shown, where reading goes on.
+    await this.updateComplete;
+    this.renderRoot.querySelectorAll<HTMLElement>('tbody tr')[shown]?.focus();
+  };
+
   override render() {
     return html`
       <div class="bar">
@@ -243,7 +252,7 @@ export class LtiActivityPanel extends LitElement {
           ? html`<p class="muted">No launches yet. They appear here when learners open the app from a course.</p>`
           : this.#table(this.launches)}
       ${this.next
-        ? html`<button class="more" type="button" ?disabled=${this.loading} @click=${() => this.#load(this.next)}>Show more</button>`
+        ? html`<button class="more" type="button" ?disabled=${this.loading} @click=${this.#showMore}>Show more</button>`
         : nothing}
       ${this.refusals.length > 0 ? this.#refusals(this.refusals) : nothing}
     `;
@@ -279,7 +288,7 @@ export class LtiActivityPanel extends LitElement {
       <tbody>
         ${launches.map((l) => {
           const person = l.name || [l.givenName, l.familyName].filter(Boolean).join(' ') || l.email;
-          return html`<tr>
+          return html`<tr tabindex="-1">
             <td data-label="Learner"><div>${person ? html`${person}<span class="sub">${l.subject}</span>` : l.subject}</div></td>
             <td data-label="Course">
               <div>
@@ -330,7 +339,11 @@ export class LtiActivityPanel extends LitElement {
     try {
       const { retryGradeDelivery: result } = await this.client.request(RetryGradeDeliveryDocument, { id: grade.id });
       if (result.__typename !== 'GradePayload') {
+        // Not failed any more (retried from elsewhere, delivered) or gone: show the list as it is now.
+        await this.#load(null);
         this.error = result.__typename === 'ValidationError' ? (result.fields[0]?.message ?? result.message) : result.message;
+        await this.updateComplete;
+        this.renderRoot.querySelector<HTMLElement>(`[data-grade-id="${CSS.escape(grade.id)}"]`)?.focus();
         return;
       }
       const updated = result.grade;

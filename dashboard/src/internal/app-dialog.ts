@@ -54,8 +54,15 @@ export class LtiAppDialog extends LitElement {
     this.busy = false;
   }
 
+  /**
+   * Bumped by each show(): a save that answers after its dialog was closed (Escape) and opened
+   * again still reports the app saved, but leaves the new dialog's fields, errors and button alone.
+   */
+  #opened = 0;
+
   /** Opens the dialog to create an app (no argument) or edit `app`. */
   async show(app: AppSummaryFragment | null = null): Promise<void> {
+    this.#opened += 1;
     this.app = app;
     this.errors = {};
     this.formError = '';
@@ -135,16 +142,19 @@ export class LtiAppDialog extends LitElement {
     this.formError = '';
     if (await this.#showErrors(errors)) return;
 
+    const opened = this.#opened;
+    const editing = this.app;
     this.busy = true;
     try {
-      const result = this.app
-        ? (await this.client.request(UpdateAppDocument, { input: { id: this.app.id, name, exerciseUrl, isPublic } })).updateApp
+      const result = editing
+        ? (await this.client.request(UpdateAppDocument, { input: { id: editing.id, name, exerciseUrl, isPublic } })).updateApp
         : (await this.client.request(CreateAppDocument, { input: { name, exerciseUrl, isPublic } })).createApp;
       if (result.__typename === 'AppPayload') {
-        this.renderRoot.querySelector('dialog')!.close();
-        emit(this, 'lti-app-saved', { app: result.app, created: this.app === null });
+        if (opened === this.#opened) this.renderRoot.querySelector('dialog')!.close();
+        emit(this, 'lti-app-saved', { app: result.app, created: editing === null });
         return;
       }
+      if (opened !== this.#opened) return;
       if (result.__typename === 'ValidationError') {
         const fieldErrors: Partial<Record<Field, string>> = {};
         const other: string[] = [];
@@ -159,9 +169,9 @@ export class LtiAppDialog extends LitElement {
         this.formError = result.message;
       }
     } catch (error) {
-      this.formError = describeError(error);
+      if (opened === this.#opened) this.formError = describeError(error);
     } finally {
-      this.busy = false;
+      if (opened === this.#opened) this.busy = false;
     }
   }
 

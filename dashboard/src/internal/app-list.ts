@@ -120,21 +120,26 @@ export class LtiAppList extends LitElement {
     this.renderRoot.querySelector<HTMLElement>('#title')?.focus();
   }
 
+  /** Bumped by each load: an answer to an older one (e.g. from before a delete) is dropped. */
+  #version = 0;
+
   /** Loads every app (pages of 100). */
   async load(): Promise<void> {
     if (!this.client) return;
+    const version = ++this.#version;
     try {
       const apps: AppSummaryFragment[] = [];
       let after: string | null = null;
       do {
         const { apps: page }: AppsQuery = await this.client.request(AppsDocument, { after });
+        if (version !== this.#version) return;
         apps.push(...page.edges.map((e) => e.node));
         after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
       } while (after);
       this.apps = apps;
       this.loadError = '';
     } catch (error) {
-      if (error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED') return;
+      if (version !== this.#version || (error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED')) return;
       this.loadError = describeError(error);
     }
   }

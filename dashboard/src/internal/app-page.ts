@@ -1,7 +1,7 @@
 import { css, html, LitElement, nothing } from 'lit';
 import { ApiError, describeError, type ApiClient } from '../api.ts';
 import type { AppSavedEvent, RegistrationsChangedEvent } from '../events.ts';
-import { AppSetupDocument, type AppSummaryFragment, type RegistrationFragment } from '../generated/graphql.ts';
+import { AppSetupDocument, type AppSetupQuery, type AppSummaryFragment, type RegistrationFragment } from '../generated/graphql.ts';
 import { appHref } from './app-list.ts';
 import { baseStyles } from './styles.ts';
 
@@ -142,18 +142,35 @@ export class LtiAppPage extends LitElement {
     if (this.app && this.app.id !== this.appId) this.app = undefined;
     const version = ++this.#version;
     try {
-      const { app } = await this.client.request(AppSetupDocument, { id: this.appId });
-      if (version !== this.#version) return;
+      const registrations: RegistrationFragment[] = [];
+      let app: AppSetupQuery['app'];
+      let after: string | null = null;
+      do {
+        ({ app } = await this.client.request(AppSetupDocument, { id: this.appId, after }));
+        if (version !== this.#version) return;
+        registrations.push(...(app?.registrations.edges.map((e) => e.node) ?? []));
+        after = app?.registrations.pageInfo.hasNextPage ? app.registrations.pageInfo.endCursor : null;
+      } while (after);
       this.app = app;
-      this.registrations = app?.registrations.edges.map((e) => e.node) ?? [];
+      this.registrations = registrations;
     } catch (error) {
-      if (!(error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED')) this.error = describeError(error);
+      if (version !== this.#version || (error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED')) return;
+      this.error = describeError(error);
     }
   }
 
+  #retry = (): void => {
+    // The button goes with the error: the heading takes focus once the page is there.
+    this.#focusTitle = true;
+    void this.#load();
+  };
+
   override render() {
     const back = html`<a class="back" href="#/">← All apps</a>`;
-    if (this.error) return html`${back}<p class="alert" role="alert">${this.error}</p>`;
+    if (this.error) {
+      return html`${back}
+        <p class="alert" role="alert">${this.error} <button type="button" @click=${this.#retry}>Try again</button></p>`;
+    }
     if (this.app === undefined) return html`${back}<p class="muted">Loading…</p>`;
     if (this.app === null) {
       return html`${back}

@@ -4,7 +4,8 @@ import { baseStyles } from './styles.ts';
 /**
  * A read-only value with a label and a Copy button (e.g. a URL to paste into Studio). Copies with
  * the Clipboard API, or by selecting the text and `execCommand('copy')` where that is refused;
- * the outcome is announced in a live region.
+ * the outcome is announced in a live region, and shown (on the button, or as advice under the
+ * field when the browser refused both).
  */
 export class LtiCopyField extends LitElement {
   static override properties = {
@@ -84,7 +85,7 @@ export class LtiCopyField extends LitElement {
           ${this.copied === 'yes' ? 'Copied' : 'Copy'}<span class="visually-hidden"> ${this.label}</span>
         </button>
       </div>
-      <p class="visually-hidden" role="status">
+      <p class=${this.copied === 'manual' ? 'hint' : 'visually-hidden'} role="status">
         ${this.copied === 'yes'
           ? `${this.label} copied to the clipboard.`
           : this.copied === 'manual'
@@ -111,6 +112,7 @@ export class LtiCopyField extends LitElement {
     }
     this.copied = copied ? 'yes' : 'manual';
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => (this.copied = ''), 3000);
+    // "Copied" goes after a moment; what to do instead stays in sight until the next try.
+    if (copied) this.#timer = setTimeout(() => (this.copied = ''), 3000);
   }
 }

@@ -23,7 +23,16 @@ export function parseRoute(hash: string): Route {
   const match = /^#\/apps\/([^/]+)(?:\/([a-z]+))?$/.exec(hash);
   if (!match) return { page: 'apps' };
   const tab = TABS.find((t) => t.id === match[2])?.id ?? 'lti';
-  return { page: 'app', appId: decodeURIComponent(match[1]!), tab };
+  return { page: 'app', appId: decodeId(match[1]!), tab };
+}
+
+/** A malformed %-escape (a link cut short) is no app's ID: the page then says "App not found". */
+function decodeId(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return encoded;
+  }
 }
 
 /**

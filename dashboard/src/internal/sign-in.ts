@@ -42,7 +42,10 @@ export class LtiSignIn extends LitElement {
 
   /** Why the last sign-in failed, shown at the token field. */
   declare error: string;
-  /** Why the owner is back here (e.g. their token was revoked), shown above the form. */
+  /**
+   * Why the owner is back here (e.g. their token was revoked), shown above the form. A live region
+   * inserted with its text is often not read, so it also describes the token field, which has focus.
+   */
   declare notice: string;
   declare busy: boolean;
 
@@ -57,7 +60,7 @@ export class LtiSignIn extends LitElement {
     return html`
       <form novalidate @submit=${this.#submit}>
         <h1 id="title" tabindex="-1">Sign in to LTI micro-apps</h1>
-        ${this.notice ? html`<p class="notice" role="status">${this.notice}</p>` : nothing}
+        ${this.notice ? html`<p class="notice" id="notice" role="status">${this.notice}</p>` : nothing}
         <div class="field">
           <label for="token">API token</label>
           <p class="hint" id="token-hint">
@@ -71,7 +74,7 @@ export class LtiSignIn extends LitElement {
             autocomplete="off"
             spellcheck="false"
             required
-            aria-describedby="token-hint${this.error ? ' token-error' : ''}"
+            aria-describedby="${this.notice ? 'notice ' : ''}token-hint${this.error ? ' token-error' : ''}"
             aria-invalid=${this.error ? 'true' : 'false'}
           />
           ${this.error ? html`<p class="error" id="token-error" role="alert">${this.error}</p>` : nothing}

@@ -1,0 +1,354 @@
+/**
+ * The owner dashboard when things go wrong, in Chromium: a malformed link, an answer that comes
+ * back after the owner moved on (a dialog closed and opened again, a list loaded twice), a page
+ * that could not be loaded, focus when Show more brings the last page, a grade whose state
+ * changed meanwhile, a refused clipboard, a revoked token announced at the field that takes
+ * focus, and more registrations than one page of the API.
+ */
+import { randomUUID } from 'node:crypto';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { APIResponse, Page, Route } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { expectNoConsoleErrors, focused, useDashboardFixture } from './fixture.ts';
+
+const fx = useDashboardFixture();
+
+const REVOKED = 'Your API token is no longer valid (it may have been revoked). Sign in again with a valid token.';
+
+let seq = 0;
+async function seedApp(ownerId: string, name: string, isPublic = true) {
+  seq += 1;
+  return fx.db.prisma.app.create({
+    data: { ownerId, name, exerciseUrl: `https://exercises.example.org/${seq}/`, isPublic },
+  });
+}
+
+async function openApp(page: Page, appId: string, tab: 'lti' | 'widget' | 'activity', name: string): Promise<void> {
+  await page.goto(`${fx.tool.baseUrl}/#/apps/${encodeURIComponent(encodeGlobalID('App', appId))}/${tab}`);
+  await page.getByRole('heading', { name, level: 1 }).waitFor();
+}
+
+/** The operation name of a GraphQL request the page sent. */
+const operationOf = (route: Route): string => /\b(?:query|mutation) (\w+)/.exec(route.request().postDataJSON().query)?.[1] ?? '';
+
+/**
+ * Holds the page's next request for `operation` (the others go through): resolves with it and
+ * its answer, fetched at once from the server (so it says what was true then), not yet given
+ * to the page.
+ */
+async function holdNext(page: Page, operation: string): Promise<{ route: Route; response: APIResponse }> {
+  return new Promise((resolve) => {
+    let held = false;
+    void page.route('**/graphql', async (route) => {
+      if (held || operationOf(route) !== operation) return route.fallback();
+      held = true;
+      resolve({ route, response: await route.fetch() });
+    });
+  });
+}
+
+/**
+ * Resolves once the page has read its next GraphQL answer and run every microtask after it
+ * (its handling and Lit's render): call before fulfilling a held request, await after.
+ */
+async function afterNextAnswer(page: Page): Promise<() => Promise<void>> {
+  await page.evaluate(() => {
+    const json = Response.prototype.json;
+    (window as unknown as { handled: Promise<void> }).handled = new Promise((done) => {
+      Response.prototype.json = function (this: Response) {
+        const body = json.call(this);
+        Response.prototype.json = json;
+        void body.finally(() => setTimeout(done, 0));
+        return body;
+      };
+    });
+  });
+  return () => page.evaluate(() => (window as unknown as { handled: Promise<void> }).handled);
+}
+
+describe('links', () => {
+  it('answers a malformed app link with "App not found", not a blank page', async () => {
+    const { token } = await fx.owner();
+    const page = await fx.page();
+    // A truncated %-escape, e.g. a link cut short when pasted.
+    await page.goto(`${fx.tool.baseUrl}/#/apps/QXBwOj%E0%A4%A/lti`);
+    await page.getByLabel('API token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'App not found', level: 1 }).waitFor();
+    await page.getByRole('link', { name: '← All apps' }).click();
+    await page.getByRole('heading', { name: 'Apps', level: 1, exact: true }).waitFor();
+    // And arriving on one while signed in.
+    await page.evaluate(() => (location.hash = '#/apps/%/widget'));
+    await page.getByRole('heading', { name: 'App not found', level: 1 }).waitFor();
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
+
+describe('answers that come back late', () => {
+  it('a create that answers after the dialog was closed and opened again leaves the new dialog alone', async () => {
+    const { token, ownerId } = await fx.owner();
+    const page = await fx.page();
+    await fx.signIn(page, token);
+
+    const held = holdNext(page, 'CreateApp');
+    await page.getByRole('button', { name: 'New app' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New app' });
+    await dialog.getByLabel('Name').fill('First');
+    await dialog.getByLabel('Exercise URL').fill('https://exercises.example.org/first');
+    await dialog.getByRole('button', { name: 'Create app' }).click();
+    const { route, response } = await held;
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+
+    await page.getByRole('button', { name: 'New app' }).click();
+    await dialog.getByLabel('Name').fill('Second');
+    await route.fulfill({ response });
+    // The first app was created: the list shows it...
+    await page.getByRole('link', { name: 'First' }).waitFor();
+    // ...and the dialog being filled in is still open, as it was, and can be submitted.
+    expect(await dialog.isVisible()).toBe(true);
+    expect(await dialog.getByLabel('Name').inputValue()).toBe('Second');
+    expect(await dialog.getByRole('button', { name: 'Create app' }).isEnabled()).toBe(true);
+    await dialog.getByLabel('Exercise URL').fill('https://exercises.example.org/second');
+    await dialog.getByRole('button', { name: 'Create app' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByRole('link', { name: 'Second' }).waitFor();
+    expect((await fx.db.prisma.app.findMany({ where: { ownerId }, orderBy: { id: 'asc' } })).map((a) => a.name)).toEqual(['First', 'Second']);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+
+  it('a list load that answers after a later one (and a delete) does not bring the deleted app back', async () => {
+    const { token, ownerId } = await fx.owner();
+    await seedApp(ownerId, 'Algebra');
+    const doomed = await seedApp(ownerId, 'Geometry');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+
+    // Saving Algebra reloads the list; that answer (both apps) is held until Geometry is deleted.
+    const held = holdNext(page, 'Apps');
+    await page.getByRole('button', { name: 'Actions for Algebra' }).click();
+    await page.getByRole('menuitem', { name: 'Edit' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit app' });
+    await edit.getByLabel('Name').fill('Algebra 2');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    const { route, response } = await held;
+    await edit.waitFor({ state: 'hidden' });
+
+    await page.getByRole('button', { name: 'Actions for Geometry' }).click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    await page.getByRole('dialog', { name: 'Delete Geometry?' }).getByRole('button', { name: 'Delete app' }).click();
+    await page.getByRole('link', { name: 'Geometry' }).waitFor({ state: 'detached' });
+    expect(await fx.db.prisma.app.count({ where: { id: doomed.id } })).toBe(0);
+
+    const handled = await afterNextAnswer(page);
+    await route.fulfill({ response });
+    await handled();
+    expect(await page.getByRole('list', { name: 'Apps', exact: true }).getByRole('link').allTextContents()).toEqual(['Algebra 2']);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
+
+describe('network failures', () => {
+  it("offers to try an app's page again when it could not be loaded", async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Offline');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await page.route('**/graphql', (route) => (operationOf(route) === 'AppSetup' ? route.abort('internetdisconnected') : route.fallback()), { times: 1 });
+    await page.goto(`${fx.tool.baseUrl}/#/apps/${encodeURIComponent(encodeGlobalID('App', app.id))}/lti`);
+    await page.getByRole('alert').filter({ hasText: 'Could not reach the server. Check your connection and try again.' }).waitFor();
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await page.getByRole('heading', { name: 'Offline', level: 1 }).waitFor();
+    await page.getByRole('tab', { name: 'LTI', selected: true }).waitFor();
+    // The browser logs the aborted request; nothing else.
+    expectNoConsoleErrors(fx.consoleErrors.splice(0).filter((e) => !e.includes('ERR_INTERNET_DISCONNECTED')));
+  });
+});
+
+describe('launches and grades', () => {
+  it('Show more keeps keyboard focus in the list when the last page comes', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Popular');
+    const clientId = randomUUID();
+    const registration = await fx.db.prisma.ltiRegistration.create({
+      data: {
+        appId: app.id,
+        issuer: 'https://lms.example.org',
+        clientId,
+        authLoginUrl: 'https://lms.example.org/api/lti_consumer/v1/launch/',
+        authTokenUrl: `https://lms.example.org/api/lti_consumer/v1/token/${clientId}`,
+        keysetUrl: `https://lms.example.org/api/lti_consumer/v1/public_keysets/${clientId}`,
+        deploymentIds: ['1'],
+      },
+    });
+    // 51 launches: a page of 50 (newest first), then one more, learner-00.
+    await fx.db.prisma.launch.createMany({
+      data: Array.from({ length: 51 }, (_, i) => ({
+        id: `0190a000-0000-7000-8000-${String(i).padStart(12, '0')}`,
+        appId: app.id,
+        registrationId: registration.id,
+        deploymentId: '1',
+        subject: `learner-${String(i).padStart(2, '0')}`,
+        roles: [],
+        resourceLinkId: 'block-1',
+        agsScopes: [],
+        credentialHash: randomUUID(),
+        credentialExpiresAt: new Date(Date.now() + 3_600_000),
+      })),
+    });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'activity', 'Popular');
+    await page.getByRole('row').filter({ hasText: 'learner-50' }).waitFor();
+    const more = page.getByRole('button', { name: 'Show more' });
+    await more.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('row').filter({ hasText: 'learner-00' }).waitFor();
+    await more.waitFor({ state: 'detached' });
+    // Focus is on the first launch just shown, not lost to the page.
+    const where = await focused(page);
+    expect(where.tag).toBe('tr');
+    expect(where.text).toContain('learner-00');
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+
+
+  it('a Retry refused because the delivery is no longer failed shows why, and the grade as it is now', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Quiz');
+    const clientId = randomUUID();
+    const registration = await fx.db.prisma.ltiRegistration.create({
+      data: {
+        appId: app.id,
+        issuer: 'https://lms.example.org',
+        clientId,
+        authLoginUrl: 'https://lms.example.org/api/lti_consumer/v1/launch/',
+        authTokenUrl: `https://lms.example.org/api/lti_consumer/v1/token/${clientId}`,
+        keysetUrl: `https://lms.example.org/api/lti_consumer/v1/public_keysets/${clientId}`,
+        deploymentIds: ['1'],
+      },
+    });
+    const launchId = randomUUID();
+    await fx.db.prisma.launch.create({
+      data: {
+        id: launchId,
+        appId: app.id,
+        registrationId: registration.id,
+        deploymentId: '1',
+        subject: 'learner-7',
+        roles: [],
+        resourceLinkId: 'block-1',
+        agsScopes: [],
+        credentialHash: randomUUID(),
+        credentialExpiresAt: new Date(Date.now() + 3_600_000),
+        completedAt: new Date(),
+      },
+    });
+    const grade = await fx.db.prisma.grade.create({
+      data: { id: randomUUID(), launchId, appId: app.id, registrationId: registration.id, scoreGiven: 1, scoreMaximum: 1, state: 'FAILED', attempts: 8, lastError: 'HTTP 400' },
+    });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'activity', 'Quiz');
+    const row = page.getByRole('row').filter({ hasText: 'learner-7' });
+    await row.getByText('Failed', { exact: true }).waitFor();
+
+    // Meanwhile (another tab, another owner's script) the delivery was queued again.
+    await fx.db.prisma.grade.update({ where: { id: grade.id }, data: { state: 'PENDING', nextAttemptAt: new Date(Date.now() + 60_000) } });
+    await row.getByRole('button', { name: 'Retry the grade delivery for learner-7' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Only failed deliveries can be retried; this one is PENDING.' }).waitFor();
+    await row.getByText('Pending', { exact: true }).waitFor();
+    expect(await row.getByRole('button', { name: /Retry/ }).count()).toBe(0);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
+
+describe('copy buttons', () => {
+  it('says visibly what to do when the browser refuses to copy', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Shared');
+    const page = await fx.page();
+    // As in a browser where the clipboard permission is denied and execCommand is refused too.
+    await page.addInitScript(() => {
+      Object.defineProperty(navigator, 'clipboard', {
+        value: { writeText: () => Promise.reject(new DOMException('Write permission denied.', 'NotAllowedError')) },
+      });
+      document.execCommand = () => false;
+    });
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'lti', 'Shared');
+    await page.getByRole('button', { name: 'Copy Tool Launch URL' }).click();
+    const advice = page.getByText('Could not copy: Tool Launch URL is selected, press Control+C (or Command+C) to copy it.');
+    await advice.waitFor();
+    // Seen, not only heard: not the 1-pixel box of a screen-reader-only text.
+    expect((await advice.boundingBox())!.width).toBeGreaterThan(100);
+    expect(await focused(page)).toMatchObject({ id: 'value' });
+    const selected = await page.evaluate(() => {
+      let el = document.activeElement;
+      while (el?.shadowRoot?.activeElement) el = el.shadowRoot.activeElement;
+      const input = el as HTMLInputElement;
+      return input.value.slice(input.selectionStart ?? 0, input.selectionEnd ?? 0);
+    });
+    expect(selected).toMatch(/\/lti\/apps\/.+\/launch$/);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
+
+describe('signing in again', () => {
+  it('the token field that takes focus after a revocation is described by the reason', async () => {
+    const { token, tokenId } = await fx.owner();
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await fx.db.prisma.apiToken.update({ where: { id: tokenId }, data: { revokedAt: new Date() } });
+    await page.getByRole('button', { name: 'New app' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New app' });
+    await dialog.getByLabel('Name').fill('Too late');
+    await dialog.getByLabel('Exercise URL').fill('https://exercises.example.org/late');
+    await dialog.getByRole('button', { name: 'Create app' }).click();
+    await page.getByText(REVOKED).waitFor();
+    expect(await focused(page)).toMatchObject({ id: 'token' });
+    // What a screen reader says on arriving at the field: its label, then its description.
+    const description = await page.evaluate(() => {
+      let el = document.activeElement;
+      while (el?.shadowRoot?.activeElement) el = el.shadowRoot.activeElement;
+      const root = el!.getRootNode() as ShadowRoot;
+      return (el!.getAttribute('aria-describedby') ?? '')
+        .split(/\s+/)
+        .map((id) => root.getElementById(id)?.textContent?.replace(/\s+/g, ' ').trim())
+        .join(' ');
+    });
+    expect(description).toContain(REVOKED);
+    expectNoConsoleErrors(fx.consoleErrors.splice(0).filter((e) => !e.includes('status of 401')));
+  });
+});
+
+describe('registrations', () => {
+  it('lists every registration of an app, beyond one page of the API (100)', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Big course');
+    await fx.db.prisma.ltiRegistration.createMany({
+      data: Array.from({ length: 101 }, (_, i) => {
+        const clientId = randomUUID();
+        return {
+          id: `0190a000-0000-7000-8000-${String(i + 1).padStart(12, '0')}`,
+          appId: app.id,
+          label: `Unit ${String(i + 1).padStart(3, '0')}`,
+          issuer: 'https://lms.example.org',
+          clientId,
+          authLoginUrl: 'https://lms.example.org/api/lti_consumer/v1/launch/',
+          authTokenUrl: `https://lms.example.org/api/lti_consumer/v1/token/${clientId}`,
+          keysetUrl: `https://lms.example.org/api/lti_consumer/v1/public_keysets/${clientId}`,
+          deploymentIds: ['1'],
+        };
+      }),
+    });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'lti', 'Big course');
+    const list = page.getByRole('list', { name: 'LTI registrations' });
+    await list.getByRole('heading', { name: 'Unit 001' }).waitFor();
+    await list.getByRole('heading', { name: 'Unit 101' }).waitFor();
+    expect(await list.getByRole('heading').count()).toBe(101);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
