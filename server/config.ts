@@ -255,11 +255,13 @@ export function loadConfig(env: Env): Config {
   const rawPublicUrl = value('PUBLIC_URL');
   if (rawPublicUrl !== undefined) {
     const parsed = parseUrl(rawPublicUrl);
+    // Problems are printed: never repeat a password someone put in the URL.
+    const shown = rawPublicUrl.replace(/^([^/]*\/\/)[^/?#]*@/, '$1***@');
     if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
-      problems.push(`PUBLIC_URL must be an absolute http(s) URL, got "${rawPublicUrl}"`);
+      problems.push(`PUBLIC_URL must be an absolute http(s) URL, got "${shown}"`);
     } else if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) {
       problems.push(
-        `PUBLIC_URL must use https unless its host is loopback (LMSs require https launch URLs), got "${rawPublicUrl}"`,
+        `PUBLIC_URL must use https unless its host is loopback (LMSs require https launch URLs), got "${shown}"`,
       );
     } else if (parsed.search || parsed.hash || parsed.username || parsed.password) {
       problems.push('PUBLIC_URL must not contain credentials, a query or a fragment');

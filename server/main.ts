@@ -35,8 +35,8 @@ async function main(): Promise<void> {
     onQuery: () => metrics.dbStatements.inc(),
   });
   logger.info({ database: db.describe }, 'database opened');
-  const applied = await deployMigrations(db, { logger });
-  if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
+  // Logs what it applied (or that the schema is up to date) itself.
+  await deployMigrations(db, { logger });
 
   const firstOwner = await ensureFirstOwner(db.prisma);
 

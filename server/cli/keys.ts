@@ -8,6 +8,7 @@
  * Uses the same DATABASE_URL / PGLITE_DIR as the server (stop a PGlite server first, or
  * use the GraphQL mutation `rotateToolKey`).
  */
+import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { openDatabase } from '../db/client.ts';
 import { deployMigrations } from '../db/migrate.ts';
@@ -20,9 +21,23 @@ function describe(key: ToolKeyInfo, now: Date): string {
   return `  ${key.kid}  ${key.alg}  ${state}${until}`;
 }
 
-async function run(command: string | undefined): Promise<void> {
-  if (command !== 'list' && command !== 'rotate') {
-    console.error('usage: npm run keys -- list | rotate');
+const USAGE = 'usage: npm run keys -- list | rotate';
+
+/** The one command, or undefined: an unknown option (`rotate --dry-run`) must not rotate anyway. */
+function commandOf(argv: string[]): 'list' | 'rotate' | undefined {
+  try {
+    const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+    const [command] = positionals;
+    return positionals.length === 1 && (command === 'list' || command === 'rotate') ? command : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function run(argv: string[]): Promise<void> {
+  const command = commandOf(argv);
+  if (!command) {
+    console.error(USAGE);
     process.exit(2);
   }
   const config = loadConfig(process.env);
@@ -49,7 +64,7 @@ async function run(command: string | undefined): Promise<void> {
   }
 }
 
-run(process.argv[2]).then(
+run(process.argv.slice(2)).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err instanceof ConfigError ? err.message : `keys: ${(err as Error).message}`);

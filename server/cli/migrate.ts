@@ -12,18 +12,27 @@ import { createMigration, deployMigrations, migrationStatus } from '../db/migrat
 const USAGE = 'usage: tsx server/cli/migrate.ts dev [--name <name>] | deploy | status';
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    // An unknown or incomplete option: a usage error, before any database is touched.
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { positionals, values } = parsed;
   const command = positionals[0];
   if (values.help || positionals.length !== 1 || !['dev', 'deploy', 'status'].includes(command!)) {
     console.error(USAGE);
     return values.help ? 0 : 2;
   }
 
-  const url = process.env.DATABASE_URL || undefined;
+  // Trimmed as loadConfig trims them: the server and this command must open the same database.
+  const url = process.env.DATABASE_URL?.trim() || undefined;
   if (url && !isPostgresUrl(url)) {
     // Falling back to PGlite here would silently migrate a different database.
     console.error('DATABASE_URL must be a postgres:// or postgresql:// URL (unset it to use PGlite).');
@@ -36,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(file ? `Created ${relative(process.cwd(), file)}` : 'Schema unchanged: no new migration.');
   }
 
-  const db = await openDatabase({ url, pgliteDir: process.env.PGLITE_DIR || undefined });
+  const db = await openDatabase({ url, pgliteDir: process.env.PGLITE_DIR?.trim() || undefined });
   try {
     if (command === 'status') printStatus(db, await migrationStatus(db));
     else {

@@ -76,11 +76,18 @@ async function revoke(db: Database, id: string | undefined) {
 }
 
 async function run(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { name: { type: 'string' }, owner: { type: 'string' }, 'new-owner': { type: 'string' } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { name: { type: 'string' }, owner: { type: 'string' }, 'new-owner': { type: 'string' } },
+    });
+  } catch (err) {
+    // An unknown or incomplete option (`--nmae`): a usage error, before anything runs.
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const { positionals, values } = parsed;
   const [command, arg] = positionals;
   if (!['create', 'list', 'revoke'].includes(command ?? '')) throw new UsageError(USAGE);
   const config = loadConfig(process.env);

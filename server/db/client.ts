@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import { lockPgliteDir } from './pglite-lock.ts';
 import { pgliteSqlRunner, pgSqlRunner, type SqlRunner } from './sql-runner.ts';
 
 export type DatabaseKind = 'pglite' | 'postgresql';
@@ -46,6 +47,8 @@ export function redactDatabaseUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    // pg also takes the password (and a client key's passphrase) as query parameters.
+    for (const name of ['password', 'sslpassword']) if (u.searchParams.has(name)) u.searchParams.set(name, '***');
     return u.toString();
   } catch {
     return 'postgresql://(unparseable url)';
@@ -89,11 +92,28 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     };
   }
   const dir = target.pgliteDir ?? './data/pglite';
-  if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
-  const pglite = await PGlite.create({
-    dataDir: dir,
-    ...(target.pgliteLoadDataDir ? { loadDataDir: target.pgliteLoadDataDir } : {}),
-  });
+  let unlock = () => {};
+  if (!dir.startsWith('memory://')) {
+    mkdirSync(dir, { recursive: true });
+    // One process per directory (see pglite-lock.ts); also released when the process exits
+    // without closing (process.exit after a signal or a failed start).
+    const release = lockPgliteDir(dir);
+    process.once('exit', release);
+    unlock = () => {
+      process.off('exit', release);
+      release();
+    };
+  }
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({
+      dataDir: dir,
+      ...(target.pgliteLoadDataDir ? { loadDataDir: target.pgliteLoadDataDir } : {}),
+    });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const adapterFactory = new PrismaPGlite(pglite);
   const prisma = createPrismaClient(adapterFactory, target.onQuery);
   return {
@@ -103,8 +123,12 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     adapterFactory,
     describe: `pglite:${dir}`,
     async close() {
-      await prisma.$disconnect();
-      await pglite.close();
+      try {
+        await prisma.$disconnect();
+        await pglite.close();
+      } finally {
+        unlock();
+      }
     },
     // Exposed for tests that snapshot a migrated database.
     ...({ pglite } as object),

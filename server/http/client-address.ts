@@ -36,9 +36,14 @@ export function normalizeAddress(raw: string): string | undefined {
   const version = isIP(s);
   if (version === 4) return s;
   if (version !== 6) return undefined;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(s);
-  if (mapped) return mapped[1]!;
-  return `${expandIpv6(s).slice(0, 4).join(':')}::/64`;
+  const groups = expandIpv6(s);
+  // IPv4-mapped (::ffff:0:0/96) in any spelling (`::ffff:1.2.3.4`, `::ffff:102:304`,
+  // `0:0:0:0:0:ffff:…`): by its IPv4 address, or every IPv4 client would share one /64.
+  if (groups.slice(0, 5).every((g) => g === '0') && groups[5] === 'ffff') {
+    const [hi, lo] = [parseInt(groups[6]!, 16), parseInt(groups[7]!, 16)];
+    return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.');
+  }
+  return `${groups.slice(0, 4).join(':')}::/64`;
 }
 
 /** The eight 16-bit groups of a valid IPv6 address, as lowercase hex without leading zeros. */

@@ -67,10 +67,11 @@ export function createDashboard(options: DashboardOptions) {
         page = undefined;
         return undefined;
       }
+      // Replacer functions, not strings: `$&` or `$'` in a URL path must not act as patterns.
       return bytes
         .toString('utf8')
-        .replace(/(<meta name="public-url" content=")[^"]*"/, `$1${escapeAttribute(options.publicUrl)}"`)
-        .replace(/(<meta name="widget-path" content=")[^"]*"/, `$1${escapeAttribute(options.widgetPath)}"`);
+        .replace(/(<meta name="public-url" content=")[^"]*"/, (_, head: string) => `${head}${escapeAttribute(options.publicUrl)}"`)
+        .replace(/(<meta name="widget-path" content=")[^"]*"/, (_, head: string) => `${head}${escapeAttribute(options.widgetPath)}"`);
     });
     return page;
   };
