@@ -24,3 +24,18 @@ export async function ensureFirstOwner(
   const issued = await issueApiToken(prisma, ownerId, 'initial token');
   return { ...issued, ownerId };
 }
+
+/**
+ * An owner made by the operator (`npm run token -- create --new-owner`). The first owner of
+ * all is an administrator, as the one the server makes on first start would be (otherwise
+ * nobody could rotate keys, and the server, seeing an owner, would make none); later ones are
+ * not. Under the same lock as ensureFirstOwner, so a server starting meanwhile cannot make a
+ * second "first" owner.
+ */
+export async function createOwner(prisma: PrismaClient, name: string): Promise<{ id: string; isAdmin: boolean }> {
+  return prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`;
+    const isAdmin = (await tx.owner.count()) === 0;
+    return tx.owner.create({ data: { name, isAdmin }, select: { id: true, isAdmin: true } });
+  });
+}

@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { issueApiToken } from '../auth/api-tokens.ts';
+import { createOwner } from '../auth/bootstrap.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { openDatabase, type Database } from '../db/client.ts';
 import { deployMigrations } from '../db/migrate.ts';
@@ -29,8 +30,9 @@ async function create(db: Database, values: { name?: string; owner?: string; 'ne
   if (values['new-owner'] !== undefined) {
     const ownerName = values['new-owner'].trim();
     if (!ownerName || ownerName.length > LIMITS.name) throw new UsageError('--new-owner needs a display name');
-    ownerId = (await db.prisma.owner.create({ data: { name: ownerName } })).id;
-    console.log(`Created owner ${ownerName} (${ownerId}).`);
+    const owner = await createOwner(db.prisma, ownerName);
+    ownerId = owner.id;
+    console.log(`Created owner ${ownerName} (${ownerId})${owner.isAdmin ? ', an administrator (the first owner)' : ''}.`);
   } else if (ownerId === undefined) {
     const owners = await db.prisma.owner.findMany({ select: { id: true }, take: 2 });
     if (owners.length !== 1) {

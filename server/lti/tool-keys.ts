@@ -121,7 +121,9 @@ export class ToolKeys {
       return { created: key.kid, encrypted, clear };
     }, TRANSACTION_OPTIONS);
     if (encrypted > 0) this.logger.info({ count: encrypted }, 'tool private keys encrypted with TOOL_KEY_ENCRYPTION_SECRET');
-    if (clear > 0) this.logger.warn({ count: clear }, 'tool private keys are stored unencrypted: set TOOL_KEY_ENCRYPTION_SECRET');
+    // The key just made counts too: the first start must warn like every later one.
+    const clearNow = clear + (created && !this.#current ? 1 : 0);
+    if (clearNow > 0) this.logger.warn({ count: clearNow }, 'tool private keys are stored unencrypted: set TOOL_KEY_ENCRYPTION_SECRET');
     if (created) this.logger.info({ kid: created, encrypted: Boolean(this.#current) }, 'created the first tool signing key');
   }
 

@@ -50,6 +50,14 @@ describe('npm run token', () => {
   it('creates an owner with a token, lists without secrets, revokes', async () => {
     const created = cli('token', 'create', '--new-owner', 'Ada', '--name', 'laptop');
     expect(created.code).toBe(0);
+    // The first owner of all is an administrator (the server then makes none of its own); the next is not.
+    expect(created.out).toContain('an administrator');
+    expect(cli('token', 'create', '--new-owner', 'Grace').code).toBe(0);
+    const owners = await withDb((db) => db.prisma.owner.findMany({ select: { name: true, isAdmin: true }, orderBy: { name: 'asc' } }));
+    expect(owners).toEqual([
+      { name: 'Ada', isAdmin: true },
+      { name: 'Grace', isAdmin: false },
+    ]);
     const token = created.out.match(/lmt_[A-Za-z0-9_-]{43}/)?.[0];
     expect(token).toBeDefined();
 

@@ -3,9 +3,11 @@
  * encrypted in place at start, signing and the keyset unchanged, and a clear refusal for a
  * missing or wrong secret or a damaged row. Secret rotation via TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS.
  */
+import { Writable } from 'node:stream';
 import { CompactSign, compactVerify, createLocalJWKSet, decodeProtectedHeader, type JWK } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
+import { createLogger, type Logger } from '../../server/logger.ts';
 import { deriveKeyEncryptionSecret } from '../../server/lti/tool-key-encryption.ts';
 import { ToolKeys, type ToolKeyEncryption } from '../../server/lti/tool-keys.ts';
 import { createTestDatabase } from '../helpers/db.ts';
@@ -168,9 +170,28 @@ describe('changing the secret (TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS)', () => {
 });
 
 describe('without a secret', () => {
-  it('keeps storing clear keys (and warns at start)', async () => {
-    await toolKeys().ensureKey();
+  /** Warnings ensureKey logs, as parsed JSON lines. */
+  function warningsOf(run: (logger: Logger) => Promise<void>): Promise<Array<Record<string, unknown>>> {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    return run(createLogger('warn', sink)).then(() => lines);
+  }
+
+  it('keeps storing clear keys, and warns at every start, the first (which makes the key) included', async () => {
+    const first = await warningsOf((logger) => new ToolKeys(db.prisma, policy, () => NOW, logger, {}).ensureKey());
     const [row] = await storedColumns();
     expect(row!.private).toContain('"d":');
+    expect(first).toMatchObject([{ level: 40, count: 1, msg: 'tool private keys are stored unencrypted: set TOOL_KEY_ENCRYPTION_SECRET' }]);
+    const second = await warningsOf((logger) => new ToolKeys(db.prisma, policy, () => NOW, logger, {}).ensureKey());
+    expect(second).toMatchObject([{ level: 40, count: 1, msg: 'tool private keys are stored unencrypted: set TOOL_KEY_ENCRYPTION_SECRET' }]);
+  });
+
+  it('with a secret, the first start warns of nothing', async () => {
+    expect(await warningsOf((logger) => new ToolKeys(db.prisma, policy, () => NOW, logger, { secret: SECRET }).ensureKey())).toEqual([]);
   });
 });
