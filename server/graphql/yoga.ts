@@ -7,6 +7,7 @@ import type { ToolKeys } from '../lti/tool-keys.ts';
 import { unexpectedErrorLogging, type GraphQLServerContext } from './error-logging.ts';
 import { useQueryLimits } from './limits.ts';
 import { useCursorCheck } from './cursors.ts';
+import { UNAUTHENTICATED_MESSAGE, useAuthenticationFirst } from './authentication.ts';
 import type { OutboundPolicy } from '../http/outbound-policy.ts';
 
 export interface GraphQLDeps {
@@ -30,6 +31,7 @@ export const GRAPHQL_PATH = '/graphql';
 export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<GraphQLServerContext, GraphQLContext> {
   const { prisma, publicUrl, now, toolKeys, outboundPolicy, onGradeQueued } = deps;
   const errorLogging = unexpectedErrorLogging();
+  const authentication = useAuthenticationFirst((request) => authenticateApiToken(prisma, request.headers.get('authorization'), now()));
   return createYoga<GraphQLServerContext, GraphQLContext>({
     schema: getSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
@@ -41,13 +43,15 @@ export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<Grap
     maskedErrors: errorLogging.maskedErrors,
     // Size, tokens, depth, aliases and cost of each document (server/graphql/limits.ts);
     // cursors checked before anything runs (server/graphql/cursors.ts).
-    plugins: [useQueryLimits(), useCursorCheck(), errorLogging.plugin],
+    plugins: [authentication.plugin, useQueryLimits(), useCursorCheck(), errorLogging.plugin],
     // Yoga's logger is one for all requests, so its lines could not carry a reqId.
     logging: false,
     context: async ({ request, logger }): Promise<GraphQLContext> => {
-      const viewer = await authenticateApiToken(prisma, request.headers.get('authorization'), now());
+      // Authenticated before parsing (authentication.ts); the check stays here too, so no
+      // operation can ever run without an owner.
+      const viewer = authentication.viewerOf(request);
       if (!viewer) {
-        throw createGraphQLError('A valid API token is required: send `Authorization: Bearer <token>`.', {
+        throw createGraphQLError(UNAUTHENTICATED_MESSAGE, {
           extensions: {
             code: 'UNAUTHENTICATED',
             http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="graphql"' } },

@@ -50,6 +50,35 @@ describe('authentication', () => {
     expect(await db.prisma.app.count()).toBe(before);
   });
 
+  it.each([
+    ['no query at all', '{}'],
+    ['a document that does not parse', '{"query":"{ viewer { "}'],
+    ['a field that does not exist (validation would suggest names)', '{"query":"{ viewr { name } }"}'],
+    ['a document over the depth limit', `{"query":"{ ${'viewer { apps { edges { node { registrations { edges { node { app { '.repeat(4)}id${' } } } } } } } } }'.repeat(4)} }"}`],
+    ['a malformed cursor', '{"query":"{ viewer { apps(after: \\"%%%\\") { totalCount } } }"}'],
+  ])('answers 401 before looking at the request for %s: no parse, validation or limit message', async (_label, body) => {
+    const res = await post({}, body);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({
+      errors: [{ message: 'A valid API token is required: send `Authorization: Bearer <token>`.', extensions: { code: 'UNAUTHENTICATED' } }],
+    });
+    expect(text).not.toMatch(/Did you mean|Syntax Error|depth|cursor/i);
+  });
+
+  it('lets a CORS preflight through without a token (it carries no data)', async () => {
+    const res = await app.fetch(
+      new Request(`${TEST_PUBLIC_URL}/graphql`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://dashboard.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      }),
+    );
+    expect(res.status).toBeLessThan(300);
+    expect(await res.text()).toBe('');
+  });
+
   it('accepts a valid token and shows the viewer', async () => {
     const { viewer } = await graphqlClient(app, alice.token).run(ViewerDocument, {});
     expect(viewer.name).toBe('Alice');
