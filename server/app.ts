@@ -361,6 +361,9 @@ export function createApp(config: Config, deps: AppDeps): App {
       });
     }
     if (pathname === '/metrics' && metricsTokenHash) {
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        return new Response(null, { status: 405, headers: { allow: 'GET, HEAD' } });
+      }
       const presented = bearerToken(request.headers.get('authorization'));
       // Equal-length digests compared in constant time: the token does not leak by timing.
       if (presented === undefined || !timingSafeEqual(sha256(presented), metricsTokenHash)) {

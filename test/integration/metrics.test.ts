@@ -74,6 +74,21 @@ describe('the token', () => {
   });
 });
 
+describe('methods', () => {
+  it.each(['POST', 'PUT', 'DELETE'])('%s: 405 with Allow, the token notwithstanding', async (method) => {
+    const response = await fetch(`${tool.baseUrl}/metrics`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('GET, HEAD');
+    expect(await response.text()).toBe('');
+  });
+
+  it('HEAD: 200 without a body', async () => {
+    const response = await fetch(`${tool.baseUrl}/metrics`, { method: 'HEAD', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('');
+  });
+});
+
 describe('the exposition', () => {
   it('is well-formed, with process basics and every family typed', async () => {
     const m = await scrape();
