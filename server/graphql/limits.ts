@@ -39,7 +39,7 @@ export interface QueryLimits {
   /**
    * Fields that may be resolved, fragments expanded: each field counts 1, times the page size
    * of every connection it sits in (`first`, else `last`, at most the largest page; the largest
-   * page when it is a variable or missing). `apps(first: 100) { edges { node { launches(first: 100) { edges { node { id } } } } } }`
+   * page when it is a variable, the default page when missing). `apps(first: 100) { edges { node { launches(first: 100) { edges { node { id } } } } } }`
    * costs about 30,000 and is refused, however fast the database is today.
    */
   maxCost: number;
@@ -159,8 +159,8 @@ const ZERO: Measure = { depth: 0, cost: 0 };
  * way the Prisma plugin fetches it (getConnectionPageSize: `first ?? last`, at most the
  * largest page). `first` decides when it is given, even with `last` (which then only turns
  * the page around): costing whichever of the two was written last let `first: 100, last: 1`
- * fetch 100 items at the price of one. A variable may hold anything up to the largest page;
- * a left-out size counts as the largest page too (safe; the default is smaller).
+ * fetch 100 items at the price of one. A variable may hold anything up to the largest page,
+ * so it counts as that; a left-out size is the default page, which is what is fetched.
  */
 function pageSize(node: FieldNode, field: GraphQLField<unknown, unknown> | undefined): number {
   if (!field?.args.some((a) => a.name === 'first' || a.name === 'last')) return 1;
@@ -171,7 +171,7 @@ function pageSize(node: FieldNode, field: GraphQLField<unknown, unknown> | undef
     // A literal of another kind fails validation anyway; count it like a variable.
     return value.kind === Kind.INT ? Number(value.value) : PAGE.maxSize;
   };
-  const size = sizeOf('first') ?? sizeOf('last') ?? PAGE.maxSize;
+  const size = sizeOf('first') ?? sizeOf('last') ?? PAGE.defaultSize;
   return Math.min(PAGE.maxSize, Math.max(1, size));
 }
 

@@ -272,7 +272,7 @@ function moreTokensThan(document: string, max: number): boolean {
 
 /**
  * The limit a document breaks, as far as the model knows it: length and tokens for every
- * document (checked before parsing and before authentication), and for the two generated
+ * document (checked before parsing, after authentication), and for the two generated
  * families that exist to be big, the validation limit each breaks once it parses: n nested
  * `viewer` levels (n ≥ 100 > 20 levels) and n aliased `__typename` fields (n ≥ 100 > 30 aliases).
  */

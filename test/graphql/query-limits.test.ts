@@ -141,6 +141,17 @@ describe('documents over the limits get a clear 400, and nothing runs', () => {
     expect(small.body.errors).toBeUndefined();
   });
 
+  it('a left-out page size is costed as the default page (it is fetched as such)', async () => {
+    const defaults = '{ apps { edges { node { launches { edges { node { id } } } } } } }';
+    const { status, body } = await post(defaults);
+    expect(status).toBe(200);
+    expect(body.errors).toBeUndefined();
+    // 1 + 3 × 20 + 3 × 20 × 20: the default page (20) at both levels, not the largest (100).
+    expect(validate(getSchema(), parse(defaults), [queryLimitsRule({ ...QUERY_LIMITS, maxCost: 1000 })]).map((e) => e.message)).toEqual([
+      'Operation may resolve 1261 fields; at most 1000 are allowed. Ask for smaller pages (first or last) or fewer fields.',
+    ]);
+  });
+
   it('a page larger than the largest one is costed as the largest one (it is fetched as such)', async () => {
     const { status, body } = await post('{ apps(first: 1000) { edges { node { launches(first: 10) { edges { node { id } } } } } } }');
     expect(status).toBe(200);
