@@ -2,8 +2,10 @@
  * The owner dashboard when things go wrong, in Chromium: a malformed link, an answer that comes
  * back after the owner moved on (a dialog closed and opened again, a list loaded twice), a page
  * that could not be loaded, focus when Show more brings the last page, a grade whose state
- * changed meanwhile, a refused clipboard, a revoked token announced at the field that takes
- * focus, and more registrations than one page of the API.
+ * changed meanwhile (with more than one page of launches shown), a refused clipboard, a copy
+ * made twice, a revoked token announced at the field that takes focus, more registrations than
+ * one page of the API, input typed in the registration form and not saved yet, and an app
+ * deleted elsewhere.
  */
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
@@ -20,6 +22,22 @@ async function seedApp(ownerId: string, name: string, isPublic = true) {
   seq += 1;
   return fx.db.prisma.app.create({
     data: { ownerId, name, exerciseUrl: `https://exercises.example.org/${seq}/`, isPublic },
+  });
+}
+
+async function seedRegistration(appId: string, label: string | null = null) {
+  const clientId = randomUUID();
+  return fx.db.prisma.ltiRegistration.create({
+    data: {
+      appId,
+      label,
+      issuer: 'https://lms.example.org',
+      clientId,
+      authLoginUrl: 'https://lms.example.org/api/lti_consumer/v1/launch/',
+      authTokenUrl: `https://lms.example.org/api/lti_consumer/v1/token/${clientId}`,
+      keysetUrl: `https://lms.example.org/api/lti_consumer/v1/public_keysets/${clientId}`,
+      deploymentIds: ['1'],
+    },
   });
 }
 
@@ -349,6 +367,204 @@ describe('registrations', () => {
     await list.getByRole('heading', { name: 'Unit 001' }).waitFor();
     await list.getByRole('heading', { name: 'Unit 101' }).waitFor();
     expect(await list.getByRole('heading').count()).toBe(101);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
+
+describe('unsaved input in the registration form', () => {
+  it('asks before "Add another registration" or another Edit replaces a form with typed input', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Two courses');
+    const autumn = await seedRegistration(app.id, 'Autumn course');
+    await seedRegistration(app.id, 'Spring course');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'lti', 'Two courses');
+    await page.getByRole('list', { name: 'LTI registrations' }).getByRole('heading', { name: 'Spring course' }).waitFor();
+    const issuer = page.getByLabel('Issuer', { exact: true });
+    const clientId = page.getByLabel('Client ID', { exact: true });
+
+    // A form with nothing typed in it is replaced without a question.
+    await page.getByRole('button', { name: 'Add another registration' }).click();
+    await page.getByRole('button', { name: 'Edit Autumn course' }).click();
+    await page.getByRole('heading', { name: 'Edit LTI settings' }).waitFor();
+    expect(await clientId.inputValue()).toBe(autumn.clientId);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+
+    // Typed, not saved: Edit asks first, and Keep editing goes back to the form as it was.
+    await page.getByRole('button', { name: 'Add another registration' }).click();
+    await issuer.fill('https://studio.example.org');
+    await clientId.fill('typed-client-id');
+    await page.getByRole('button', { name: 'Edit Spring course' }).click();
+    const ask = page.getByRole('dialog', { name: 'Discard the LTI settings you entered?' });
+    await ask.waitFor();
+    expect(await focused(page)).toMatchObject({ text: 'Keep editing' }); // the safe choice first
+    await ask.getByRole('button', { name: 'Keep editing' }).click();
+    await ask.waitFor({ state: 'hidden' });
+    await page.getByRole('heading', { name: 'Add LTI settings from Studio' }).waitFor();
+    expect(await issuer.inputValue()).toBe('https://studio.example.org');
+    expect(await clientId.inputValue()).toBe('typed-client-id');
+    // The dialog's close event comes a task after it hides: wait for focus to settle.
+    await expect.poll(() => focused(page)).toMatchObject({ id: 'issuer' });
+
+    // Discard, on purpose: the other registration's form opens.
+    await page.getByRole('button', { name: 'Edit Autumn course' }).click();
+    await ask.getByRole('button', { name: 'Discard' }).click();
+    await page.getByRole('heading', { name: 'Edit LTI settings' }).waitFor();
+    expect(await clientId.inputValue()).toBe(autumn.clientId);
+    await expect.poll(() => focused(page)).toMatchObject({ id: 'issuer' });
+
+    // A change to a saved registration is kept from "Add another registration" the same way.
+    await page.getByLabel('Label (optional)').fill('Autumn 2026');
+    await page.getByRole('button', { name: 'Add another registration' }).click();
+    const askEdit = page.getByRole('dialog', { name: 'Discard your changes to Autumn course?' });
+    await askEdit.getByRole('button', { name: 'Keep editing' }).click();
+    await askEdit.waitFor({ state: 'hidden' });
+    expect(await page.getByLabel('Label (optional)').inputValue()).toBe('Autumn 2026');
+    await page.getByRole('button', { name: 'Save LTI settings' }).click();
+    await page.getByRole('list', { name: 'LTI registrations' }).getByRole('heading', { name: 'Autumn 2026' }).waitFor();
+    expect(await fx.db.prisma.ltiRegistration.findUniqueOrThrow({ where: { id: autumn.id } })).toMatchObject({ label: 'Autumn 2026' });
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+
+  it('keeps the form being edited when a registration above it is removed', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Two courses');
+    await seedRegistration(app.id, 'Autumn course');
+    const spring = await seedRegistration(app.id, 'Spring course');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'lti', 'Two courses');
+    const list = page.getByRole('list', { name: 'LTI registrations' });
+    await list.getByRole('heading', { name: 'Spring course' }).waitFor();
+
+    await page.getByRole('button', { name: 'Edit Spring course' }).click();
+    await page.getByLabel('Label (optional)').fill('Spring 2027');
+    await page.getByRole('button', { name: 'Remove Autumn course' }).click();
+    await page.getByRole('dialog', { name: 'Remove the LTI settings for Autumn course?' }).getByRole('button', { name: 'Remove' }).click();
+    await list.getByRole('heading', { name: 'Autumn course' }).waitFor({ state: 'detached' });
+    expect(await page.getByLabel('Label (optional)').inputValue()).toBe('Spring 2027');
+    expect(await page.getByLabel('Client ID', { exact: true }).inputValue()).toBe(spring.clientId);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
+
+describe('an app deleted elsewhere', () => {
+  it('deleting an app that is already gone removes its row and says so, with no error', async () => {
+    const { token, ownerId } = await fx.owner();
+    await seedApp(ownerId, 'Keeper');
+    const gone = await seedApp(ownerId, 'Old quiz');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await page.getByRole('link', { name: 'Old quiz' }).waitFor();
+    // Meanwhile, in another tab: deleted.
+    await fx.db.prisma.app.delete({ where: { id: gone.id } });
+
+    await page.getByRole('button', { name: 'Actions for Old quiz' }).click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    await page.getByRole('dialog', { name: 'Delete Old quiz?' }).getByRole('button', { name: 'Delete app' }).click();
+    await page.getByRole('link', { name: 'Old quiz' }).waitFor({ state: 'detached' });
+    await page.getByRole('status').filter({ hasText: 'Old quiz had already been deleted (elsewhere).' }).waitFor({ state: 'attached' });
+    expect(await page.getByRole('alert').count()).toBe(0);
+    expect(await page.getByRole('list', { name: 'Apps', exact: true }).getByRole('link').allTextContents()).toEqual(['Keeper']);
+    expect(await focused(page)).toMatchObject({ id: 'title' }); // the menu that opened the dialog is gone
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+
+  it('a delete that could not reach the server says so without offering to reload the list instead', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Old quiz');
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await page.route('**/graphql', (route) => (operationOf(route) === 'DeleteApp' ? route.abort('internetdisconnected') : route.fallback()), { times: 1 });
+    await page.getByRole('button', { name: 'Actions for Old quiz' }).click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    await page.getByRole('dialog', { name: 'Delete Old quiz?' }).getByRole('button', { name: 'Delete app' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Could not reach the server. Check your connection and try again.' }).waitFor();
+    // Its Try again would reload the list, not delete: the app's menu is where to try again.
+    expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
+    await page.getByRole('link', { name: 'Old quiz' }).waitFor();
+    expect(await fx.db.prisma.app.count({ where: { id: app.id } })).toBe(1);
+    expectNoConsoleErrors(fx.consoleErrors.splice(0).filter((e) => !e.includes('ERR_INTERNET_DISCONNECTED')));
+  });
+});
+
+describe('a refused Retry with more than one page of launches shown', () => {
+  it('keeps the launches Show more brought, and shows the grade as it is now', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Popular');
+    const registration = await seedRegistration(app.id);
+    // 51 launches: a page of 50 (newest first, learner-50 with a failed grade), then learner-00.
+    // (Not the ids of the Show more test above: the tests of this file share a database.)
+    const ids = Array.from({ length: 51 }, (_, i) => `0190a000-0000-7000-8001-${String(i).padStart(12, '0')}`);
+    await fx.db.prisma.launch.createMany({
+      data: ids.map((id, i) => ({
+        id,
+        appId: app.id,
+        registrationId: registration.id,
+        deploymentId: '1',
+        subject: `learner-${String(i).padStart(2, '0')}`,
+        roles: [],
+        resourceLinkId: 'block-1',
+        agsScopes: [],
+        credentialHash: randomUUID(),
+        credentialExpiresAt: new Date(Date.now() + 3_600_000),
+      })),
+    });
+    const grade = await fx.db.prisma.grade.create({
+      data: { id: randomUUID(), launchId: ids[50]!, appId: app.id, registrationId: registration.id, scoreGiven: 1, scoreMaximum: 1, state: 'FAILED', attempts: 8, lastError: 'HTTP 400' },
+    });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'activity', 'Popular');
+    const row = page.getByRole('row').filter({ hasText: 'learner-50' });
+    await row.getByText('Failed', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Show more' }).click();
+    await page.getByRole('row').filter({ hasText: 'learner-00' }).waitFor();
+
+    await fx.db.prisma.grade.update({ where: { id: grade.id }, data: { state: 'DELIVERED', deliveredAt: new Date() } });
+    await row.getByRole('button', { name: 'Retry the grade delivery for learner-50' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Only failed deliveries can be retried; this one is DELIVERED.' }).waitFor();
+    await row.getByText('Delivered', { exact: true }).waitFor();
+    // The rows Show more brought are still there.
+    expect(await page.getByRole('row').filter({ hasText: 'learner-00' }).count()).toBe(1);
+    expect(await page.locator('tbody tr').count()).toBe(51);
+    expect(await page.getByRole('button', { name: 'Show more' }).count()).toBe(0);
+    expect(await focused(page)).toMatchObject({ text: 'Delivered' });
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
+
+describe('copying twice', () => {
+  it('announces each copy, also the same field copied again while "Copied" still shows', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Shared');
+    const page = await fx.page({ clipboard: true });
+    // The page's timers stand still: "Copied" (3 s) is still shown at the second copy, however slow the machine.
+    await page.clock.install();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'lti', 'Shared');
+    await page.clock.pauseAt(Date.now() + 60_000);
+    // "Copy Tool Launch URL", "Copied Tool Launch URL" once copied.
+    const copy = page.getByRole('button', { name: /^Cop(y|ied) Tool Launch URL$/ });
+    // What the copy field's live region says, each time its content changes.
+    await copy.evaluate((button) => {
+      const region = (button.getRootNode() as ShadowRoot).querySelector('[role="status"]')!;
+      const said: string[] = [];
+      (window as unknown as { said: string[] }).said = said;
+      new MutationObserver(() => {
+        const text = region.textContent?.trim();
+        if (text) said.push(text);
+      }).observe(region, { childList: true, subtree: true, characterData: true });
+    });
+    const said = () => page.evaluate(() => (window as unknown as { said: string[] }).said);
+
+    await copy.click();
+    await page.waitForFunction(() => (window as unknown as { said: string[] }).said.length === 1);
+    await page.getByRole('button', { name: 'Copied Tool Launch URL' }).waitFor();
+    await copy.click();
+    await page.waitForFunction(() => (window as unknown as { said: string[] }).said.length === 2);
+    expect(await said()).toEqual(['Tool Launch URL copied to the clipboard.', 'Tool Launch URL copied to the clipboard.']);
     expectNoConsoleErrors(fx.consoleErrors);
   });
 });

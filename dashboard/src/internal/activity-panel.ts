@@ -204,20 +204,32 @@ export class LtiActivityPanel extends LitElement {
     if (!this.error) this.status = `Updated: ${this.launches?.length ?? 0} launches shown.`;
   }
 
-  async #load(after: string | null): Promise<void> {
+  /**
+   * Loads the page after `after` (the first page when null) and adds it to the list, or replaces
+   * the list with the first page. With `until`, goes on page by page until that many launches
+   * (or all) are read, and shows them at once: reloading what is shown keeps Show more's rows.
+   */
+  async #load(after: string | null, until = 0): Promise<void> {
     if (!this.client || !this.appId || this.loading) return;
     this.loading = true;
     this.error = '';
     try {
-      const { app } = await this.client.request(AppActivityDocument, { id: this.appId, after, more: after !== null });
-      if (!app) {
-        this.error = 'This app no longer exists.';
-        return;
-      }
-      const page = app.launches.edges.map((e) => e.node);
-      this.launches = after ? [...(this.launches ?? []), ...page] : page;
-      this.next = app.launches.pageInfo.hasNextPage ? app.launches.pageInfo.endCursor : null;
-      if (app.launchRefusals) this.refusals = app.launchRefusals.edges.map((e) => e.node);
+      const launches = after ? [...(this.launches ?? [])] : [];
+      let cursor = after;
+      let next: string | null;
+      do {
+        const { app }: AppActivityQuery = await this.client.request(AppActivityDocument, { id: this.appId, after: cursor, more: cursor !== null });
+        if (!app) {
+          this.error = 'This app no longer exists.';
+          return;
+        }
+        launches.push(...app.launches.edges.map((e) => e.node));
+        next = app.launches.pageInfo.hasNextPage ? app.launches.pageInfo.endCursor : null;
+        if (app.launchRefusals) this.refusals = app.launchRefusals.edges.map((e) => e.node);
+        cursor = next;
+      } while (cursor && launches.length < until);
+      this.launches = launches;
+      this.next = next;
     } catch (error) {
       if (!(error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED')) this.error = describeError(error);
     } finally {
@@ -339,8 +351,9 @@ export class LtiActivityPanel extends LitElement {
     try {
       const { retryGradeDelivery: result } = await this.client.request(RetryGradeDeliveryDocument, { id: grade.id });
       if (result.__typename !== 'GradePayload') {
-        // Not failed any more (retried from elsewhere, delivered) or gone: show the list as it is now.
-        await this.#load(null);
+        // Not failed any more (retried from elsewhere, delivered) or gone: show the list as it is
+        // now, as many launches as were shown (not only the first page).
+        await this.#load(null, this.launches?.length ?? 0);
         this.error = result.__typename === 'ValidationError' ? (result.fields[0]?.message ?? result.message) : result.message;
         await this.updateComplete;
         this.renderRoot.querySelector<HTMLElement>(`[data-grade-id="${CSS.escape(grade.id)}"]`)?.focus();

@@ -26,6 +26,7 @@ export class LtiAppList extends LitElement {
     publicUrl: { attribute: false },
     apps: { state: true },
     loadError: { state: true },
+    deleteError: { state: true },
     status: { state: true },
   };
 
@@ -99,6 +100,8 @@ export class LtiAppList extends LitElement {
   declare publicUrl: string;
   declare apps: AppSummaryFragment[] | undefined;
   declare loadError: string;
+  /** Why the last delete failed (its menu is where to try again: no Try again, which reloads the list). */
+  declare deleteError: string;
   /** The last thing that happened, for the live region ("Deleted …"). */
   declare status: string;
 
@@ -107,6 +110,7 @@ export class LtiAppList extends LitElement {
     this.publicUrl = '';
     this.apps = undefined;
     this.loadError = '';
+    this.deleteError = '';
     this.status = '';
   }
 
@@ -154,6 +158,7 @@ export class LtiAppList extends LitElement {
       ${this.loadError
         ? html`<p class="alert" role="alert">${this.loadError} <button type="button" @click=${() => this.load()}>Try again</button></p>`
         : nothing}
+      ${this.deleteError ? html`<p class="alert" role="alert">${this.deleteError}</p>` : nothing}
       ${this.apps === undefined
         ? this.loadError
           ? nothing
@@ -214,16 +219,21 @@ export class LtiAppList extends LitElement {
       confirmLabel: 'Delete app',
     });
     if (!confirmed || !this.client) return;
+    this.deleteError = '';
     try {
       const { deleteApp } = await this.client.request(DeleteAppDocument, { input: { id: app.id } });
-      if (deleteApp.__typename !== 'DeleteAppPayload') throw new Error(deleteApp.message);
-      this.status = `Deleted ${app.name}.`;
+      // NotFoundError: deleted meanwhile (another tab, a script); gone, as the owner wanted.
+      this.status =
+        deleteApp.__typename === 'DeleteAppPayload' ? `Deleted ${app.name}.` : `${app.name} had already been deleted (elsewhere).`;
+      // Its row goes at once (a reload that fails leaves it gone), then the list as it is now.
+      this.apps = this.apps?.filter((a) => a.id !== app.id);
       await this.load();
       // The menu that opened the dialog is gone with the app.
+      await this.updateComplete;
       this.renderRoot.querySelector<HTMLElement>('#title')?.focus();
     } catch (error) {
       if (error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED') return;
-      this.loadError = error instanceof ApiError ? describeError(error) : `Could not delete ${app.name}: ${(error as Error).message}`;
+      this.deleteError = error instanceof ApiError ? describeError(error) : `Could not delete ${app.name}: ${(error as Error).message}`;
     }
   }
 }

@@ -7,11 +7,13 @@ export interface ConfirmOptions {
   message: string;
   /** Text of the confirming (destructive) button, e.g. "Delete app". */
   confirmLabel: string;
+  /** Text of the safe button: "Cancel" unless given, e.g. "Keep editing". */
+  cancelLabel?: string;
 }
 
 /**
  * A modal confirmation for destructive actions. `ask()` resolves true only when the owner
- * presses the confirming button; Cancel and Escape resolve false. Cancel has the initial focus,
+ * presses the confirming button; Cancel (or its `cancelLabel`) and Escape resolve false. Cancel has the initial focus,
  * and focus returns to whatever had it before (e.g. the menu button).
  */
 export class LtiConfirmDialog extends LitElement {
@@ -53,7 +55,7 @@ export class LtiConfirmDialog extends LitElement {
           <h2 id="confirm-title">${this.options.title}</h2>
           <p id="confirm-message">${this.options.message}</p>
           <div class="actions">
-            <button id="cancel" value="cancel">Cancel</button>
+            <button id="cancel" value="cancel">${this.options.cancelLabel ?? 'Cancel'}</button>
             <button id="confirm" class="danger" value="confirm">${this.options.confirmLabel}</button>
           </div>
         </form>

@@ -1,11 +1,13 @@
 import { css, html, LitElement, nothing } from 'lit';
+import { keyed } from 'lit/directives/keyed.js';
 import { baseStyles } from './styles.ts';
 
 /**
  * A read-only value with a label and a Copy button (e.g. a URL to paste into Studio). Copies with
  * the Clipboard API, or by selecting the text and `execCommand('copy')` where that is refused;
- * the outcome is announced in a live region, and shown (on the button, or as advice under the
- * field when the browser refused both).
+ * the outcome is announced in a live region (each time: copying the same field again soon after
+ * says so again), and shown (on the button, or as advice under the field when the browser refused
+ * both).
  */
 export class LtiCopyField extends LitElement {
   static override properties = {
@@ -55,6 +57,8 @@ export class LtiCopyField extends LitElement {
   declare multiline: boolean;
   declare copied: 'yes' | 'manual' | '';
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Counts the tries: each one's message is a new node in the live region, so it is announced even when the text is the same. */
+  #tries = 0;
 
   constructor() {
     super();
@@ -86,11 +90,14 @@ export class LtiCopyField extends LitElement {
         </button>
       </div>
       <p class=${this.copied === 'manual' ? 'hint' : 'visually-hidden'} role="status">
-        ${this.copied === 'yes'
-          ? `${this.label} copied to the clipboard.`
-          : this.copied === 'manual'
-            ? `Could not copy: ${this.label} is selected, press Control+C (or Command+C) to copy it.`
-            : ''}
+        ${keyed(
+          this.#tries,
+          html`<span>${this.copied === 'yes'
+            ? `${this.label} copied to the clipboard.`
+            : this.copied === 'manual'
+              ? `Could not copy: ${this.label} is selected, press Control+C (or Command+C) to copy it.`
+              : ''}</span>`,
+        )}
       </p>
     `;
   }
@@ -111,6 +118,8 @@ export class LtiCopyField extends LitElement {
       }
     }
     this.copied = copied ? 'yes' : 'manual';
+    this.#tries += 1;
+    this.requestUpdate();
     clearTimeout(this.#timer);
     // "Copied" goes after a moment; what to do instead stays in sight until the next try.
     if (copied) this.#timer = setTimeout(() => (this.copied = ''), 3000);

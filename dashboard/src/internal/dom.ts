@@ -9,7 +9,9 @@ export function deepActiveElement(root: Document | ShadowRoot = document): HTMLE
 
 /**
  * Opens a native modal `<dialog>` and, when it closes (Escape, a button, or `close()`), puts
- * focus back where it was: usually the button or menu that opened it.
+ * focus back where it was: usually the button or menu that opened it. That happens before the
+ * dialog's own `close` listeners (a capturing listener on the target runs first), so code that
+ * awaits the dialog's answer can move focus on from there (e.g. back into a form).
  */
 export function showModal(dialog: HTMLDialogElement, initialFocus?: HTMLElement | null): void {
   const returnTo = deepActiveElement();
@@ -18,7 +20,7 @@ export function showModal(dialog: HTMLDialogElement, initialFocus?: HTMLElement 
     () => {
       if (returnTo?.isConnected) returnTo.focus();
     },
-    { once: true },
+    { once: true, capture: true },
   );
   dialog.showModal();
   initialFocus?.focus();

@@ -1,4 +1,5 @@
 import { css, html, LitElement, nothing } from 'lit';
+import { repeat } from 'lit/directives/repeat.js';
 import { ApiError, describeError, type ApiClient } from '../api.ts';
 import { emit, type RegistrationSavedEvent } from '../events.ts';
 import {
@@ -8,13 +9,15 @@ import {
   type RegistrationFragment,
 } from '../generated/graphql.ts';
 import type { LtiConfirmDialog } from './confirm-dialog.ts';
+import type { LtiRegistrationForm } from './registration-form.ts';
 import { REGISTRATION_FIELDS, STUDIO_SETTINGS } from './studio.ts';
 import { baseStyles } from './styles.ts';
 
 /**
  * The LTI tab of an app: (1) the Studio settings to use, with our three URLs to copy, (2) the
  * values Studio shows back, as registrations: listed, added, edited, removed. A private app
- * cannot be launched: the tab says so and offers the switch.
+ * cannot be launched: the tab says so and offers the switch. One form is open at a time: opening
+ * another (Add another registration, Edit) asks first when the open one has unsaved input.
  *
  * @fires {AppSavedEvent} lti-app-saved - The app was made public.
  * @fires {RegistrationSavedEvent} lti-registration-saved - Bubbles from the form.
@@ -165,7 +168,7 @@ export class LtiLtiPanel extends LitElement {
         ${this.listError ? html`<p class="alert" role="alert">${this.listError}</p>` : nothing}
         ${this.registrations.length
           ? html`<ul class="registrations" aria-label="LTI registrations">
-              ${this.registrations.map((r) => this.#registration(r))}
+              ${repeat(this.registrations, (r) => r.id, (r) => this.#registration(r))}
             </ul>`
           : nothing}
         ${this.editing === 'new' || this.registrations.length === 0
@@ -176,7 +179,7 @@ export class LtiLtiPanel extends LitElement {
               @lti-registration-saved=${this.#onSaved}
               @lti-cancel=${() => this.#stopEditing('#add')}
             ></lti-registration-form>`
-          : html`<button id="add" type="button" @click=${this.#startAdding}>Add another registration</button>`}
+          : html`<button id="add" type="button" @click=${() => this.#startEditing('new')}>Add another registration</button>`}
       </section>
       <lti-confirm-dialog></lti-confirm-dialog>
     `;
@@ -244,16 +247,28 @@ export class LtiLtiPanel extends LitElement {
     }
   }
 
-  async #startAdding(): Promise<void> {
-    this.editing = 'new';
+  /** Opens the form for `id` ('new': adding one), once the open form's unsaved input may go. */
+  async #startEditing(id: string | 'new'): Promise<void> {
+    if (!(await this.#mayDiscard())) return;
+    this.editing = id;
     await this.updateComplete;
     this.renderRoot.querySelector('lti-registration-form')?.focus();
   }
 
-  async #startEditing(id: string): Promise<void> {
-    this.editing = id;
-    await this.updateComplete;
-    this.renderRoot.querySelector('lti-registration-form')?.focus();
+  /** True when no form with unsaved input is open, or the owner chose to discard it. */
+  async #mayDiscard(): Promise<boolean> {
+    const form = this.renderRoot.querySelector<LtiRegistrationForm>('lti-registration-form');
+    if (!form?.dirty) return true;
+    const editing = this.registrations.find((r) => r.id === this.editing);
+    const discard = await this.renderRoot.querySelector<LtiConfirmDialog>('lti-confirm-dialog')!.ask({
+      title: editing ? `Discard your changes to ${editing.label || editing.issuer}?` : 'Discard the LTI settings you entered?',
+      message: 'What you typed in the form is not saved. To keep it, choose Keep editing, then Save LTI settings.',
+      confirmLabel: 'Discard',
+      cancelLabel: 'Keep editing',
+    });
+    // Kept: back to the form (the dialog gave focus to the button that asked to leave it).
+    if (!discard && form.isConnected) form.focus();
+    return discard;
   }
 
   async #stopEditing(focusSelector: string): Promise<void> {

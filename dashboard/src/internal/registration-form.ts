@@ -99,6 +99,17 @@ export class LtiRegistrationForm extends LitElement {
     this.#input('label').value = r.label ?? '';
   }
 
+  /** Whether a field differs from what the form opened with (the registration's values, or empty). */
+  get dirty(): boolean {
+    const r = this.registration;
+    return FIELD_ORDER.some((field) => {
+      const input = this.renderRoot.querySelector<HTMLInputElement>(`#${field}`);
+      if (!input) return false;
+      const initial = !r ? '' : field === 'label' ? (r.label ?? '') : field === 'deploymentIds' ? r.deploymentIds.join(', ') : r[field];
+      return input.value.trim() !== initial;
+    });
+  }
+
   /** Focuses the first field. */
   override focus(): void {
     void this.updateComplete.then(() => this.#input(FIELD_ORDER[0]!).focus());
