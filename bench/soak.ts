@@ -26,6 +26,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { LOGIN_STATE_GRACE_MS } from '../server/lti/cleanup.ts';
 import { startTestPlatform } from '../test/helpers/platform.ts';
 import { complete, databaseEnv, fmt, metrics, oneLaunch, percentile, setUp, startServer } from './driver.ts';
 
@@ -216,13 +217,15 @@ const arrayBuffersSlope = slope(second.map((s) => [minutes(s), s.arrayBuffers / 
 const arrayBuffersRange = `${fmt(samples[0]!.arrayBuffers / MiB, 1)} → ${fmt(samples.at(-1)!.arrayBuffers / MiB, 1)} MiB`;
 const meanRate = samples.reduce((a, s) => a + s.perSecond, 0) / Math.max(1, samples.length);
 const peakRate = Math.max(...samples.map((s) => s.perSecond));
-// At most the logins of one lifetime plus one cleanup interval can be alive at once.
-const loginBound = Math.ceil(peakRate * (LOGIN_TTL_S + CLEANUP_S) * 1.1);
+// At most the logins of one lifetime, the grace after it (cleanup.ts) and one cleanup interval
+// can be stored at once.
+const GRACE_S = LOGIN_STATE_GRACE_MS / 1000;
+const loginBound = Math.ceil(peakRate * (LOGIN_TTL_S + GRACE_S + CLEANUP_S) * 1.1);
 const maxLogin = Math.max(...samples.map((s) => s.loginStates));
 const maxOutbox = Math.max(...samples.map((s) => s.outbox));
 const errors = driverErrors + errorLines.length;
 const meanLoad = loadAverages.reduce((a, b) => a + b, 0) / Math.max(1, loadAverages.length);
-const longEnough = DURATION_MS / 1000 > 2 * (LOGIN_TTL_S + CLEANUP_S);
+const longEnough = DURATION_MS / 1000 > 2 * (LOGIN_TTL_S + GRACE_S + CLEANUP_S);
 
 const checks: Array<[string, boolean, string]> = [
   ['errors', errors === 0, `${errors} (driver ${driverErrors}, server error log lines ${errorLines.length})`],
@@ -241,7 +244,7 @@ const checks: Array<[string, boolean, string]> = [
   [
     'login states bounded',
     maxLogin <= loginBound,
-    `max ${maxLogin}, bound ${loginBound} (peak ${fmt(peakRate, 1)} launches/s × (${LOGIN_TTL_S} + ${CLEANUP_S}) s × 1.1)${longEnough ? '' : ' — run longer than 2 × (TTL + interval) to see the plateau'}`,
+    `max ${maxLogin}, bound ${loginBound} (peak ${fmt(peakRate, 1)} launches/s × (${LOGIN_TTL_S} + ${GRACE_S} + ${CLEANUP_S}) s × 1.1)${longEnough ? '' : ' — run longer than 2 × (TTL + grace + interval) to see the plateau'}`,
   ],
   ['outbox drains', outboxAfter === 0, `max ${maxOutbox} pending during the run; ${outboxAfter} left ${fmt(drainMs / 1000, 1)} s after the load stopped`],
 ];

@@ -1,20 +1,68 @@
+import { sqlTimestamp as ts } from '../db/sql.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 
 /**
- * Deletes expired logins. Used ones are kept until they expire too, so a replay within
- * the login lifetime still gets the precise ERR_LTI_NONCE_REUSED. Safe to run from every
- * process at once. Returns the number of rows deleted.
+ * How long after its expiry a login is kept. A launch reads its clock once, when it starts,
+ * and consumes the login in its last statement, after verifying the token (keyset fetches
+ * of up to 5 s each): a login that expired in between is still that launch's to consume.
+ * Deleting it at once made such a launch fail (as ERR_LTI_NONCE_REUSED) in the moments after
+ * another process's cleanup ran. The grace also absorbs small clock differences between
+ * processes.
  */
-export async function deleteExpiredLoginStates(prisma: PrismaClient, now: Date): Promise<number> {
-  const { count } = await prisma.loginState.deleteMany({ where: { expiresAt: { lt: now } } });
-  return count;
+export const LOGIN_STATE_GRACE_MS = 30_000;
+
+/**
+ * Rows deleted per statement. Each batch is its own short statement (and transaction): a
+ * backlog never becomes one long delete holding its row locks (and, on PGlite, the one
+ * connection) for its whole duration, and processes running the cleanup at once skip each
+ * other's rows (SKIP LOCKED) instead of waiting for them.
+ */
+export const CLEANUP_BATCH_SIZE = 1000;
+
+async function deleteInBatches(batch: (limit: number) => Promise<number>, batchSize: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const count = await batch(batchSize);
+    total += count;
+    if (count < batchSize) return total;
+  }
+}
+
+/**
+ * Deletes logins that expired more than LOGIN_STATE_GRACE_MS ago. Used ones are kept until
+ * then too, so a replay within the login lifetime still gets the precise
+ * ERR_LTI_NONCE_REUSED. Safe to run from every process at once. Returns the number of rows
+ * deleted.
+ */
+export async function deleteExpiredLoginStates(prisma: PrismaClient, now: Date, batchSize = CLEANUP_BATCH_SIZE): Promise<number> {
+  const before = new Date(now.getTime() - LOGIN_STATE_GRACE_MS);
+  return deleteInBatches(
+    (limit) => prisma.$executeRaw`
+      DELETE FROM "LoginState" WHERE "state" IN (
+        SELECT "state" FROM "LoginState" WHERE "expiresAt" < ${ts(before)}
+        LIMIT ${limit} FOR UPDATE SKIP LOCKED
+      )`,
+    batchSize,
+  );
 }
 
 /** How long the owner's audit trail of refused launches is kept. */
 export const REFUSAL_RETENTION_MS = 30 * 24 * 3600_000;
 
 /** Deletes refusals older than the retention period. Safe to run from every process at once. */
-export async function deleteOldRefusals(prisma: PrismaClient, now: Date, retentionMs = REFUSAL_RETENTION_MS): Promise<number> {
-  const { count } = await prisma.launchRefusal.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - retentionMs) } } });
-  return count;
+export async function deleteOldRefusals(
+  prisma: PrismaClient,
+  now: Date,
+  retentionMs = REFUSAL_RETENTION_MS,
+  batchSize = CLEANUP_BATCH_SIZE,
+): Promise<number> {
+  const before = new Date(now.getTime() - retentionMs);
+  return deleteInBatches(
+    (limit) => prisma.$executeRaw`
+      DELETE FROM "LaunchRefusal" WHERE "id" IN (
+        SELECT "id" FROM "LaunchRefusal" WHERE "createdAt" < ${ts(before)}
+        LIMIT ${limit} FOR UPDATE SKIP LOCKED
+      )`,
+    batchSize,
+  );
 }
