@@ -268,6 +268,14 @@ async function withMigrationLock<T>(db: Database, logger: MigrateLogger | undefi
   client.on('error', (error) => logger?.info({ err: error }, 'migration lock connection error'));
   await client.connect();
   try {
+    // This connection waits (for the lock) and then sits idle while the migrations run on
+    // others: a database-wide statement_timeout or lock_timeout would stop a process from
+    // waiting its turn, and idle_session_timeout would end the session — releasing the lock to
+    // the next process mid-migration. None of them applies to this connection.
+    await client.query('SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0');
+    await client.query(
+      "SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('server_version_num')::int >= 140000",
+    );
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [
       MIGRATION_LOCK_KEY,
     ]);

@@ -61,6 +61,28 @@ describe('deployMigrations on PostgreSQL', SLOW, () => {
     expect(others.rows[0].n).toBe(0);
   });
 
+  it("keeps the lock through a long migration and a waiting turn, whatever the database's timeouts", async () => {
+    // A migration that outlasts the database's idle_session_timeout (the lock's connection is
+    // idle meanwhile) and the lock_timeout/statement_timeout a second process waits under.
+    const dir = mkdtempSync(join(tmpdir(), 'migrate-slow-'));
+    mkdirSync(join(dir, '1_slow'));
+    writeFileSync(join(dir, '1_slow', 'migration.sql'), 'SELECT pg_sleep(2.5);\nCREATE TABLE slow_done (id int);\n');
+    const url = await freshDatabaseUrl('timeouts');
+    const name = new URL(url).pathname.slice(1);
+    await admin((c) => c.query(`ALTER DATABASE "${name}" SET idle_session_timeout = '1s'`));
+    const first = await openDatabase({ url, poolMax: 2 });
+    const second = await openDatabase({ url, poolMax: 2 });
+    try {
+      // The timeouts below apply to sessions opened from now on: the lock's connections.
+      await admin((c) => c.query(`ALTER DATABASE "${name}" SET lock_timeout = '1s'`));
+      const results = await Promise.all([deployMigrations(first, { migrationsDir: dir }), deployMigrations(second, { migrationsDir: dir })]);
+      expect(results.flat()).toEqual(['1_slow']);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('runs a migration as one script, semicolons in bodies included', async () => {
     // Guards the executeScript workaround: @prisma/adapter-pg alone splits this at every ";".
     const dir = mkdtempSync(join(tmpdir(), 'migrate-fn-'));
