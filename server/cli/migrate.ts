@@ -1,5 +1,5 @@
 /**
- * `tsx server/cli/migrate.ts dev [--name x] | deploy | status`
+ * `tsx server/cli/migrate.ts dev [--name x] | deploy | status | resolve --rolled-back NAME`
  *
  * Stands in for `prisma migrate …`, whose native engine cannot be downloaded here. The database
  * is `DATABASE_URL` (postgres://…) or else the PGlite directory `PGLITE_DIR` (default ./data/pglite).
@@ -7,9 +7,9 @@
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isPostgresUrl, openDatabase, type Database } from '../db/client.ts';
-import { createMigration, deployMigrations, migrationStatus } from '../db/migrate.ts';
+import { createMigration, deployMigrations, markMigrationRolledBack, migrationStatus } from '../db/migrate.ts';
 
-const USAGE = 'usage: tsx server/cli/migrate.ts dev [--name <name>] | deploy | status';
+const USAGE = 'usage: tsx server/cli/migrate.ts dev [--name <name>] | deploy | status | resolve --rolled-back <name>';
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -17,7 +17,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { name: { type: 'string' }, 'rolled-back': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     // An unknown or incomplete option: a usage error, before any database is touched.
@@ -26,7 +26,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const { positionals, values } = parsed;
   const command = positionals[0];
-  if (values.help || positionals.length !== 1 || !['dev', 'deploy', 'status'].includes(command!)) {
+  const resolveWithoutName = command === 'resolve' && !values['rolled-back'];
+  const rolledBackElsewhere = command !== 'resolve' && values['rolled-back'] !== undefined;
+  if (values.help || positionals.length !== 1 || !['dev', 'deploy', 'status', 'resolve'].includes(command!) || resolveWithoutName || rolledBackElsewhere) {
     console.error(USAGE);
     return values.help ? 0 : 2;
   }
@@ -48,7 +50,11 @@ async function main(argv: string[]): Promise<number> {
   const db = await openDatabase({ url, pgliteDir: process.env.PGLITE_DIR?.trim() || undefined });
   try {
     if (command === 'status') printStatus(db, await migrationStatus(db));
-    else {
+    else if (command === 'resolve') {
+      const name = values['rolled-back']!;
+      await markMigrationRolledBack(db, name);
+      console.log(`Marked ${name} rolled back in ${db.describe}. Fix its migration.sql, then deploy.`);
+    } else {
       const applied = await deployMigrations(db);
       console.log(
         applied.length
@@ -68,7 +74,7 @@ function printStatus(db: Database, status: Awaited<ReturnType<typeof migrationSt
   console.log(`Applied: ${status.applied.length}${list(status.applied)}`);
   console.log(`Pending: ${status.pending.length}${list(status.pending)}`);
   const p = status.problems;
-  if (p?.failed.length) console.log(`Failed (fix, then mark rolled back):${list(p.failed)}`);
+  if (p?.failed.length) console.log(`Failed (fix, then \`npm run db:migrate:resolve -- --rolled-back NAME\` and deploy):${list(p.failed)}`);
   if (p?.edited.length) console.log(`Edited after being applied:${list(p.edited)}`);
   if (p?.missingLocally.length) console.log(`Applied but missing from prisma/migrations:${list(p.missingLocally)}`);
 }

@@ -42,7 +42,8 @@ export type MigrationErrorCode =
   | 'ERR_MIGRATION_FAILED'
   | 'ERR_MIGRATION_ENGINE_PANIC'
   | 'ERR_MIGRATION_INVALID_NAME'
-  | 'ERR_MIGRATION_NO_URL';
+  | 'ERR_MIGRATION_NO_URL'
+  | 'ERR_MIGRATION_NOT_FAILED';
 
 export class MigrationError extends AppError {
   constructor(
@@ -291,6 +292,19 @@ async function withMigrationLock<T>(db: Database, logger: MigrateLogger | undefi
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Marks a failed migration rolled back (what `prisma migrate resolve --rolled-back` does), so
+ * that a fixed script can be deployed. Safe here because each script runs as one transaction:
+ * a failed one left nothing behind. Refuses a name that is not a failed migration.
+ */
+export async function markMigrationRolledBack(db: Database, name: string, options: Omit<DeployOptions, 'logger'> = {}): Promise<void> {
+  const { problems } = await migrationStatus(db, options);
+  if (!problems?.failed.includes(name)) {
+    throw new MigrationError('ERR_MIGRATION_NOT_FAILED', `${name} is not a failed migration (see db:migrate:status)`);
+  }
+  await withEngine(db.adapterFactory, undefined, (engine) => engine.markMigrationRolledBack({ migrationName: name }));
 }
 
 export async function migrationStatus(db: Database, options: Omit<DeployOptions, 'logger'> = {}): Promise<MigrationStatus> {

@@ -9,6 +9,7 @@ import {
   DEFAULT_MIGRATIONS_DIR,
   DEFAULT_SCHEMA_PATH,
   deployMigrations,
+  markMigrationRolledBack,
   migrationStatus,
   readMigrations,
 } from '../../server/db/migrate.ts';
@@ -47,7 +48,7 @@ describe('deployMigrations / migrationStatus on PGlite', SLOW, () => {
 });
 
 describe('migration failures', SLOW, () => {
-  it('reports a failing migration as ERR_MIGRATION_FAILED, not as applied', async () => {
+  it('reports a failing migration as ERR_MIGRATION_FAILED, not as applied; once marked rolled back, the fixed one deploys', async () => {
     // Guards the executeScript workaround: pglite-prisma-adapter alone records this as applied.
     const dir = mkdtempSync(join(tmpdir(), 'migrate-bad-'));
     mkdirSync(join(dir, '1_bad'));
@@ -62,6 +63,15 @@ describe('migration failures', SLOW, () => {
       expect(status.problems?.failed).toEqual(['1_bad']);
       // One implicit transaction: the CREATE TABLE before the error is rolled back too.
       expect(await db.prisma.$queryRaw`SELECT to_regclass('x') IS NULL AS gone`).toEqual([{ gone: true }]);
+      // Until it is marked rolled back, even a fixed script is refused (Prisma's P3009).
+      writeFileSync(join(dir, '1_bad', 'migration.sql'), 'CREATE TABLE "x" (a int);\n');
+      await expect(deployMigrations(db, { migrationsDir: dir })).rejects.toMatchObject({ code: 'ERR_MIGRATION_FAILED' });
+      // Only a failed migration can be marked rolled back.
+      await expect(markMigrationRolledBack(db, '2_unknown', { migrationsDir: dir })).rejects.toMatchObject({ code: 'ERR_MIGRATION_NOT_FAILED' });
+      await markMigrationRolledBack(db, '1_bad', { migrationsDir: dir });
+      expect(await deployMigrations(db, { migrationsDir: dir })).toEqual(['1_bad']);
+      expect(await migrationStatus(db, { migrationsDir: dir })).toEqual({ applied: ['1_bad'], pending: [] });
+      expect(await db.prisma.$queryRaw`SELECT to_regclass('x') IS NULL AS gone`).toEqual([{ gone: false }]);
     } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });
