@@ -187,18 +187,7 @@ describe('launches and grades', () => {
   it('Show more keeps keyboard focus in the list when the last page comes', async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, 'Popular');
-    const clientId = randomUUID();
-    const registration = await fx.db.prisma.ltiRegistration.create({
-      data: {
-        appId: app.id,
-        issuer: 'https://lms.example.org',
-        clientId,
-        authLoginUrl: 'https://lms.example.org/api/lti_consumer/v1/launch/',
-        authTokenUrl: `https://lms.example.org/api/lti_consumer/v1/token/${clientId}`,
-        keysetUrl: `https://lms.example.org/api/lti_consumer/v1/public_keysets/${clientId}`,
-        deploymentIds: ['1'],
-      },
-    });
+    const registration = await seedRegistration(app.id);
     // 51 launches: a page of 50 (newest first), then one more, learner-00.
     await fx.db.prisma.launch.createMany({
       data: Array.from({ length: 51 }, (_, i) => ({
@@ -234,18 +223,7 @@ describe('launches and grades', () => {
   it('a Retry refused because the delivery is no longer failed shows why, and the grade as it is now', async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, 'Quiz');
-    const clientId = randomUUID();
-    const registration = await fx.db.prisma.ltiRegistration.create({
-      data: {
-        appId: app.id,
-        issuer: 'https://lms.example.org',
-        clientId,
-        authLoginUrl: 'https://lms.example.org/api/lti_consumer/v1/launch/',
-        authTokenUrl: `https://lms.example.org/api/lti_consumer/v1/token/${clientId}`,
-        keysetUrl: `https://lms.example.org/api/lti_consumer/v1/public_keysets/${clientId}`,
-        deploymentIds: ['1'],
-      },
-    });
+    const registration = await seedRegistration(app.id);
     const launchId = randomUUID();
     await fx.db.prisma.launch.create({
       data: {
