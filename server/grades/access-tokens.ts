@@ -35,6 +35,17 @@ export interface AccessTokenOptions {
   renewBeforeMs?: number;
 }
 
+/** Client assertions expire this long after our clock's now. */
+export const ASSERTION_LIFETIME_S = 300;
+/**
+ * Client assertions say they were issued this long before our clock's now. Open edX verifies
+ * them with PyJWT and no leeway, and recent PyJWT versions refuse an `iat` later than the LMS's
+ * clock (400 `unidentified_error`, a permanent failure): with `iat` = now, a tool clock a
+ * second ahead of the LMS's would fail every grade. Small enough for platforms that refuse
+ * old assertions (minutes), large enough for any clock NTP keeps.
+ */
+export const ASSERTION_IAT_BACKDATE_S = 30;
+
 interface CachedToken {
   token: string;
   expiresAtMs: number;
@@ -44,7 +55,8 @@ interface CachedToken {
  * OAuth 2 client-credentials tokens for AGS (LTI Security Framework §4.1), cached per
  * registration and scopes until shortly before they expire. Concurrent deliveries for
  * one registration share one token request. The assertion is signed with our current
- * tool key: iss = sub = client ID, aud = the token URL, short exp, unique jti, kid.
+ * tool key: iss = sub = client ID, aud = the token URL, iat a little in the past (see
+ * ASSERTION_IAT_BACKDATE_S), short exp, unique jti, kid.
  */
 export class AccessTokens {
   readonly #cache = new Map<string, CachedToken>();
@@ -93,8 +105,8 @@ export class AccessTokens {
       .setIssuer(registration.clientId)
       .setSubject(registration.clientId)
       .setAudience(registration.authTokenUrl)
-      .setIssuedAt(nowS)
-      .setExpirationTime(nowS + 300)
+      .setIssuedAt(nowS - ASSERTION_IAT_BACKDATE_S)
+      .setExpirationTime(nowS + ASSERTION_LIFETIME_S)
       .setJti(randomUUID())
       .sign(key);
     const body = new URLSearchParams({

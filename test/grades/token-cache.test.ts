@@ -225,3 +225,41 @@ describe('failures', () => {
     expect(stub.calls).toBe(1);
   });
 });
+
+describe('clock skew with the platform', () => {
+  // Open edX verifies client assertions with PyJWT and no leeway: an `iat` later than the LMS's
+  // own clock is refused (400 unidentified_error, a permanent failure for us). A tool clock a
+  // second or two ahead, well within what NTP allows between two hosts, must still get a token.
+  it.each([1, 2.5])('a token is obtained when our clock is %s s ahead of the platform\'s', async (aheadS) => {
+    const cache = new AccessTokens({
+      fetch: (url, init) => fetch(url, init),
+      toolKeys: tool.app.toolKeys,
+      logger: createSilentLogger(),
+      nowMs: () => clock.ms + aheadS * 1000,
+    });
+    await expect(cache.get(registration, SCORE)).resolves.toEqual(expect.any(String));
+    const sent = platform.tokenRequests.at(-1)!;
+    expect(sent).toMatchObject({ ok: true });
+    // Still a fresh assertion: issued at most a minute before our clock, expiring within 5 minutes of it.
+    const ourNowS = (clock.ms + aheadS * 1000) / 1000;
+    expect(sent.assertionPayload.iat!).toBeLessThanOrEqual(clock.ms / 1000);
+    expect(sent.assertionPayload.iat!).toBeGreaterThan(ourNowS - 60);
+    expect(sent.assertionPayload.exp! - ourNowS).toBeLessThanOrEqual(300);
+    expect(sent.assertionPayload.exp!).toBeGreaterThan(ourNowS);
+  });
+
+  it('the platform refuses an assertion issued in its future (as Open edX does), so the test above can fail', async () => {
+    const before = platform.tokenRequests.length;
+    const cache = new AccessTokens({
+      fetch: (url, init) => fetch(url, init),
+      toolKeys: tool.app.toolKeys,
+      logger: createSilentLogger(),
+      // Far beyond any backdating of iat: the platform must see an iat in its future.
+      nowMs: () => clock.ms + 10 * 60_000,
+    });
+    await expect(cache.get(registration, SCORE)).rejects.toMatchObject({ retryable: false, status: 400 });
+    expect(platform.tokenRequests.slice(before)).toEqual([
+      expect.objectContaining({ ok: false, error: expect.stringMatching(/^unidentified_error: iat /) }),
+    ]);
+  });
+});

@@ -21,7 +21,7 @@ export class TokenRequestError extends Error {
   readonly code = 'ERR_TOKEN_REQUEST';
   override name = this.constructor.name;
   constructor(
-    readonly error: 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type',
+    readonly error: 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type' | 'unidentified_error',
     readonly description: string,
     options?: { cause?: unknown },
   ) {

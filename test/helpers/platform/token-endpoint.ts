@@ -78,7 +78,10 @@ function checkForm(request: PlatformRequest, form: URLSearchParams): { assertion
   return { assertion: form.get('client_assertion')!, scopes: form.get('scope')!.split(' ').filter(Boolean) };
 }
 
-/** Verifies the client assertion: signature (invalid_client), then claims and jti (invalid_grant). */
+/**
+ * Verifies the client assertion: signature (invalid_client), then claims and jti (invalid_grant;
+ * Open edX itself checks only exp), and an `iat` in the future (unidentified_error, as Open edX).
+ */
 async function verifyClientAssertion(assertion: string, ctx: TokenEndpointContext): Promise<void> {
   const keyset = await ctx.fetchToolKeyset();
   let payload: JWTPayload;
@@ -94,6 +97,13 @@ async function verifyClientAssertion(assertion: string, ctx: TokenEndpointContex
     const claimProblem = cause instanceof errors.JWTClaimValidationFailed || cause instanceof errors.JWTExpired;
     const message = cause instanceof Error ? cause.message : String(cause);
     throw new TokenRequestError(claimProblem ? 'invalid_grant' : 'invalid_client', message, { cause });
+  }
+  // Open edX decodes the assertion with PyJWT, no leeway: in recent PyJWT versions an `iat` later
+  // than the LMS's clock raises ImmatureSignatureError, which its token view answers as 400
+  // unidentified_error (lti_consumer/lti_1p3/key_handlers.py ToolKeyHandler.validate_and_decode,
+  // plugin/views.py access_token_endpoint). jose's jwtVerify does not check iat by itself.
+  if (typeof payload.iat === 'number' && payload.iat > ctx.now() / 1000) {
+    throw new TokenRequestError('unidentified_error', `iat ${payload.iat} is later than the platform's clock (${Math.floor(ctx.now() / 1000)}); no leeway`);
   }
   for (const [jti, expMs] of ctx.usedJtis) if (expMs <= ctx.now()) ctx.usedJtis.delete(jti);
   const jti = String(payload.jti);
