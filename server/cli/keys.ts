@@ -68,6 +68,7 @@ run(process.argv.slice(2)).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err instanceof ConfigError ? err.message : `keys: ${(err as Error).message}`);
-    process.exit(1);
+    // 2 for a configuration to fix (as `npm start` exits on bad config), 1 for a failure.
+    process.exit(err instanceof ConfigError ? 2 : 1);
   },
 );

@@ -110,6 +110,7 @@ run(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof UsageError || err instanceof ConfigError) console.error(err.message);
     else console.error('token:', err instanceof Error ? err.message : err);
-    process.exit(err instanceof UsageError ? 2 : 1);
+    // 2 for what the operator must change before anything can run (as `npm start` exits on bad config).
+    process.exit(err instanceof UsageError || err instanceof ConfigError ? 2 : 1);
   },
 );

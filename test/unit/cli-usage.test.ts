@@ -16,11 +16,15 @@ afterEach(() => {
 });
 
 function cli(script: 'token' | 'keys' | 'migrate', ...args: string[]) {
+  return cliWith({}, script, ...args);
+}
+
+function cliWith(env: Record<string, string>, script: 'token' | 'keys' | 'migrate', ...args: string[]) {
   dir = mkdtempSync(join(tmpdir(), 'lti-cli-usage-'));
   const pgliteDir = join(dir, 'pglite');
   const result = spawnSync(process.execPath, ['--import', 'tsx', `server/cli/${script}.ts`, ...args], {
     cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'silent', DATABASE_URL: '', PGLITE_DIR: pgliteDir },
+    env: { ...process.env, LOG_LEVEL: 'silent', DATABASE_URL: '', PGLITE_DIR: pgliteDir, ...env },
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -57,6 +61,15 @@ describe('unknown options are usage errors (exit 2), and nothing runs', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain("Unknown option '--bogus'");
     expect(r.err).toContain('usage: tsx server/cli/migrate.ts');
+    expect(r.touched).toBe(false);
+  }, 60_000);
+});
+
+describe('a configuration to fix is exit code 2, as for `npm start`, and nothing runs', () => {
+  it.each(['token', 'keys'] as const)('%s with an invalid LOG_LEVEL', (script) => {
+    const r = cliWith({ LOG_LEVEL: 'loud' }, script, 'list');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('LOG_LEVEL must be one of');
     expect(r.touched).toBe(false);
   }, 60_000);
 });
