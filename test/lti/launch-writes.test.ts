@@ -192,28 +192,31 @@ describe('statements per launch', () => {
   });
 
   describe('a registration changed between login and launch is read again, not trusted from the login', () => {
-    it('deployment removed → ERR_LTI_UNKNOWN_DEPLOYMENT, nothing recorded', async () => {
+    /** A login done on a platform of its own, its id_token in hand; `finish` posts it. What changes before that happens between login and launch. */
+    async function loggedIn(): Promise<{ changed: PublicApp; finish: () => Promise<Response> }> {
       const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
       const jar = new CookieJar();
       const login = await initiateLogin(platform, changed, jar);
       const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+      return { changed, finish: () => postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header()) };
+    }
+
+    it('deployment removed → ERR_LTI_UNKNOWN_DEPLOYMENT, nothing recorded', async () => {
+      const { changed, finish } = await loggedIn();
       await db.prisma.ltiRegistration.update({ where: { id: changed.registrationId }, data: { deploymentIds: ['another-deployment'] } });
       const before = await rowCounts();
-      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+      const response = await finish();
       expect(await errorCode(response)).toBe('ERR_LTI_UNKNOWN_DEPLOYMENT');
       expect(await rowCounts()).toEqual(before);
     });
 
     it('keyset URL changed → verified against the new keyset and recorded (the cached one is not used)', async () => {
-      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
-      const jar = new CookieJar();
-      const login = await initiateLogin(platform, changed, jar);
-      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+      const { changed, finish } = await loggedIn();
       const registration = await db.prisma.ltiRegistration.findUniqueOrThrow({ where: { id: changed.registrationId } });
       const newKeysetUrl = `${registration.keysetUrl}?rotated=1`;
       await db.prisma.ltiRegistration.update({ where: { id: changed.registrationId }, data: { keysetUrl: newKeysetUrl } });
       const statements = await statementsOf(async () => {
-        const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+        const response = await finish();
         expect(response.status).toBe(303);
       });
       // The short road's write matched nothing; the full path read the new registration and recorded.
@@ -222,56 +225,34 @@ describe('statements per launch', () => {
       expect(tool.app.keysets.fetchCount).toBeGreaterThan(0);
     });
 
-    it('issuer changed → ERR_LTI_ISSUER, nothing recorded (the write re-checks the issuer)', async () => {
-      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
-      const jar = new CookieJar();
-      const login = await initiateLogin(platform, changed, jar);
-      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
-      await db.prisma.ltiRegistration.update({ where: { id: changed.registrationId }, data: { issuer: 'https://moved-lms.example.org' } });
+    it.each<[string, string, (registrationId: string) => Promise<unknown>]>([
+      [
+        'issuer changed (the write re-checks the issuer)',
+        'ERR_LTI_ISSUER',
+        (id) => db.prisma.ltiRegistration.update({ where: { id }, data: { issuer: 'https://moved-lms.example.org' } }),
+      ],
+      [
+        'client ID changed (the write re-checks the client ID)',
+        'ERR_LTI_AUDIENCE',
+        (id) => db.prisma.ltiRegistration.update({ where: { id }, data: { clientId: 'another-client-id' } }),
+      ],
+      ['registration removed', 'ERR_LTI_UNKNOWN_REGISTRATION', (id) => db.prisma.ltiRegistration.delete({ where: { id } })],
+    ])('%s → %s, nothing recorded, the refusal audited', async (_label, code, change) => {
+      const { changed, finish } = await loggedIn();
+      await change(changed.registrationId);
       const before = await rowCounts();
       const audited = await auditRows();
-      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
-      expect(await errorCode(response)).toBe('ERR_LTI_ISSUER');
-      expect(await rowCounts()).toEqual(before);
-      expect(await auditRows()).toBe(audited + 1);
-    });
-
-    it('client ID changed → ERR_LTI_AUDIENCE, nothing recorded (the write re-checks the client ID)', async () => {
-      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
-      const jar = new CookieJar();
-      const login = await initiateLogin(platform, changed, jar);
-      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
-      await db.prisma.ltiRegistration.update({ where: { id: changed.registrationId }, data: { clientId: 'another-client-id' } });
-      const before = await rowCounts();
-      const audited = await auditRows();
-      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
-      expect(await errorCode(response)).toBe('ERR_LTI_AUDIENCE');
-      expect(await rowCounts()).toEqual(before);
-      expect(await auditRows()).toBe(audited + 1);
-    });
-
-    it('registration removed → ERR_LTI_UNKNOWN_REGISTRATION, nothing recorded', async () => {
-      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
-      const jar = new CookieJar();
-      const login = await initiateLogin(platform, changed, jar);
-      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
-      await db.prisma.ltiRegistration.delete({ where: { id: changed.registrationId } });
-      const before = await rowCounts();
-      const audited = await auditRows();
-      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+      const response = await finish();
       expect(response.status).toBe(400);
-      expect(await errorCode(response)).toBe('ERR_LTI_UNKNOWN_REGISTRATION');
+      expect(await errorCode(response)).toBe(code);
       expect(await rowCounts()).toEqual(before);
       expect(await auditRows()).toBe(audited + 1);
     });
 
     it('exercise URL changed → the learner lands on the new one', async () => {
-      const { platform, app: changed } = await anotherPlatformApp(tool.baseUrl);
-      const jar = new CookieJar();
-      const login = await initiateLogin(platform, changed, jar);
-      const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+      const { changed, finish } = await loggedIn();
       await db.prisma.app.update({ where: { id: changed.appId }, data: { exerciseUrl: 'https://exercises.example.test/moved' } });
-      const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+      const response = await finish();
       expect(response.status).toBe(303);
       expect(response.headers.get('location')).toMatch(/^https:\/\/exercises\.example\.test\/moved#/);
     });
