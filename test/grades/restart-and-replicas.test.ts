@@ -101,6 +101,18 @@ async function insertPendingGrades(count: number, gradesPerLearner = 1): Promise
   return rows.map((r) => ({ gradeId: r.grade.id, sub: r.sub }));
 }
 
+/** A fetch whose score POSTs never answer (the worker stays mid-delivery), and a promise for the first. */
+function stallingScores(): { fetch: FetchLike; posted: Promise<void> } {
+  let posted!: () => void;
+  const promise = new Promise<void>((resolve) => (posted = resolve));
+  const stalling: FetchLike = async (url, init) => {
+    if (!new URL(url).pathname.endsWith('/scores')) return fetch(url, init);
+    posted();
+    return new Promise<Response>(() => {});
+  };
+  return { fetch: stalling, posted: promise };
+}
+
 describe('restart', () => {
   it('a delivery pending when the server stops is delivered, once, by the next server on the same database', async () => {
     const first = await bench({ deliveryPolicy: { pollIntervalMs: 20, baseBackoffMs: 60_000 } });
@@ -238,21 +250,15 @@ describe('replicas', () => {
 
   it('GRADE_DELIVERY_LEASE_SECONDS decides when a dead worker\'s claim is picked up: after it expires, not before', async () => {
     // Worker A claims the grade, then "dies": its score POST never returns.
-    let posting!: () => void;
-    const scorePosted = new Promise<void>((resolve) => (posting = resolve));
-    const neverAnswers: FetchLike = async (url, init) => {
-      if (!new URL(url).pathname.endsWith('/scores')) return fetch(url, init);
-      posting();
-      return new Promise<Response>(() => {});
-    };
+    const stalling = stallingScores();
     const config = { gradeDeliveryLeaseSeconds: 300, gradeDeliveryTimeoutSeconds: 100 };
-    const a = await bench({ fetch: neverAnswers, config });
+    const a = await bench({ fetch: stalling.fetch, config });
     const { sub, grade } = await a.launchAndComplete();
     const claimedAt = clock.ms;
     void a.worker.runOnce();
     // A is mid-delivery (its token request done, its score POST out) before the clock moves:
     // a token request still under way when the clock jumps could fail on its own instead.
-    await scorePosted;
+    await stalling.posted;
     const held = await gradeRow(db, grade.id);
     expect(held.leaseOwner).not.toBeNull();
     expect(held.leaseUntil!.getTime()).toBe(claimedAt + 300_000);
@@ -379,17 +385,6 @@ describe('a process whose clock is off the database\'s', () => {
     });
   }
 
-  /** A fetch whose score POSTs never answer (the worker stays mid-delivery), and a promise for the first. */
-  function stallingScores(): { fetch: FetchLike; posted: Promise<void> } {
-    let posted!: () => void;
-    const promise = new Promise<void>((resolve) => (posted = resolve));
-    const stalling: FetchLike = async (url, init) => {
-      if (!new URL(url).pathname.endsWith('/scores')) return fetch(url, init);
-      posted();
-      return new Promise<Response>(() => {});
-    };
-    return { fetch: stalling, posted: promise };
-  }
 
   it('ahead by more than a lease: it leaves a live lease alone', async () => {
     const stalling = stallingScores();
