@@ -1,5 +1,5 @@
 import { sqlTimestamp as ts } from '../db/sql.ts';
-import type { PrismaClient } from '../generated/prisma/client.ts';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 
 /**
  * How long after its expiry a login is kept. A launch reads its clock once, when it starts,
@@ -19,10 +19,23 @@ export const LOGIN_STATE_GRACE_MS = 30_000;
  */
 export const CLEANUP_BATCH_SIZE = 1000;
 
-async function deleteInBatches(batch: (limit: number) => Promise<number>, batchSize: number): Promise<number> {
+/**
+ * What a cleanup deletes: a table, its key, and the time column compared. Fixed names from
+ * this file, never input; spliced as identifiers so that both cleanups share one statement.
+ */
+const LOGIN_STATES = { table: '"LoginState"', key: '"state"', time: '"expiresAt"' } as const;
+const REFUSALS = { table: '"LaunchRefusal"', key: '"id"', time: '"createdAt"' } as const;
+
+/** Deletes the target's rows whose time is before `before`, `batchSize` per statement, skipping rows another process holds. */
+async function deleteBefore(prisma: PrismaClient, target: typeof LOGIN_STATES | typeof REFUSALS, before: Date, batchSize: number): Promise<number> {
+  const [table, key, time] = [target.table, target.key, target.time].map((name) => Prisma.raw(name));
   let total = 0;
   for (;;) {
-    const count = await batch(batchSize);
+    const count = await prisma.$executeRaw`
+      DELETE FROM ${table} WHERE ${key} IN (
+        SELECT ${key} FROM ${table} WHERE ${time} < ${ts(before)}
+        LIMIT ${batchSize} FOR UPDATE SKIP LOCKED
+      )`;
     total += count;
     if (count < batchSize) return total;
   }
@@ -35,15 +48,7 @@ async function deleteInBatches(batch: (limit: number) => Promise<number>, batchS
  * deleted.
  */
 export async function deleteExpiredLoginStates(prisma: PrismaClient, now: Date, batchSize = CLEANUP_BATCH_SIZE): Promise<number> {
-  const before = new Date(now.getTime() - LOGIN_STATE_GRACE_MS);
-  return deleteInBatches(
-    (limit) => prisma.$executeRaw`
-      DELETE FROM "LoginState" WHERE "state" IN (
-        SELECT "state" FROM "LoginState" WHERE "expiresAt" < ${ts(before)}
-        LIMIT ${limit} FOR UPDATE SKIP LOCKED
-      )`,
-    batchSize,
-  );
+  return deleteBefore(prisma, LOGIN_STATES, new Date(now.getTime() - LOGIN_STATE_GRACE_MS), batchSize);
 }
 
 /** How long the owner's audit trail of refused launches is kept. */
@@ -56,13 +61,5 @@ export async function deleteOldRefusals(
   retentionMs = REFUSAL_RETENTION_MS,
   batchSize = CLEANUP_BATCH_SIZE,
 ): Promise<number> {
-  const before = new Date(now.getTime() - retentionMs);
-  return deleteInBatches(
-    (limit) => prisma.$executeRaw`
-      DELETE FROM "LaunchRefusal" WHERE "id" IN (
-        SELECT "id" FROM "LaunchRefusal" WHERE "createdAt" < ${ts(before)}
-        LIMIT ${limit} FOR UPDATE SKIP LOCKED
-      )`,
-    batchSize,
-  );
+  return deleteBefore(prisma, REFUSALS, new Date(now.getTime() - retentionMs), batchSize);
 }
