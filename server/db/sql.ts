@@ -1,4 +1,5 @@
 import { Prisma } from '../generated/prisma/client.ts';
+import { timestampParam } from './sql-runner.ts';
 
 /**
  * Helpers for the few hot-path statements written in SQL. Parameters go through the
@@ -7,6 +8,7 @@ import { Prisma } from '../generated/prisma/client.ts';
 
 /** A timestamp as UTC wall-clock for `timestamp(3)` columns, whatever the session time zone. */
 export function sqlTimestamp(date: Date): Prisma.Sql {
-  return Prisma.sql`CAST(${date.toISOString().replace('Z', '')} AS timestamp(3))`;
+  // The same UTC wall-clock text the launch path's statements bind (sql-runner.ts).
+  return Prisma.sql`CAST(${timestampParam(date)} AS timestamp(3))`;
 }
 
