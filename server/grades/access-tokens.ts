@@ -19,6 +19,8 @@ export class TokenRequestError extends Error {
     readonly retryable: boolean,
     readonly status?: number,
     readonly retryAfterMs?: number,
+    /** The OAuth 2 `error` code of a refusal (RFC 6749 §5.2), e.g. `invalid_client`. */
+    readonly oauthError?: string,
   ) {
     super(message);
   }
@@ -140,6 +142,7 @@ export class AccessTokens {
         retryable,
         res.status,
         retryAfterMs(res.headers.get('retry-after'), this.#o.nowMs()),
+        oauthErrorCode(res.text),
       );
     }
     let parsed: { access_token?: unknown; token_type?: unknown; expires_in?: unknown };
@@ -161,6 +164,22 @@ export class AccessTokens {
     logger.debug({ registrationId: registration.id, expiresInS }, 'access token obtained');
     return { token: parsed.access_token, expiresAtMs: this.#o.nowMs() + lifetimeMs - margin };
   }
+}
+
+/**
+ * The `error` member of an OAuth 2 error answer (RFC 6749 §5.2: a JSON object), when the
+ * body is one and the code is in the charset the RFC allows; otherwise undefined.
+ */
+export function oauthErrorCode(body: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const error = (parsed as { error?: unknown }).error;
+  return typeof error === 'string' && /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,100}$/.test(error) ? error : undefined;
 }
 
 function cacheKey(registration: TokenRegistration, scopes: readonly string[]): string {

@@ -19,6 +19,14 @@ export interface DeliveryPolicy {
   maxBackoffMs: number;
   /** After this many attempts a grade is marked FAILED ("gave up"). */
   maxAttempts: number;
+  /**
+   * Attempts for a grade whose token request the platform refuses as `invalid_client`. Open
+   * edX answers that both for a wrong client ID and when it cannot fetch our keyset (which it
+   * does on every token request): the second passes with a deploy or a network blip, the
+   * first never does. So the refusal is retried, but it gives up long before `maxAttempts`
+   * (8 attempts at the default backoff: about 4 minutes).
+   */
+  credentialRefusalAttempts: number;
   /** Timeout of one score POST. */
   timeoutMs: number;
 }
@@ -39,6 +47,7 @@ export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
   baseBackoffMs: 2_000,
   maxBackoffMs: 3_600_000,
   maxAttempts: 30,
+  credentialRefusalAttempts: 8,
   timeoutMs: 10_000,
 };
 
@@ -78,13 +87,17 @@ interface ClaimedGrade {
   createdAt: Date;
 }
 
+/** Appended to an `invalid_client` refusal's error: the two causes Open edX gives it. */
+export const INVALID_CLIENT_HINT = 'the platform refused our client credentials: check the Client ID, and that the platform can reach our keyset URL';
+
 /** The `component` of the worker's own lines (the access token requests it makes have theirs). */
 const WORKER_COMPONENT = 'grades';
 
 type Outcome =
   /** `note`: why the answer's body was not read although the platform accepted the score. */
   | { kind: 'delivered'; note?: string }
-  | { kind: 'retry'; error: string; status?: number; retryAfterMs?: number }
+  /** `attemptLimit`: gives up after this many attempts, sooner than the policy's maxAttempts. */
+  | { kind: 'retry'; error: string; status?: number; retryAfterMs?: number; attemptLimit?: number }
   | { kind: 'failed'; error: string; status?: number };
 
 /** The worker's clock for one poll (see `#clock`). */
@@ -268,9 +281,14 @@ export class DeliveryWorker {
         token = await this.#d.accessTokens.get(registration, scopes, gradeLogger);
       } catch (err) {
         if (err instanceof TokenRequestError) {
-          return err.retryable
-            ? { kind: 'retry', error: err.message, ...(err.status ? { status: err.status } : {}), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) }
-            : { kind: 'failed', error: err.message, ...(err.status ? { status: err.status } : {}) };
+          const status = err.status ? { status: err.status } : {};
+          if (err.retryable) {
+            return { kind: 'retry', error: err.message, ...status, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
+          }
+          if (err.oauthError === 'invalid_client') {
+            return { kind: 'retry', error: `${err.message} (${INVALID_CLIENT_HINT})`, ...status, attemptLimit: this.#p.credentialRefusalAttempts };
+          }
+          return { kind: 'failed', error: err.message, ...status };
         }
         throw err;
       }
@@ -332,7 +350,7 @@ export class DeliveryWorker {
     let data: Prisma.GradeUpdateManyMutationInput;
     if (outcome.kind === 'delivered') {
       data = { state: 'DELIVERED', deliveredAt: now, nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: null, lastStatus: null };
-    } else if (outcome.kind === 'failed' || grade.attempts >= this.#p.maxAttempts) {
+    } else if (outcome.kind === 'failed' || grade.attempts >= Math.min(this.#p.maxAttempts, outcome.attemptLimit ?? Infinity)) {
       const error = outcome.kind === 'failed' ? outcome.error : `gave up after ${grade.attempts} attempts; last: ${outcome.error}`;
       data = { state: 'FAILED', nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: error.slice(0, 1000), lastStatus: outcome.status ?? null };
     } else {

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import type { Database } from '../../server/db/client.ts';
 import { ASSERTION_IAT_BACKDATE_S, ASSERTION_LIFETIME_S } from '../../server/grades/access-tokens.ts';
 import { AGS_SCOPE_SCORE, gradeDeliveryKey, SCORE_CONTENT_TYPE } from '../../server/grades/ags.ts';
-import { DeliveryWorker, type DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
+import { DeliveryWorker, INVALID_CLIENT_HINT, type DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import type { FetchLike } from '../../server/http/limited-fetch.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { CLIENT_ASSERTION_TYPE, type Fault, type FaultEndpoint } from '../helpers/platform.ts';
@@ -28,11 +28,14 @@ import {
 
 // The timeout also bounds the token request (app.ts hands it to the token cache): generous,
 // so a slow machine never turns one attempt into two. The hanging answers use SCORE_TIMEOUT_MS.
+/** Fewer than POLICY.maxAttempts, so the tests see which of the two limits applied. */
+const CREDENTIAL_REFUSAL_ATTEMPTS = 4;
 const POLICY: Partial<DeliveryPolicy> = {
   baseBackoffMs: 1_000,
   maxBackoffMs: 60_000,
   timeoutMs: 5_000,
   maxAttempts: 8,
+  credentialRefusalAttempts: CREDENTIAL_REFUSAL_ATTEMPTS,
   leaseMs: 30_000,
 };
 /** The score POST's timeout where the platform hangs on purpose (see workerWithShortScoreTimeout). */
@@ -401,16 +404,69 @@ describe('permanent refusals', () => {
     expect(bench.scoreAttempts()).toHaveLength(0);
   });
 
-  it('token endpoint 400 invalid_client (our keyset unreachable for the platform) → FAILED with the reason', async () => {
-    bench.platform.setToolKeysetUrl(`${bench.tool.baseUrl}/lti/no-such-keyset`);
+  it.each<[string, Fault]>([
+    ['invalid_grant', { status: 400, body: '{"error":"invalid_grant"}' }],
+    ['unidentified_error', { status: 400, body: '{"error":"unidentified_error"}' }],
+    ['a 400 that is not OAuth JSON', { status: 400, body: '<html>Bad Request</html>' }],
+    ['401 invalid_scope', { status: 401, body: '{"error":"invalid_scope"}' }],
+  ])('token endpoint %s → FAILED at once: retrying cannot change it', async (_label, fault) => {
+    bench.platform.failNext('token', fault);
     const { grade } = await bench.launchAndComplete();
     await bench.worker.runOnce();
     const row = await gradeRow(db, grade.id);
-    expect(row).toMatchObject({ state: 'FAILED', attempts: 1, lastStatus: 400 });
-    expect(row.lastError).toMatch(/^token endpoint answered 400: .*invalid_client.*tool keyset unreachable/);
-    expect(bench.scoreAttempts()).toHaveLength(0);
+    expect(row).toMatchObject({ state: 'FAILED', attempts: 1, lastStatus: fault.status, nextAttemptAt: null });
+    expect(row.lastError).toMatch(new RegExp(`^token endpoint answered ${fault.status}: `));
+    expect(row.lastError).not.toContain(INVALID_CLIENT_HINT);
+  });
+
+});
+
+describe('token endpoint invalid_client: retried for a while, then FAILED', () => {
+  // Open edX answers invalid_client both when it cannot fetch our keyset (a deploy, a network
+  // blip: it refetches the keyset on every token request) and for a wrong client ID.
+  it('token endpoint 400 invalid_client while the platform cannot reach our keyset → retried, delivered once it can', async () => {
+    bench.platform.setToolKeysetUrl(`${bench.tool.baseUrl}/lti/no-such-keyset`);
+    const { sub, grade } = await bench.launchAndComplete();
+    await bench.worker.runOnce();
+    await bench.worker.runOnce(); // not due yet: nothing is sent
+    const refused = await gradeRow(db, grade.id);
+    expect(refused).toMatchObject({ state: 'PENDING', attempts: 1, lastStatus: 400, leaseOwner: null });
+    expect(refused.nextAttemptAt).not.toBeNull();
+    expect(refused.lastError).toMatch(/^token endpoint answered 400: .*invalid_client.*tool keyset unreachable/);
+    expect(refused.lastError).toContain(`(${INVALID_CLIENT_HINT})`);
+    expect(bench.tokenRequests()).toHaveLength(1);
+
+    bench.platform.setToolKeysetUrl(`${bench.tool.baseUrl}/lti/jwks`);
+    const history = await deliverUntilSettled(bench.worker, db, clock, grade.id);
+    expect(history.map((row) => row.state)).toEqual(['DELIVERED']);
+    expect(history[0]).toMatchObject({ attempts: 2, lastError: null, lastStatus: null });
+    expect(bench.scoresOf(sub)).toHaveLength(1);
+  });
+
+  it('token endpoint invalid_client on every attempt (a wrong client ID) → FAILED after credentialRefusalAttempts, with the hint', async () => {
+    bench.platform.setToolKeysetUrl(`${bench.tool.baseUrl}/lti/no-such-keyset`);
+    const { sub, grade } = await bench.launchAndComplete();
+    const history = await deliverUntilSettled(bench.worker, db, clock, grade.id);
+    expect(history).toHaveLength(CREDENTIAL_REFUSAL_ATTEMPTS);
+    expect(history.slice(0, -1).every((row) => row.state === 'PENDING')).toBe(true);
+    const last = history.at(-1)!;
+    expect(last).toMatchObject({ state: 'FAILED', attempts: CREDENTIAL_REFUSAL_ATTEMPTS, lastStatus: 400, nextAttemptAt: null, leaseOwner: null });
+    expect(last.lastError).toMatch(
+      new RegExp(`^gave up after ${CREDENTIAL_REFUSAL_ATTEMPTS} attempts; last: token endpoint answered 400: .*invalid_client`),
+    );
+    expect(last.lastError).toContain(INVALID_CLIENT_HINT);
     clock.advance(3_600_000);
     expect(await bench.worker.runOnce()).toBe(0);
+    expect(bench.tokenRequests()).toHaveLength(CREDENTIAL_REFUSAL_ATTEMPTS);
+    expect(bench.scoresOf(sub)).toHaveLength(0);
+  });
+
+  it('token endpoint 401 invalid_client is retried like the 400', async () => {
+    bench.platform.failNext('token', { status: 401, body: '{"error":"invalid_client"}' });
+    const { sub, grade } = await bench.launchAndComplete();
+    const history = await deliverUntilSettled(bench.worker, db, clock, grade.id);
+    expect(history.map((row) => [row.state, row.lastStatus])).toEqual([['PENDING', 401], ['DELIVERED', null]]);
+    expect(bench.scoresOf(sub)).toHaveLength(1);
   });
 });
 
