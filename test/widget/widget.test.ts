@@ -166,6 +166,19 @@ function servePages(req: IncomingMessage, res: ServerResponse): void {
       );
     case '/no-element.html':
       return void html(page('<p>The widget is added by script.</p>'));
+    case '/router.html':
+      // A single-page app: its router, running after the widget's script, rewrites the address
+      // (a new path, no fragment) and only then renders the view that has the element.
+      return void html(
+        page(
+          '<main></main>',
+          `<script type="module" src="/lti-completion.js"></script>
+          <script type="module">
+            history.replaceState(null, '', '/app/exercise');
+            setTimeout(() => { document.querySelector('main').innerHTML = '<lti-completion></lti-completion>'; }, 50);
+          </script>`,
+        ),
+      );
     case '/cdn-base.html':
       // Assets on a CDN: relative URLs (and history URLs) resolve against another origin.
       return void html(
@@ -473,6 +486,19 @@ describe('<lti-completion> in Chromium', () => {
 
     expect(outcome).toEqual({ heard: [{ type: 'lti-completion-recorded', detail: RECORDED_DETAIL }], state: 'recorded', hash: '' });
     expect(api.hits.map((h) => h.authorization)).toEqual([`Bearer ${CREDENTIAL}`]);
+  });
+
+  test('an app router that rewrites the address before rendering the element: the launch was taken when the script loaded', async () => {
+    const { page, pageErrors } = await open(`/router.html${launchFragment()}`);
+    await page.locator(FINISH).waitFor();
+    expect(await page.evaluate(() => location.href)).toBe(`${pagesOrigin}/app/exercise`);
+    expect(await state(page)).toBe('idle');
+
+    await page.locator(FINISH).click();
+
+    await waitForStatus(page, 'Recorded. You can close this page.');
+    expect(api.hits.map((h) => h.authorization)).toEqual([`Bearer ${CREDENTIAL}`]);
+    expect(pageErrors).toEqual([]);
   });
 
   test('a relative server attribute is resolved against the page, and overrides the fragment', async () => {
