@@ -158,6 +158,30 @@ describe('loadConfig', () => {
     }
   });
 
+  it.each([
+    ['an unclosed IPv6 host', 'postgres://lti:s3cret-pw@[::1/lti', /DATABASE_URL must be a connection URL the PostgreSQL client can read: Invalid URL/],
+    ['a missing sslrootcert file', 'postgres://lti:s3cret-pw@db/lti?sslrootcert=/nonexistent/root.crt', /DATABASE_URL must be a connection URL the PostgreSQL client can read: .*ENOENT.*\/nonexistent\/root\.crt/],
+  ])('refuses a DATABASE_URL pg cannot read (%s), naming the setting and never the password', (_label, url, reason) => {
+    try {
+      loadConfig({ DATABASE_URL: url });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems;
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(reason);
+      expect(problems[0]).not.toContain('s3cret-pw');
+    }
+  });
+
+  it.each([
+    'postgres://lti:s3cret@db.example.org:5432/lti?sslmode=verify-full',
+    'postgresql://lti@/lti?host=/var/run/postgresql',
+    'postgres://lti:p%40ss@[::1]:5432/lti',
+  ])('accepts DATABASE_URL=%s', (url) => {
+    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+  });
+
   it.each(['ftp://x.example', 'not a url', 'https://x.example/?q=1', 'https://u:p@x.example'])(
     'refuses PUBLIC_URL=%s',
     (value) => {
