@@ -1,6 +1,6 @@
 /**
- * Indexes the queries and foreign keys need, checked on the migrated database (PGlite, and
- * PostgreSQL in the PostgreSQL pass).
+ * Indexes the queries and foreign keys need, and which tables are unlogged, checked on the
+ * migrated database (PGlite, and PostgreSQL in the PostgreSQL pass).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
@@ -30,6 +30,19 @@ describe('foreign keys', () => {
         )
       ORDER BY 1`);
     expect(unindexed.map((r) => r.constraint)).toEqual([]);
+  });
+});
+
+describe('persistence', () => {
+  it('only LoginState is unlogged: every other table, launches and grades above all, is crash-safe', async () => {
+    // Login states are worthless after a crash (a minute's life): unlogged, a login's commit
+    // waits for no WAL flush. A crash or failover empties the table, which only refuses launches.
+    const tables = await db.prisma.$queryRawUnsafe<Array<{ name: string; persistence: string }>>(`
+      SELECT relname AS "name", relpersistence::text AS "persistence"
+      FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY 1`);
+    expect(tables.filter((t) => t.persistence === 'u').map((t) => t.name)).toEqual(['LoginState']);
+    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['Launch', 'Grade', 'ToolKey', '_prisma_migrations']));
+    expect(tables.filter((t) => t.persistence !== 'u').every((t) => t.persistence === 'p')).toBe(true);
   });
 });
 
