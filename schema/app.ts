@@ -39,6 +39,14 @@ export const AppNode = builder.prismaNode('App', {
       select: { id: true },
       resolve: (app, _args, ctx) => ltiToolUrls(ctx.publicUrl, app.id),
     }),
+    failedGradeCount: t.int({
+      description:
+        "How many of this app's grades are FAILED: exactly what `retryFailedGradeDeliveries` would queue again now.",
+      select: { id: true },
+      // One count query per app asked for. No migration for it: the (appId, id) index (or the state
+      // indexes) narrows it to the app's grades (or the FAILED ones), which is enough for a dashboard.
+      resolve: (app, _args, ctx) => ctx.prisma.grade.count({ where: { appId: app.id, state: 'FAILED' } }),
+    }),
     registrations: t.relatedConnection('registrations', {
       description: 'LTI platforms (e.g. Open edX courses) registered for this app, oldest first.',
       cursor: 'id',

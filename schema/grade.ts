@@ -1,4 +1,4 @@
-import type { Grade } from '../server/generated/prisma/client.ts';
+import type { App, Grade } from '../server/generated/prisma/client.ts';
 import { NotFoundError, ValidationError } from '../server/errors.ts';
 import { AppNode } from './app.ts';
 import { builder, PAGE } from './builder.ts';
@@ -104,6 +104,59 @@ builder.mutationField('retryGradeDelivery', (t) =>
       }
       ctx.onGradeQueued();
       return { grade };
+    },
+  }),
+);
+
+const RetryFailedGradeDeliveriesPayload = builder
+  .objectRef<{ app: App; queued: number }>('RetryFailedGradeDeliveriesPayload')
+  .implement({
+    description: "The app's FAILED grades, queued for delivery again.",
+    fields: (t) => ({
+      app: t.field({
+        type: AppNode,
+        description: 'The app; its failedGradeCount is now 0 unless a delivery failed again meanwhile.',
+        resolve: (p) => p.app,
+      }),
+      queued: t.exposeInt('queued', {
+        description: 'How many grades were FAILED and are now PENDING again, due now; 0 when none had failed (not an error).',
+      }),
+    }),
+  });
+
+builder.mutationField('retryFailedGradeDeliveries', (t) =>
+  t.field({
+    type: RetryFailedGradeDeliveriesPayload,
+    description:
+      'Queues every FAILED grade of one of your apps for delivery again, now, each with its attempts counted from 0 ' +
+      '(e.g. after fixing the LTI settings), as retryGradeDelivery does for one; grades in other states are left as ' +
+      'they are. NotFoundError: no such app of yours; nothing was changed.',
+    errors: {
+      types: [NotFoundError],
+      directResult: true,
+      union: { name: 'RetryFailedGradeDeliveriesResult', description: 'How many grades were queued, or why nothing was changed.' },
+    },
+    args: {
+      input: t.arg({
+        type: builder.inputType('RetryFailedGradeDeliveriesInput', {
+          description: "Which app's failed grades to deliver again.",
+          fields: (f) => ({ appId: f.id({ required: true, description: "The app's global ID (`App.id`)." }) }),
+        }),
+        required: true,
+        description: "Which app's failed grades to deliver again.",
+      }),
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const id = decodeIdOf('App', String(input.appId));
+      const app = await ctx.prisma.app.findFirst({ where: { id, ownerId: ctx.viewer.ownerId } });
+      if (!app) throw new NotFoundError('App', String(input.appId));
+      // One statement: a grade that fails again while it runs is either queued or left for the next call.
+      const { count } = await ctx.prisma.grade.updateMany({
+        where: { appId: app.id, state: 'FAILED' },
+        data: { state: 'PENDING', nextAttemptAt: ctx.now(), attempts: 0, leaseUntil: null, leaseOwner: null },
+      });
+      if (count > 0) ctx.onGradeQueued();
+      return { app, queued: count };
     },
   }),
 );

@@ -1,7 +1,7 @@
 /**
  * The owner dashboard, screen by screen, in Chromium: how it is served, signing in and out,
  * validation errors at their fields, deleting with confirmation, keyboard use of the menus and
- * tabs, focus in dialogs, registrations, retrying a failed grade delivery, and a 375 px screen.
+ * tabs, focus in dialogs, registrations, retrying a failed grade delivery (or all of them), and a 375 px screen.
  */
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
@@ -507,6 +507,58 @@ describe('launches and grades', () => {
     expect(await row.getByRole('button', { name: /Retry/ }).count()).toBe(0);
     expect(await focused(page)).toMatchObject({ text: 'Pending' });
     expect(await fx.db.prisma.grade.findUniqueOrThrow({ where: { id: failed.id } })).toMatchObject({ state: 'PENDING' });
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+
+  it('retries every failed delivery of the app at once, announces it, and keeps focus in the list', async () => {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, { name: 'Quiz' });
+    const registration = await seedRegistration(app.id);
+    const failed = [];
+    for (const learner of ['learner-1', 'learner-2', 'learner-3']) {
+      failed.push(await seedLaunch(app.id, registration.id, learner, { state: 'FAILED', lastError: 'HTTP 400: invalid_client' }));
+    }
+    const delivered = await seedLaunch(app.id, registration.id, 'learner-delivered', { state: 'DELIVERED' });
+    // Another app's failed delivery is neither counted nor queued.
+    const other = await seedApp(ownerId, { name: 'Other' });
+    const otherFailed = await seedLaunch(other.id, (await seedRegistration(other.id)).id, 'learner-other', { state: 'FAILED' });
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'activity', 'Quiz');
+
+    await page.getByText('3 grade deliveries failed.').waitFor();
+    const retryAll = page.getByRole('button', { name: 'Retry all failed' });
+    // Hold the mutation's answer, to see the button while it runs.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/graphql', async (route: Route) => {
+      if (route.request().postDataJSON().query.includes('retryFailedGradeDeliveries')) await held;
+      await route.fallback();
+    });
+    await retryAll.focus();
+    await page.keyboard.press('Enter');
+    const busy = page.getByRole('button', { name: 'Retrying…' });
+    await busy.waitFor();
+    expect(await busy.isDisabled()).toBe(true);
+    release();
+
+    await page.getByRole('status').filter({ hasText: 'Queued 3 grades for delivery again.' }).waitFor();
+    for (const learner of ['learner-1', 'learner-2', 'learner-3']) {
+      const row = page.getByRole('row').filter({ hasText: learner });
+      await row.getByText('Pending', { exact: true }).waitFor();
+      expect(await row.getByRole('button', { name: /Retry/ }).count()).toBe(0);
+    }
+    await page.getByRole('row').filter({ hasText: 'learner-delivered' }).getByText('Delivered', { exact: true }).waitFor();
+    expect(await page.getByRole('button', { name: /Retry all failed|Retrying/ }).count()).toBe(0);
+    expect(await page.getByText(/grade deliver(y|ies) failed\./).count()).toBe(0);
+    // The button went: focus is on the first of the grades it queued (Pending now), not the page.
+    expect(await focused(page)).toMatchObject({ text: 'Pending' });
+
+    for (const grade of failed) {
+      expect(await fx.db.prisma.grade.findUniqueOrThrow({ where: { id: grade.id } })).toMatchObject({ state: 'PENDING', attempts: 0 });
+    }
+    expect(await fx.db.prisma.grade.findUniqueOrThrow({ where: { id: delivered.id } })).toMatchObject({ state: 'DELIVERED' });
+    expect(await fx.db.prisma.grade.findUniqueOrThrow({ where: { id: otherFailed.id } })).toMatchObject({ state: 'FAILED' });
     expectNoConsoleErrors(fx.consoleErrors);
   });
 

@@ -5,12 +5,13 @@
  * changed meanwhile (with more than one page of launches shown), a refused clipboard, a copy
  * made twice, a revoked token announced at the field that takes focus, more registrations than
  * one page of the API, input typed in the registration form and not saved yet, and an app
- * deleted elsewhere.
+ * deleted elsewhere; and Retry all failed when a reload was under way, the server could not be
+ * reached, or the app was deleted meanwhile.
  */
 import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { APIResponse, Page, Route } from 'playwright-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { expectNoConsoleErrors, focused, useDashboardFixture } from './fixture.ts';
 
 const fx = useDashboardFixture();
@@ -255,6 +256,86 @@ describe('launches and grades', () => {
     await page.getByRole('alert').filter({ hasText: 'Only failed deliveries can be retried; this one is PENDING.' }).waitFor();
     await row.getByText('Pending', { exact: true }).waitFor();
     expect(await row.getByRole('button', { name: /Retry/ }).count()).toBe(0);
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+});
+
+describe('retrying all failed deliveries', () => {
+  /** An app "Quiz" with a FAILED grade for each learner, open on its activity tab. */
+  async function quizWithFailedGrades(learners: string[]) {
+    const { token, ownerId } = await fx.owner();
+    const app = await seedApp(ownerId, 'Quiz');
+    const registration = await seedRegistration(app.id);
+    const gradeIds: string[] = [];
+    for (const subject of learners) {
+      const launchId = randomUUID();
+      await fx.db.prisma.launch.create({
+        data: {
+          id: launchId,
+          appId: app.id,
+          registrationId: registration.id,
+          deploymentId: '1',
+          subject,
+          roles: [],
+          resourceLinkId: 'block-1',
+          agsScopes: [],
+          credentialHash: randomUUID(),
+          credentialExpiresAt: new Date(Date.now() + 3_600_000),
+          completedAt: new Date(),
+        },
+      });
+      const grade = await fx.db.prisma.grade.create({
+        data: { id: randomUUID(), launchId, appId: app.id, registrationId: registration.id, scoreGiven: 1, scoreMaximum: 1, state: 'FAILED', attempts: 8, lastError: 'HTTP 400' },
+      });
+      gradeIds.push(grade.id);
+    }
+    const page = await fx.page();
+    await fx.signIn(page, token);
+    await openApp(page, app.id, 'activity', 'Quiz');
+    await page.getByText(learners.length === 1 ? '1 grade delivery failed.' : `${learners.length} grade deliveries failed.`).waitFor();
+    return { page, gradeIds, appId: app.id };
+  }
+
+  it('a list reload that read the grades before they were queued is followed by another', async () => {
+    const { page, gradeIds } = await quizWithFailedGrades(['learner-r1', 'learner-r2']);
+    // Refresh, and hold its answer (read now, while the grades are FAILED).
+    const reload = holdNext(page, 'AppActivity');
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    const { route, response } = await reload;
+    await page.getByRole('button', { name: 'Retry all failed' }).click();
+    await vi.waitFor(async () => {
+      for (const id of gradeIds) expect(await fx.db.prisma.grade.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'PENDING' });
+    });
+    // The stale answer lands after the mutation's: the panel loads again instead of showing it as current.
+    await route.fulfill({ response });
+    await page.getByRole('status').filter({ hasText: 'Queued 2 grades for delivery again.' }).waitFor();
+    for (const learner of ['learner-r1', 'learner-r2']) {
+      await page.getByRole('row').filter({ hasText: learner }).getByText('Pending', { exact: true }).waitFor();
+    }
+    expect(await page.getByRole('button', { name: 'Retry all failed' }).count()).toBe(0);
+    expect(await focused(page)).toMatchObject({ text: 'Pending' });
+    expectNoConsoleErrors(fx.consoleErrors);
+  });
+
+  it('one that could not reach the server says so, and keeps the button, with focus on it', async () => {
+    const { page, gradeIds } = await quizWithFailedGrades(['learner-n1', 'learner-n2']);
+    await page.route('**/graphql', (route) => (operationOf(route) === 'RetryFailedGradeDeliveries' ? route.abort('internetdisconnected') : route.fallback()), { times: 1 });
+    await page.getByRole('button', { name: 'Retry all failed' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Could not reach the server. Check your connection and try again.' }).waitFor();
+    const retryAll = page.getByRole('button', { name: 'Retry all failed' });
+    expect(await retryAll.isEnabled()).toBe(true);
+    expect(await focused(page)).toMatchObject({ id: 'retry-all' });
+    await page.getByText('2 grade deliveries failed.').waitFor();
+    for (const id of gradeIds) expect(await fx.db.prisma.grade.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'FAILED' });
+    expectNoConsoleErrors(fx.consoleErrors.splice(0).filter((e) => !e.includes('ERR_INTERNET_DISCONNECTED')));
+  });
+
+  it('one refused because the app was deleted meanwhile says so', async () => {
+    const { page, appId } = await quizWithFailedGrades(['learner-g1']);
+    await fx.db.prisma.app.delete({ where: { id: appId } });
+    await page.getByRole('button', { name: 'Retry all failed' }).click();
+    await page.getByRole('alert').filter({ hasText: 'This app no longer exists.' }).waitFor();
+    expect(await focused(page)).toMatchObject({ id: 'retry-all' });
     expectNoConsoleErrors(fx.consoleErrors);
   });
 });

@@ -107,7 +107,7 @@ function graphqlRequest(method: string, headers: Record<string, string>, body: B
 const OBJECT_FIELDS = ['viewer', 'apps', 'app', 'node', 'toolKeys', 'edges', 'node', 'pageInfo', 'ltiTool', 'registrations', 'launches', 'grades', 'apiTokens', '__schema', '__type', 'types', 'fields', 'owner', 'grade', 'launch'];
 const LEAF_FIELDS = ['id', 'name', '__typename', 'exerciseUrl', 'isPublic', 'launchUrl', 'hasNextPage', 'endCursor', 'kid', 'state', 'code', 'message', 'issuer', 'clientId', 'deploymentIds', 'createdAt', 'prefix', 'token', 'nope', 'x'];
 /** Mutations that only ever find nothing for this caller (it owns no app, and the ids are someone else's or garbage). */
-const MUTATIONS = ['deleteApp', 'removeLtiRegistration', 'retryGradeDelivery', 'revokeApiToken', 'rotateToolKey', 'updateApp', 'updateLtiRegistration', 'addLtiRegistration'];
+const MUTATIONS = ['deleteApp', 'removeLtiRegistration', 'retryGradeDelivery', 'retryFailedGradeDeliveries', 'revokeApiToken', 'rotateToolKey', 'updateApp', 'updateLtiRegistration', 'addLtiRegistration'];
 const TYPES = ['App', 'Node', 'Query', 'Mutation', 'ApiToken', 'Error', 'NotFoundError', 'String', 'Nope', 'AppPayload'];
 const ARG_NAMES = ['id', 'first', 'last', 'after', 'before', 'input', 'name', 'appId', 'if', 'x'];
 
@@ -236,6 +236,12 @@ const validDocumentArb: fc.Arbitrary<Doc> = fc.oneof(
     query: `mutation { ${m}(input: { id: ${asLiteral(id)} }) { __typename ... on Error { code message } } }`,
     valid: true,
     data: { [m]: NOT_FOUND },
+  })),
+  // The same for the mutation that takes an app's id as appId.
+  hostileIdArb.map((id): Doc => ({
+    query: `mutation { retryFailedGradeDeliveries(input: { appId: ${asLiteral(id.slice(0, 300))} }) { __typename ... on Error { code message } } }`,
+    valid: true,
+    data: { retryFailedGradeDeliveries: NOT_FOUND },
   })),
   hostileIdArb.map((id): Doc => ({
     query: 'mutation($id: ID!) { updateApp(input: { id: $id, name: "renamed", isPublic: false }) { __typename ... on Error { code } } updateLtiRegistration(input: { id: $id, label: null }) { __typename ... on Error { code } } }',

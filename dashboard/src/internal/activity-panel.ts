@@ -2,6 +2,7 @@ import { css, html, LitElement, nothing } from 'lit';
 import { ApiError, describeError, type ApiClient } from '../api.ts';
 import {
   AppActivityDocument,
+  RetryFailedGradeDeliveriesDocument,
   RetryGradeDeliveryDocument,
   type AppActivityQuery,
   type GradeState,
@@ -22,7 +23,8 @@ const STATE_LABEL: Record<GradeState, string> = {
 
 /**
  * Launches of an app, newest first, with each one's grade and its delivery to the platform:
- * learner, course, time, completion, delivery state with the last error, Retry for failed ones.
+ * learner, course, time, completion, delivery state with the last error, Retry for failed ones
+ * (and Retry all failed above the list, for the app's every failed grade, shown or not).
  * Below them, the latest refused logins and launches (code, sentence, time, registration).
  */
 export class LtiActivityPanel extends LitElement {
@@ -36,6 +38,8 @@ export class LtiActivityPanel extends LitElement {
     error: { state: true },
     status: { state: true },
     retrying: { state: true },
+    failedGrades: { state: true },
+    retryingAll: { state: true },
   };
 
   static override styles = [
@@ -106,6 +110,13 @@ export class LtiActivityPanel extends LitElement {
       }
       .more {
         margin-top: 0.75rem;
+      }
+      .failed-all {
+        display: flex;
+        flex-wrap: wrap;
+        align-items: center;
+        gap: 0.5rem;
+        margin: 0 0 0.75rem;
       }
       h3 {
         margin: 1.5rem 0 0.5rem;
@@ -180,6 +191,9 @@ export class LtiActivityPanel extends LitElement {
   declare status: string;
   /** Grade IDs with a retry in flight. */
   declare retrying: ReadonlySet<string>;
+  /** The app's FAILED grades, shown or not (`App.failedGradeCount`, read with the first page). */
+  declare failedGrades: number;
+  declare retryingAll: boolean;
 
   constructor() {
     super();
@@ -191,6 +205,8 @@ export class LtiActivityPanel extends LitElement {
     this.error = '';
     this.status = '';
     this.retrying = new Set();
+    this.failedGrades = 0;
+    this.retryingAll = false;
   }
 
   override connectedCallback(): void {
@@ -208,9 +224,26 @@ export class LtiActivityPanel extends LitElement {
    * Loads the page after `after` (the first page when null) and adds it to the list, or replaces
    * the list with the first page. With `until`, goes on page by page until that many launches
    * (or all) are read, and shows them at once: reloading what is shown keeps Show more's rows.
+   * One load at a time: while one is under way, another is not started.
    */
-  async #load(after: string | null, until = 0): Promise<void> {
-    if (!this.client || !this.appId || this.loading) return;
+  #load(after: string | null, until = 0): Promise<void> {
+    if (!this.client || !this.appId || this.loading) return Promise.resolve();
+    return (this.#loading = this.#read(this.client, after, until));
+  }
+
+  /** The last load started (settled once it is over). */
+  #loading: Promise<void> = Promise.resolve();
+
+  /**
+   * Reloads as many launches as are shown, after a change: a load under way may have read them
+   * before the change (its answer would be stale), so this waits for it and loads again.
+   */
+  async #reloadShown(): Promise<void> {
+    while (this.loading) await this.#loading;
+    await this.#load(null, this.launches?.length ?? 0);
+  }
+
+  async #read(client: ApiClient, after: string | null, until: number): Promise<void> {
     this.loading = true;
     this.error = '';
     try {
@@ -218,7 +251,7 @@ export class LtiActivityPanel extends LitElement {
       let cursor = after;
       let next: string | null;
       do {
-        const { app }: AppActivityQuery = await this.client.request(AppActivityDocument, { id: this.appId, after: cursor, more: cursor !== null });
+        const { app }: AppActivityQuery = await client.request(AppActivityDocument, { id: this.appId, after: cursor, more: cursor !== null });
         if (!app) {
           this.error = 'This app no longer exists.';
           return;
@@ -226,6 +259,7 @@ export class LtiActivityPanel extends LitElement {
         launches.push(...app.launches.edges.map((e) => e.node));
         next = app.launches.pageInfo.hasNextPage ? app.launches.pageInfo.endCursor : null;
         if (app.launchRefusals) this.refusals = app.launchRefusals.edges.map((e) => e.node);
+        if (app.failedGradeCount !== undefined) this.failedGrades = app.failedGradeCount;
         cursor = next;
       } while (cursor && launches.length < until);
       this.launches = launches;
@@ -256,6 +290,14 @@ export class LtiActivityPanel extends LitElement {
       </div>
       <p class="visually-hidden" role="status">${this.status}</p>
       ${this.error ? html`<p class="alert" role="alert">${this.error}</p>` : nothing}
+      ${this.failedGrades > 0
+        ? html`<p class="failed-all">
+            ${this.failedGrades === 1 ? '1 grade delivery failed.' : `${this.failedGrades} grade deliveries failed.`}
+            <button type="button" id="retry-all" ?disabled=${this.retryingAll} @click=${this.#retryAll}>
+              ${this.retryingAll ? 'Retrying…' : 'Retry all failed'}
+            </button>
+          </p>`
+        : nothing}
       ${this.launches === undefined
         ? this.error
           ? nothing
@@ -353,7 +395,7 @@ export class LtiActivityPanel extends LitElement {
       if (result.__typename !== 'GradePayload') {
         // Not failed any more (retried from elsewhere, delivered) or gone: show the list as it is
         // now, as many launches as were shown (not only the first page).
-        await this.#load(null, this.launches?.length ?? 0);
+        await this.#reloadShown();
         this.error = result.__typename === 'ValidationError' ? (result.fields[0]?.message ?? result.message) : result.message;
         await this.updateComplete;
         this.renderRoot.querySelector<HTMLElement>(`[data-grade-id="${CSS.escape(grade.id)}"]`)?.focus();
@@ -361,6 +403,8 @@ export class LtiActivityPanel extends LitElement {
       }
       const updated = result.grade;
       this.launches = this.launches?.map((l) => (l.grade?.id === updated.id ? { ...l, grade: updated } : l));
+      // No reload here: this grade was one of the FAILED ones counted.
+      this.failedGrades = Math.max(0, this.failedGrades - 1);
       this.status = `Delivery queued again: ${STATE_LABEL[updated.state]}.`;
       // The Retry button is gone: keep focus on this grade.
       await this.updateComplete;
@@ -373,4 +417,37 @@ export class LtiActivityPanel extends LitElement {
       this.retrying = rest;
     }
   }
+
+  #retryAll = async (): Promise<void> => {
+    if (!this.client || this.retryingAll) return;
+    // Where focus goes if the button goes: the first failed grade shown (Pending by then).
+    const first = this.launches?.find((l) => l.grade?.state === 'FAILED')?.grade?.id;
+    this.retryingAll = true;
+    this.error = '';
+    try {
+      const { retryFailedGradeDeliveries: result } = await this.client.request(RetryFailedGradeDeliveriesDocument, { appId: this.appId });
+      // The count now, even if the reload below cannot reach the server (which it then says).
+      if (result.__typename === 'RetryFailedGradeDeliveriesPayload') this.failedGrades = result.app.failedGradeCount;
+      // Every row as it is now, as many launches as were shown (not only the first page).
+      await this.#reloadShown();
+      if (result.__typename === 'RetryFailedGradeDeliveriesPayload') {
+        const n = result.queued;
+        this.status = n === 0 ? 'No failed grade deliveries were left to retry.' : `Queued ${n} ${n === 1 ? 'grade' : 'grades'} for delivery again.`;
+      } else if (!this.error) {
+        // The reload's "This app no longer exists." says it better than the ID lookup's message.
+        this.error = result.message;
+      }
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'ERR_UNAUTHENTICATED')) this.error = describeError(error);
+    } finally {
+      this.retryingAll = false;
+    }
+    // The button is gone once nothing has failed: keep focus in the list, not on the page.
+    await this.updateComplete;
+    const target =
+      this.renderRoot.querySelector<HTMLElement>('#retry-all') ??
+      (first ? this.renderRoot.querySelector<HTMLElement>(`[data-grade-id="${CSS.escape(first)}"]`) : null) ??
+      this.renderRoot.querySelector<HTMLElement>('tbody tr');
+    target?.focus();
+  };
 }
