@@ -69,6 +69,11 @@ const GradePayload = builder.objectRef<{ grade: Grade }>('GradePayload').impleme
   }),
 });
 
+/** A FAILED grade queued for delivery again: due now, with a fresh budget of attempts. */
+function requeued(now: Date) {
+  return { state: 'PENDING', nextAttemptAt: now, attempts: 0, credentialRefusals: 0, leaseUntil: null, leaseOwner: null } as const;
+}
+
 builder.mutationField('retryGradeDelivery', (t) =>
   t.field({
     type: GradePayload,
@@ -95,7 +100,7 @@ builder.mutationField('retryGradeDelivery', (t) =>
       const where = { id, app: { ownerId: ctx.viewer.ownerId } };
       const { count } = await ctx.prisma.grade.updateMany({
         where: { ...where, state: 'FAILED' },
-        data: { state: 'PENDING', nextAttemptAt: ctx.now(), attempts: 0, leaseUntil: null, leaseOwner: null },
+        data: requeued(ctx.now()),
       });
       const grade = await ctx.prisma.grade.findFirst({ where });
       if (!grade) throw new NotFoundError('Grade', String(input.id));
@@ -153,7 +158,7 @@ builder.mutationField('retryFailedGradeDeliveries', (t) =>
       // One statement: a grade that fails again while it runs is either queued or left for the next call.
       const { count } = await ctx.prisma.grade.updateMany({
         where: { appId: app.id, state: 'FAILED' },
-        data: { state: 'PENDING', nextAttemptAt: ctx.now(), attempts: 0, leaseUntil: null, leaseOwner: null },
+        data: requeued(ctx.now()),
       });
       if (count > 0) ctx.onGradeQueued();
       return { app, queued: count };

@@ -20,11 +20,12 @@ export interface DeliveryPolicy {
   /** After this many attempts a grade is marked FAILED ("gave up"). */
   maxAttempts: number;
   /**
-   * Attempts for a grade whose token request the platform refuses as `invalid_client`. Open
-   * edX answers that both for a wrong client ID and when it cannot fetch our keyset (which it
-   * does on every token request): the second passes with a deploy or a network blip, the
-   * first never does. So the refusal is retried, but it gives up long before `maxAttempts`
-   * (8 attempts at the default backoff: about 4 minutes).
+   * Attempts in a row whose token request the platform refuses as `invalid_client` before the
+   * grade is marked FAILED. Open edX answers that both for a wrong client ID and when it cannot
+   * fetch our keyset (which it does on every token request): the second passes with a deploy
+   * or a network blip, the first never does. So the refusal is retried, but gives up long
+   * before `maxAttempts` (8 refusals in a row at the default backoff: about 4 minutes after
+   * the first; sooner when earlier failures had already grown the backoff).
    */
   credentialRefusalAttempts: number;
   /** Timeout of one score POST. */
@@ -76,6 +77,8 @@ export interface DeliveryWorkerDeps {
 interface ClaimedGrade {
   id: string;
   attempts: number;
+  /** Refusals of our client credentials in a row before this attempt. */
+  credentialRefusals: number;
   scoreGiven: number;
   scoreMaximum: number;
   subject: string;
@@ -96,8 +99,8 @@ const WORKER_COMPONENT = 'grades';
 type Outcome =
   /** `note`: why the answer's body was not read although the platform accepted the score. */
   | { kind: 'delivered'; note?: string }
-  /** `attemptLimit`: gives up after this many attempts, sooner than the policy's maxAttempts. */
-  | { kind: 'retry'; error: string; status?: number; retryAfterMs?: number; attemptLimit?: number }
+  /** `credentialRefusal`: the platform refused our client credentials (see credentialRefusalAttempts). */
+  | { kind: 'retry'; error: string; status?: number; retryAfterMs?: number; credentialRefusal?: true }
   | { kind: 'failed'; error: string; status?: number };
 
 /** The worker's clock for one poll (see `#clock`). */
@@ -244,9 +247,9 @@ export class DeliveryWorker {
         UPDATE "Grade" g SET "leaseUntil" = ${ts(leaseUntil)}, "leaseOwner" = ${this.#owner},
           "attempts" = g."attempts" + 1
         FROM due WHERE g."id" = due."id"
-        RETURNING g."id", g."attempts", g."scoreGiven", g."scoreMaximum", g."launchId", g."registrationId", g."createdAt"
+        RETURNING g."id", g."attempts", g."credentialRefusals", g."scoreGiven", g."scoreMaximum", g."launchId", g."registrationId", g."createdAt"
       )
-      SELECT c."id", c."attempts", c."scoreGiven", c."scoreMaximum", l."subject", l."agsLineitem",
+      SELECT c."id", c."attempts", c."credentialRefusals", c."scoreGiven", c."scoreMaximum", l."subject", l."agsLineitem",
         c."registrationId", r."clientId", r."authTokenUrl", c."createdAt"
       FROM claimed c
       JOIN "Launch" l ON l."id" = c."launchId"
@@ -282,11 +285,12 @@ export class DeliveryWorker {
       } catch (err) {
         if (err instanceof TokenRequestError) {
           const status = err.status ? { status: err.status } : {};
-          if (err.retryable) {
-            return { kind: 'retry', error: err.message, ...status, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
-          }
-          if (err.oauthError === 'invalid_client') {
-            return { kind: 'retry', error: `${err.message} (${INVALID_CLIENT_HINT})`, ...status, attemptLimit: this.#p.credentialRefusalAttempts };
+          const retryAfter = err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {};
+          if (err.retryable) return { kind: 'retry', error: err.message, ...status, ...retryAfter };
+          // RFC 6749 §5.2 answers invalid_client with 400, or 401 when the client authenticated
+          // through the Authorization header; any other status is not that answer.
+          if (err.oauthError === 'invalid_client' && (err.status === 400 || err.status === 401)) {
+            return { kind: 'retry', error: `${err.message} (${INVALID_CLIENT_HINT})`, ...status, ...retryAfter, credentialRefusal: true };
           }
           return { kind: 'failed', error: err.message, ...status };
         }
@@ -347,12 +351,22 @@ export class DeliveryWorker {
     // Still ours unless another worker claimed it since (our lease ran out and it took over):
     // then its outcome, not our late one, is the row's.
     const mine = { id: grade.id, leaseOwner: this.#owner, state: 'PENDING' as const };
+    const credentialRefusals = outcome.kind === 'retry' && outcome.credentialRefusal ? grade.credentialRefusals + 1 : 0;
     let data: Prisma.GradeUpdateManyMutationInput;
     if (outcome.kind === 'delivered') {
-      data = { state: 'DELIVERED', deliveredAt: now, nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: null, lastStatus: null };
-    } else if (outcome.kind === 'failed' || grade.attempts >= Math.min(this.#p.maxAttempts, outcome.attemptLimit ?? Infinity)) {
-      const error = outcome.kind === 'failed' ? outcome.error : `gave up after ${grade.attempts} attempts; last: ${outcome.error}`;
-      data = { state: 'FAILED', nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: error.slice(0, 1000), lastStatus: outcome.status ?? null };
+      data = { state: 'DELIVERED', deliveredAt: now, nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: null, lastStatus: null, credentialRefusals };
+    } else if (
+      outcome.kind === 'failed' ||
+      grade.attempts >= this.#p.maxAttempts ||
+      (outcome.credentialRefusal && credentialRefusals >= this.#p.credentialRefusalAttempts)
+    ) {
+      const error =
+        outcome.kind === 'failed'
+          ? outcome.error
+          : grade.attempts >= this.#p.maxAttempts
+            ? `gave up after ${grade.attempts} attempts; last: ${outcome.error}`
+            : `gave up after ${credentialRefusals} refusals of our client credentials in a row; last: ${outcome.error}`;
+      data = { state: 'FAILED', nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: error.slice(0, 1000), lastStatus: outcome.status ?? null, credentialRefusals };
     } else {
       // Retry-After is honoured, but a platform cannot postpone a grade past our longest backoff.
       const delay = Math.min(this.#p.maxBackoffMs, Math.max(this.backoffMs(grade.attempts), outcome.retryAfterMs ?? 0));
@@ -362,6 +376,7 @@ export class DeliveryWorker {
         leaseOwner: null,
         lastError: outcome.error.slice(0, 1000),
         lastStatus: outcome.status ?? null,
+        credentialRefusals,
       };
     }
     const { count } = await this.#d.prisma.grade.updateMany({ where: mine, data });

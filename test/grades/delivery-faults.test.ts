@@ -105,6 +105,14 @@ function workerWithShortScoreTimeout(): DeliveryWorker {
   });
 }
 
+/** One delivery attempt of this grade, when it is due (the clock moved to it): its row after. */
+async function deliverOnce(gradeId: string) {
+  const row = await gradeRow(db, gradeId);
+  if (row.nextAttemptAt) clock.advanceTo(row.nextAttemptAt);
+  await bench.worker.runOnce();
+  return gradeRow(db, gradeId);
+}
+
 describe('recovers from transient faults and delivers exactly once', () => {
   it.each<[string, FaultEndpoint, Fault[], number]>([
     ['token endpoint 500, then OK', 'token', [{ status: 500 }], 2],
@@ -406,6 +414,8 @@ describe('permanent refusals', () => {
 
   it.each<[string, Fault]>([
     ['invalid_grant', { status: 400, body: '{"error":"invalid_grant"}' }],
+    // RFC 6749 answers invalid_client with 400 or 401 only: with any other status it is not that answer.
+    ['403 invalid_client', { status: 403, body: '{"error":"invalid_client"}' }],
     ['unidentified_error', { status: 400, body: '{"error":"unidentified_error"}' }],
     ['a 400 that is not OAuth JSON', { status: 400, body: '<html>Bad Request</html>' }],
     ['401 invalid_scope', { status: 401, body: '{"error":"invalid_scope"}' }],
@@ -452,13 +462,44 @@ describe('token endpoint invalid_client: retried for a while, then FAILED', () =
     const last = history.at(-1)!;
     expect(last).toMatchObject({ state: 'FAILED', attempts: CREDENTIAL_REFUSAL_ATTEMPTS, lastStatus: 400, nextAttemptAt: null, leaseOwner: null });
     expect(last.lastError).toMatch(
-      new RegExp(`^gave up after ${CREDENTIAL_REFUSAL_ATTEMPTS} attempts; last: token endpoint answered 400: .*invalid_client`),
+      new RegExp(`^gave up after ${CREDENTIAL_REFUSAL_ATTEMPTS} refusals of our client credentials in a row; last: token endpoint answered 400: .*invalid_client`),
     );
+    expect(last.credentialRefusals).toBe(CREDENTIAL_REFUSAL_ATTEMPTS);
     expect(last.lastError).toContain(INVALID_CLIENT_HINT);
     clock.advance(3_600_000);
     expect(await bench.worker.runOnce()).toBe(0);
     expect(bench.tokenRequests()).toHaveLength(CREDENTIAL_REFUSAL_ATTEMPTS);
     expect(bench.scoresOf(sub)).toHaveLength(0);
+  });
+
+  it('counts refusals in a row, not attempts: after failures of another kind, a refusal is still retried', async () => {
+    // More 503s than the refusal allowance, then the platform cannot reach our keyset for two attempts.
+    bench.platform.failNext('token', ...Array.from({ length: CREDENTIAL_REFUSAL_ATTEMPTS }, () => ({ status: 503 })));
+    const { sub, grade } = await bench.launchAndComplete();
+    for (let i = 1; i <= CREDENTIAL_REFUSAL_ATTEMPTS; i++) {
+      expect(await deliverOnce(grade.id)).toMatchObject({ state: 'PENDING', attempts: i, lastStatus: 503, credentialRefusals: 0 });
+    }
+    bench.platform.setToolKeysetUrl(`${bench.tool.baseUrl}/lti/no-such-keyset`);
+    expect(await deliverOnce(grade.id)).toMatchObject({ state: 'PENDING', attempts: CREDENTIAL_REFUSAL_ATTEMPTS + 1, lastStatus: 400, credentialRefusals: 1 });
+    expect(await deliverOnce(grade.id)).toMatchObject({ state: 'PENDING', attempts: CREDENTIAL_REFUSAL_ATTEMPTS + 2, lastStatus: 400, credentialRefusals: 2 });
+    bench.platform.setToolKeysetUrl(`${bench.tool.baseUrl}/lti/jwks`);
+    expect(await deliverOnce(grade.id)).toMatchObject({ state: 'DELIVERED', attempts: CREDENTIAL_REFUSAL_ATTEMPTS + 3, credentialRefusals: 0 });
+    expect(bench.scoresOf(sub)).toHaveLength(1);
+  });
+
+  it('a refusal after a failure of another kind starts the count again', async () => {
+    bench.platform.setToolKeysetUrl(`${bench.tool.baseUrl}/lti/no-such-keyset`);
+    const { grade } = await bench.launchAndComplete();
+    // Refused, then a 503 between the refusals: the count starts again after it.
+    for (let i = 1; i < CREDENTIAL_REFUSAL_ATTEMPTS; i++) {
+      await deliverOnce(grade.id);
+    }
+    expect(await gradeRow(db, grade.id)).toMatchObject({ state: 'PENDING', credentialRefusals: CREDENTIAL_REFUSAL_ATTEMPTS - 1 });
+    bench.platform.failNext('token', { status: 503 });
+    expect(await deliverOnce(grade.id)).toMatchObject({ state: 'PENDING', lastStatus: 503, credentialRefusals: 0 });
+    expect(await deliverOnce(grade.id)).toMatchObject({ state: 'PENDING', lastStatus: 400, credentialRefusals: 1 });
+    bench.platform.setToolKeysetUrl(`${bench.tool.baseUrl}/lti/jwks`);
+    expect(await deliverOnce(grade.id)).toMatchObject({ state: 'DELIVERED', credentialRefusals: 0 });
   });
 
   it('token endpoint 401 invalid_client is retried like the 400', async () => {

@@ -189,10 +189,13 @@ describe('retryGradeDelivery', () => {
 
   it('a FAILED grade is queued again (PENDING, due now) and then delivered by the worker', async () => {
     const gradeId = launched.failed.grade!.id;
+    // As a grade that gave up on refused client credentials has it: the retry starts that count again.
+    await db.prisma.grade.update({ where: { id: gradeId }, data: { credentialRefusals: 8 } });
     const { retryGradeDelivery } = await alice.run(RetryGradeDeliveryDocument, { input: { id: gid('Grade', gradeId) } });
     expect(retryGradeDelivery.__typename).toBe('GradePayload');
     if (retryGradeDelivery.__typename !== 'GradePayload') return;
     expect(retryGradeDelivery.grade).toMatchObject({ state: 'PENDING', attempts: 0, nextAttemptAt: clock.now().toISOString(), deliveredAt: null });
+    expect(await gradeRow(db, gradeId)).toMatchObject({ state: 'PENDING', attempts: 0, credentialRefusals: 0 });
 
     expect(await bench.worker.runOnce()).toBe(1);
     const { node } = await alice.run(GradeNodeDocument, { id: gid('Grade', gradeId) });
