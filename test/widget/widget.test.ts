@@ -20,6 +20,8 @@ const DEMO_HTML = readFileSync(projectFile('widget/demo/index.html'));
 const ARTIFACTS = projectFile('test-artifacts');
 
 const CREDENTIAL = randomBytes(32).toString('base64url'); // 43 characters, like the server's
+/** Another exercise's launch in the same tab. */
+const OTHER_CREDENTIAL = randomBytes(32).toString('base64url');
 const RECORDED = {
   status: 'recorded',
   launchId: 'TGF1bmNoOjE=',
@@ -174,6 +176,12 @@ function servePages(req: IncomingMessage, res: ServerResponse): void {
           '<main></main>',
           `<script type="module" src="/lti-completion.js"></script>
           <script type="module">
+            ${
+              url.searchParams.has('other')
+                ? // Meanwhile another exercise of the same origin in this tab took its own launch.
+                  `sessionStorage.setItem('lti-completion:launch', JSON.stringify({ credential: ${JSON.stringify(OTHER_CREDENTIAL)}, server: ${JSON.stringify(url.searchParams.get('other'))} }));`
+                : ''
+            }
             history.replaceState(null, '', '/app/exercise');
             setTimeout(() => { document.querySelector('main').innerHTML = '<lti-completion></lti-completion>'; }, 50);
           </script>`,
@@ -499,6 +507,17 @@ describe('<lti-completion> in Chromium', () => {
     await waitForStatus(page, 'Recorded. You can close this page.');
     expect(api.hits.map((h) => h.authorization)).toEqual([`Bearer ${CREDENTIAL}`]);
     expect(pageErrors).toEqual([]);
+  });
+
+  test("after the router's rewrite, this page's launch wins over another exercise's taken later in the same tab", async () => {
+    const { page } = await open(`/router.html?other=${encodeURIComponent(api.origin)}${launchFragment()}`);
+    await page.locator(FINISH).waitFor();
+    expect(JSON.parse((await page.evaluate(() => sessionStorage.getItem('lti-completion:launch'))) ?? 'null')).toMatchObject({ credential: OTHER_CREDENTIAL });
+
+    await page.locator(FINISH).click();
+
+    await waitForStatus(page, 'Recorded. You can close this page.');
+    expect(api.hits.map((h) => h.authorization)).toEqual([`Bearer ${CREDENTIAL}`]);
   });
 
   test('a relative server attribute is resolved against the page, and overrides the fragment', async () => {

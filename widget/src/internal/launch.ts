@@ -15,14 +15,17 @@ export const STORAGE_KEY = 'lti-completion:launch';
 const CREDENTIAL = /^[A-Za-z0-9_-]{43}$/;
 const LAUNCH_PARAMS = new Set(['lti_launch', 'lti_server']);
 
-// Only used where sessionStorage throws (storage disabled), so that a second element on the same
-// page still finds the launch the first one took from the fragment.
+// The launch this document took from its fragment. It comes before the tab's latest, which
+// another exercise in the same tab (a second iframe of one course unit) may have replaced since,
+// e.g. when a router has changed this page's path; and it is all there is where sessionStorage
+// throws (storage disabled).
 let lastTaken: Launch | null = null;
 
 /**
  * Takes the launch from the fragment, removing its parameters from the address bar (other fragment
  * content stays), and remembers it; without launch parameters, returns the one remembered for this
- * page, else the latest one in this tab (an exercise spread over several pages), else null.
+ * page, else the one this document took, else the latest one in this tab (an exercise spread over
+ * several pages), else null.
  *
  * Storage is per page as well as "latest", so two exercises of one origin open in the same tab
  * (two iframes in one course unit) each find their own launch after a reload.
@@ -42,7 +45,7 @@ export function takeLaunch(loc: Location = location, hist: History = history): L
       return launch;
     }
   }
-  return load(`${STORAGE_KEY}:${page}`) ?? load(STORAGE_KEY) ?? lastTaken;
+  return load(`${STORAGE_KEY}:${page}`) ?? lastTaken ?? load(STORAGE_KEY);
 }
 
 /**
