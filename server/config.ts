@@ -5,7 +5,7 @@
  * (a test keeps the names and defaults in sync).
  */
 
-import pg from 'pg';
+import { connectionUrlProblem } from './db/connection-url.ts';
 import { parseCidr } from './http/outbound-policy.ts';
 
 /** How long platforms may cache our keyset (the JWKS route's Cache-Control max-age). */
@@ -386,33 +386,5 @@ function parseUrl(s: string): URL | undefined {
     return new URL(s);
   } catch {
     return undefined;
-  }
-}
-
-/**
- * Why pg cannot read this connection URL (its own parser, which accepts forms `new URL` does
- * not), or undefined when it can. Without this, a URL such as `postgres://u:p@[::1/db` stopped
- * the start with a bare "Invalid URL" that named no setting. The reason never quotes the URL:
- * it may hold a password.
- */
-function connectionUrlProblem(url: string): string | undefined {
-  try {
-    // The constructor parses the URL (and reads any sslcert/sslkey/sslrootcert file it names)
-    // but opens no connection.
-    new pg.Client({ connectionString: url });
-    return undefined;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const password = /^[^:]+:\/\/[^:@/]*:([^@/]*)@/.exec(url)?.[1];
-    const secrets = [url, ...(password ? [password, safeDecode(password)] : [])];
-    return secrets.some((secret) => message.includes(secret)) ? 'it cannot be parsed' : message;
-  }
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
   }
 }

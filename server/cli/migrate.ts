@@ -7,6 +7,7 @@
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isPostgresUrl, openDatabase, type Database } from '../db/client.ts';
+import { connectionUrlProblem } from '../db/connection-url.ts';
 import { createMigration, deployMigrations, markMigrationRolledBack, migrationStatus } from '../db/migrate.ts';
 
 const USAGE = 'usage: tsx server/cli/migrate.ts dev [--name <name>] | deploy | status | resolve --rolled-back <name>';
@@ -38,6 +39,11 @@ async function main(argv: string[]): Promise<number> {
   if (url && !isPostgresUrl(url)) {
     // Falling back to PGlite here would silently migrate a different database.
     console.error('DATABASE_URL must be a postgres:// or postgresql:// URL (unset it to use PGlite).');
+    return 2;
+  }
+  const unreadable = url && connectionUrlProblem(url);
+  if (unreadable) {
+    console.error(`DATABASE_URL must be a connection URL the PostgreSQL client can read: ${unreadable}`);
     return 2;
   }
 

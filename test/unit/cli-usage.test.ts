@@ -66,6 +66,13 @@ describe('unknown options are usage errors (exit 2), and nothing runs', () => {
 });
 
 describe('a configuration to fix is exit code 2, as for `npm start`, and nothing runs', () => {
+  it.each(['token', 'keys', 'migrate'] as const)('%s with a DATABASE_URL pg cannot parse, never quoting its password', (script) => {
+    const r = cliWith({ DATABASE_URL: 'postgres://lti:s3cret-pw@[::1/lti' }, script, script === 'migrate' ? 'status' : 'list');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('DATABASE_URL must be a connection URL the PostgreSQL client can read: Invalid URL');
+    expect(r.err + r.out).not.toContain('s3cret-pw');
+  }, 60_000);
+
   it.each(['token', 'keys'] as const)('%s with an invalid LOG_LEVEL', (script) => {
     const r = cliWith({ LOG_LEVEL: 'loud' }, script, 'list');
     expect(r.code).toBe(2);

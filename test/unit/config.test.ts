@@ -161,6 +161,8 @@ describe('loadConfig', () => {
   it.each([
     ['an unclosed IPv6 host', 'postgres://lti:s3cret-pw@[::1/lti', /DATABASE_URL must be a connection URL the PostgreSQL client can read: Invalid URL/],
     ['a missing sslrootcert file', 'postgres://lti:s3cret-pw@db/lti?sslrootcert=/nonexistent/root.crt', /DATABASE_URL must be a connection URL the PostgreSQL client can read: .*ENOENT.*\/nonexistent\/root\.crt/],
+    // The file's path holds the password, so pg's reason would quote it.
+    ['a reason that would quote the password', 'postgres://lti:s3cret-pw@db/lti?sslrootcert=/nonexistent/s3cret-pw', /DATABASE_URL must be a connection URL the PostgreSQL client can read: the reason is withheld, as it quotes the URL or its password$/],
   ])('refuses a DATABASE_URL pg cannot read (%s), naming the setting and never the password', (_label, url, reason) => {
     try {
       loadConfig({ DATABASE_URL: url });
