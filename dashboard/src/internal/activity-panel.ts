@@ -254,6 +254,7 @@ export class LtiActivityPanel extends LitElement {
         const { app }: AppActivityQuery = await client.request(AppActivityDocument, { id: this.appId, after: cursor, more: cursor !== null });
         if (!app) {
           this.error = 'This app no longer exists.';
+          this.failedGrades = 0;
           return;
         }
         launches.push(...app.launches.edges.map((e) => e.node));
@@ -442,8 +443,11 @@ export class LtiActivityPanel extends LitElement {
     } finally {
       this.retryingAll = false;
     }
-    // The button is gone once nothing has failed: keep focus in the list, not on the page.
+    // The button is gone once nothing has failed (and was disabled while it ran, which drops
+    // focus): keep focus in the list, not on the page, unless the owner has moved on meanwhile.
     await this.updateComplete;
+    const active = document.activeElement;
+    if (active && active !== document.body && this.shadowRoot?.activeElement?.id !== 'retry-all') return;
     const target =
       this.renderRoot.querySelector<HTMLElement>('#retry-all') ??
       (first ? this.renderRoot.querySelector<HTMLElement>(`[data-grade-id="${CSS.escape(first)}"]`) : null) ??
