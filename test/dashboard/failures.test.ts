@@ -42,6 +42,29 @@ async function seedRegistration(appId: string, label: string | null = null) {
   });
 }
 
+/** A completed launch of `subject` whose grade delivery FAILED (gave up after 8 attempts). */
+async function seedFailedGrade(appId: string, registrationId: string, subject: string) {
+  const launchId = randomUUID();
+  await fx.db.prisma.launch.create({
+    data: {
+      id: launchId,
+      appId,
+      registrationId,
+      deploymentId: '1',
+      subject,
+      roles: [],
+      resourceLinkId: 'block-1',
+      agsScopes: [],
+      credentialHash: randomUUID(),
+      credentialExpiresAt: new Date(Date.now() + 3_600_000),
+      completedAt: new Date(),
+    },
+  });
+  return fx.db.prisma.grade.create({
+    data: { id: randomUUID(), launchId, appId, registrationId, scoreGiven: 1, scoreMaximum: 1, state: 'FAILED', attempts: 8, lastError: 'HTTP 400' },
+  });
+}
+
 async function openApp(page: Page, appId: string, tab: 'lti' | 'widget' | 'activity', name: string): Promise<void> {
   await page.goto(`${fx.tool.baseUrl}/#/apps/${encodeURIComponent(encodeGlobalID('App', appId))}/${tab}`);
   await page.getByRole('heading', { name, level: 1 }).waitFor();
@@ -225,25 +248,7 @@ describe('launches and grades', () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, 'Quiz');
     const registration = await seedRegistration(app.id);
-    const launchId = randomUUID();
-    await fx.db.prisma.launch.create({
-      data: {
-        id: launchId,
-        appId: app.id,
-        registrationId: registration.id,
-        deploymentId: '1',
-        subject: 'learner-7',
-        roles: [],
-        resourceLinkId: 'block-1',
-        agsScopes: [],
-        credentialHash: randomUUID(),
-        credentialExpiresAt: new Date(Date.now() + 3_600_000),
-        completedAt: new Date(),
-      },
-    });
-    const grade = await fx.db.prisma.grade.create({
-      data: { id: randomUUID(), launchId, appId: app.id, registrationId: registration.id, scoreGiven: 1, scoreMaximum: 1, state: 'FAILED', attempts: 8, lastError: 'HTTP 400' },
-    });
+    const grade = await seedFailedGrade(app.id, registration.id, 'learner-7');
     const page = await fx.page();
     await fx.signIn(page, token);
     await openApp(page, app.id, 'activity', 'Quiz');
@@ -267,28 +272,7 @@ describe('retrying all failed deliveries', () => {
     const app = await seedApp(ownerId, 'Quiz');
     const registration = await seedRegistration(app.id);
     const gradeIds: string[] = [];
-    for (const subject of learners) {
-      const launchId = randomUUID();
-      await fx.db.prisma.launch.create({
-        data: {
-          id: launchId,
-          appId: app.id,
-          registrationId: registration.id,
-          deploymentId: '1',
-          subject,
-          roles: [],
-          resourceLinkId: 'block-1',
-          agsScopes: [],
-          credentialHash: randomUUID(),
-          credentialExpiresAt: new Date(Date.now() + 3_600_000),
-          completedAt: new Date(),
-        },
-      });
-      const grade = await fx.db.prisma.grade.create({
-        data: { id: randomUUID(), launchId, appId: app.id, registrationId: registration.id, scoreGiven: 1, scoreMaximum: 1, state: 'FAILED', attempts: 8, lastError: 'HTTP 400' },
-      });
-      gradeIds.push(grade.id);
-    }
+    for (const subject of learners) gradeIds.push((await seedFailedGrade(app.id, registration.id, subject)).id);
     const page = await fx.page();
     await fx.signIn(page, token);
     await openApp(page, app.id, 'activity', 'Quiz');
