@@ -3,12 +3,10 @@
  * validation errors at their fields, deleting with confirmation, keyboard use of the menus and
  * tabs, focus in dialogs, registrations, retrying a failed grade delivery (or all of them), and a 375 px screen.
  */
-import { randomUUID } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { APIResponse, Page, Route } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { WIDGET_PATH } from '../../server/app.ts';
-import type { GradeState } from '../../server/generated/prisma/client.ts';
 import { DASHBOARD_CSP } from '../../server/http/dashboard.ts';
 import { uuidv7 } from '../../server/ids.ts';
 import { LTI_ERRORS, type LtiErrorCode } from '../../server/lti/errors.ts';
@@ -33,59 +31,6 @@ async function seedApp(ownerId: string, data: { name?: string; isPublic?: boolea
   });
 }
 
-async function seedRegistration(appId: string, label: string | null = null) {
-  const clientId = randomUUID();
-  const lms = 'https://lms.example.org';
-  return fx.db.prisma.ltiRegistration.create({
-    data: {
-      appId,
-      label,
-      issuer: lms,
-      clientId,
-      authLoginUrl: `${lms}/api/lti_consumer/v1/launch/`,
-      authTokenUrl: `${lms}/api/lti_consumer/v1/token/${clientId}`,
-      keysetUrl: `${lms}/api/lti_consumer/v1/public_keysets/${clientId}`,
-      deploymentIds: ['1'],
-    },
-  });
-}
-
-async function seedLaunch(appId: string, registrationId: string, subject: string, grade: { state: GradeState; lastError?: string }) {
-  const launchId = randomUUID();
-  await fx.db.prisma.launch.create({
-    data: {
-      id: launchId,
-      appId,
-      registrationId,
-      deploymentId: '1',
-      subject,
-      roles: ['http://purl.imsglobal.org/vocab/lis/v2/membership#Learner'],
-      contextId: 'course-v1:OpenedX+DemoX+Demo_Course_with_a_long_run_name',
-      contextTitle: 'Demonstration course with a rather long title',
-      resourceLinkId: 'block-v1:OpenedX+DemoX+Demo_Course+type@lti_consumer+block@0123456789abcdef',
-      agsLineitem: 'https://lms.example.org/api/lti_consumer/v1/lti/1/lti-ags/1',
-      agsScopes: [],
-      credentialHash: randomUUID(),
-      credentialExpiresAt: new Date(Date.now() + 3_600_000),
-      completedAt: new Date(),
-    },
-  });
-  return fx.db.prisma.grade.create({
-    data: {
-      id: randomUUID(),
-      launchId,
-      appId,
-      registrationId,
-      scoreGiven: 100,
-      scoreMaximum: 100,
-      state: grade.state,
-      attempts: grade.state === 'FAILED' ? 8 : 1,
-      lastError: grade.lastError ?? null,
-      deliveredAt: grade.state === 'DELIVERED' ? new Date() : null,
-    },
-  });
-}
-
 /** Opens an app's page on a tab (the dashboard routes by fragment). */
 async function seedRefusal(appId: string, registrationId: string | null, code: LtiErrorCode, minutesAgo = 0) {
   const createdAt = new Date(Date.now() - minutesAgo * 60_000);
@@ -103,8 +48,8 @@ async function openApp(page: Page, appId: string, tab: 'lti' | 'widget' | 'activ
 async function quizWithTwoRegistrations() {
   const { token, ownerId } = await fx.owner();
   const app = await seedApp(ownerId, { name: 'Quiz' });
-  const first = await seedRegistration(app.id, 'Autumn course');
-  const second = await seedRegistration(app.id, 'Spring course');
+  const first = await fx.seedRegistration(app.id, 'Autumn course');
+  const second = await fx.seedRegistration(app.id, 'Spring course');
   const page = await fx.page();
   await fx.signIn(page, token);
   await openApp(page, app.id, 'lti', 'Quiz');
@@ -484,9 +429,9 @@ describe('launches and grades', () => {
   it('shows the delivery state with the last error, and retries a failed delivery', async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, { name: 'Quiz' });
-    const registration = await seedRegistration(app.id);
-    await seedLaunch(app.id, registration.id, 'learner-delivered', { state: 'DELIVERED' });
-    const failed = await seedLaunch(app.id, registration.id, 'learner-failed', {
+    const registration = await fx.seedRegistration(app.id);
+    await fx.seedLaunch(app.id, registration.id, 'learner-delivered', { state: 'DELIVERED' });
+    const failed = await fx.seedLaunch(app.id, registration.id, 'learner-failed', {
       state: 'FAILED',
       lastError: 'HTTP 400: score timestamp must be later than the last one',
     });
@@ -513,15 +458,15 @@ describe('launches and grades', () => {
   it('retries every failed delivery of the app at once, announces it, and keeps focus in the list', async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, { name: 'Quiz' });
-    const registration = await seedRegistration(app.id);
+    const registration = await fx.seedRegistration(app.id);
     const failed = [];
     for (const learner of ['learner-1', 'learner-2', 'learner-3']) {
-      failed.push(await seedLaunch(app.id, registration.id, learner, { state: 'FAILED', lastError: 'HTTP 400: invalid_client' }));
+      failed.push(await fx.seedLaunch(app.id, registration.id, learner, { state: 'FAILED', lastError: 'HTTP 400: invalid_client' }));
     }
-    const delivered = await seedLaunch(app.id, registration.id, 'learner-delivered', { state: 'DELIVERED' });
+    const delivered = await fx.seedLaunch(app.id, registration.id, 'learner-delivered', { state: 'DELIVERED' });
     // Another app's failed delivery is neither counted nor queued.
     const other = await seedApp(ownerId, { name: 'Other' });
-    const otherFailed = await seedLaunch(other.id, (await seedRegistration(other.id)).id, 'learner-other', { state: 'FAILED' });
+    const otherFailed = await fx.seedLaunch(other.id, (await fx.seedRegistration(other.id)).id, 'learner-other', { state: 'FAILED' });
     const page = await fx.page();
     await fx.signIn(page, token);
     await openApp(page, app.id, 'activity', 'Quiz');
@@ -565,7 +510,7 @@ describe('launches and grades', () => {
   it("lists the app's latest refused launches, newest first, with code, sentence and registration", async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, { name: 'Refused' });
-    const registration = await seedRegistration(app.id, 'Physics 101');
+    const registration = await fx.seedRegistration(app.id, 'Physics 101');
     await seedRefusal(app.id, null, 'ERR_LTI_STATE_COOKIE_MISSING', 5);
     await seedRefusal(app.id, registration.id, 'ERR_LTI_UNKNOWN_KID', 1);
     // Another app's refusal stays on that app.
@@ -592,8 +537,8 @@ describe('narrow screens', () => {
   it('fits a 375 px wide screen without horizontal scrolling', async () => {
     const { token, ownerId } = await fx.owner('Someone with a fairly long display name');
     const app = await seedApp(ownerId, { name: 'An exercise with a long name about fractions and decimals' });
-    const registration = await seedRegistration(app.id, 'Course with a long label, spring term 2026');
-    await seedLaunch(app.id, registration.id, 'a-very-long-learner-identifier-0123456789abcdef0123456789abcdef', {
+    const registration = await fx.seedRegistration(app.id, 'Course with a long label, spring term 2026');
+    await fx.seedLaunch(app.id, registration.id, 'a-very-long-learner-identifier-0123456789abcdef0123456789abcdef', {
       state: 'FAILED',
       lastError: 'HTTP 500: {"error":"internal","detail":"a long answer from the platform without any spaces_in_it_at_all"}',
     });

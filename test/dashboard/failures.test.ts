@@ -26,45 +26,6 @@ async function seedApp(ownerId: string, name: string, isPublic = true) {
   });
 }
 
-async function seedRegistration(appId: string, label: string | null = null) {
-  const clientId = randomUUID();
-  return fx.db.prisma.ltiRegistration.create({
-    data: {
-      appId,
-      label,
-      issuer: 'https://lms.example.org',
-      clientId,
-      authLoginUrl: 'https://lms.example.org/api/lti_consumer/v1/launch/',
-      authTokenUrl: `https://lms.example.org/api/lti_consumer/v1/token/${clientId}`,
-      keysetUrl: `https://lms.example.org/api/lti_consumer/v1/public_keysets/${clientId}`,
-      deploymentIds: ['1'],
-    },
-  });
-}
-
-/** A completed launch of `subject` whose grade delivery FAILED (gave up after 8 attempts). */
-async function seedFailedGrade(appId: string, registrationId: string, subject: string) {
-  const launchId = randomUUID();
-  await fx.db.prisma.launch.create({
-    data: {
-      id: launchId,
-      appId,
-      registrationId,
-      deploymentId: '1',
-      subject,
-      roles: [],
-      resourceLinkId: 'block-1',
-      agsScopes: [],
-      credentialHash: randomUUID(),
-      credentialExpiresAt: new Date(Date.now() + 3_600_000),
-      completedAt: new Date(),
-    },
-  });
-  return fx.db.prisma.grade.create({
-    data: { id: randomUUID(), launchId, appId, registrationId, scoreGiven: 1, scoreMaximum: 1, state: 'FAILED', attempts: 8, lastError: 'HTTP 400' },
-  });
-}
-
 async function openApp(page: Page, appId: string, tab: 'lti' | 'widget' | 'activity', name: string): Promise<void> {
   await page.goto(`${fx.tool.baseUrl}/#/apps/${encodeURIComponent(encodeGlobalID('App', appId))}/${tab}`);
   await page.getByRole('heading', { name, level: 1 }).waitFor();
@@ -211,7 +172,7 @@ describe('launches and grades', () => {
   it('Show more keeps keyboard focus in the list when the last page comes', async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, 'Popular');
-    const registration = await seedRegistration(app.id);
+    const registration = await fx.seedRegistration(app.id);
     // 51 launches: a page of 50 (newest first), then one more, learner-00.
     await fx.db.prisma.launch.createMany({
       data: Array.from({ length: 51 }, (_, i) => ({
@@ -247,8 +208,8 @@ describe('launches and grades', () => {
   it('a Retry refused because the delivery is no longer failed shows why, and the grade as it is now', async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, 'Quiz');
-    const registration = await seedRegistration(app.id);
-    const grade = await seedFailedGrade(app.id, registration.id, 'learner-7');
+    const registration = await fx.seedRegistration(app.id);
+    const grade = await fx.seedLaunch(app.id, registration.id, 'learner-7', { state: 'FAILED', lastError: 'HTTP 400' });
     const page = await fx.page();
     await fx.signIn(page, token);
     await openApp(page, app.id, 'activity', 'Quiz');
@@ -270,9 +231,9 @@ describe('retrying all failed deliveries', () => {
   async function quizWithFailedGrades(learners: string[]) {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, 'Quiz');
-    const registration = await seedRegistration(app.id);
+    const registration = await fx.seedRegistration(app.id);
     const gradeIds: string[] = [];
-    for (const subject of learners) gradeIds.push((await seedFailedGrade(app.id, registration.id, subject)).id);
+    for (const subject of learners) gradeIds.push((await fx.seedLaunch(app.id, registration.id, subject, { state: 'FAILED', lastError: 'HTTP 400' })).id);
     const page = await fx.page();
     await fx.signIn(page, token);
     await openApp(page, app.id, 'activity', 'Quiz');
@@ -421,8 +382,8 @@ describe('unsaved input in the registration form', () => {
   it('asks before "Add another registration" or another Edit replaces a form with typed input', async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, 'Two courses');
-    const autumn = await seedRegistration(app.id, 'Autumn course');
-    await seedRegistration(app.id, 'Spring course');
+    const autumn = await fx.seedRegistration(app.id, 'Autumn course');
+    await fx.seedRegistration(app.id, 'Spring course');
     const page = await fx.page();
     await fx.signIn(page, token);
     await openApp(page, app.id, 'lti', 'Two courses');
@@ -476,8 +437,8 @@ describe('unsaved input in the registration form', () => {
   it('keeps the form being edited when a registration above it is removed', async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, 'Two courses');
-    await seedRegistration(app.id, 'Autumn course');
-    const spring = await seedRegistration(app.id, 'Spring course');
+    await fx.seedRegistration(app.id, 'Autumn course');
+    const spring = await fx.seedRegistration(app.id, 'Spring course');
     const page = await fx.page();
     await fx.signIn(page, token);
     await openApp(page, app.id, 'lti', 'Two courses');
@@ -539,7 +500,7 @@ describe('a refused Retry with more than one page of launches shown', () => {
   it('keeps the launches Show more brought, and shows the grade as it is now', async () => {
     const { token, ownerId } = await fx.owner();
     const app = await seedApp(ownerId, 'Popular');
-    const registration = await seedRegistration(app.id);
+    const registration = await fx.seedRegistration(app.id);
     // 51 launches: a page of 50 (newest first, learner-50 with a failed grade), then learner-00.
     // (Not the ids of the Show more test above: the tests of this file share a database.)
     const ids = Array.from({ length: 51 }, (_, i) => `0190a000-0000-7000-8001-${String(i).padStart(12, '0')}`);

@@ -3,10 +3,12 @@
  * dashboard, see ./global-setup.ts), one Chromium, and an owner with an API token per test.
  * Pages collect console errors (a CSP violation is one) so tests can assert there are none.
  */
+import { randomUUID } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { issueApiToken } from '../../server/auth/api-tokens.ts';
 import type { Database } from '../../server/db/client.ts';
+import type { Grade, GradeState, LtiRegistration } from '../../server/generated/prisma/client.ts';
 import type { DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import { launchChromium, screenshotOnFailure } from '../helpers/browser.ts';
 import { createTestDatabase } from '../helpers/db.ts';
@@ -27,6 +29,10 @@ export interface DashboardFixture {
   signIn(page: Page, token: string): Promise<void>;
   /** Console errors and uncaught exceptions of pages opened with `page()`. */
   consoleErrors: string[];
+  /** An Open edX registration (Studio's URLs, deployment 1) of `appId`. */
+  seedRegistration(appId: string, label?: string | null): Promise<LtiRegistration>;
+  /** A completed launch of `subject` in an Open edX course, with its grade in `grade.state`. */
+  seedLaunch(appId: string, registrationId: string, subject: string, grade: { state: GradeState; lastError?: string }): Promise<Grade>;
 }
 
 /** Registers beforeAll/afterEach/afterAll hooks; the fixture is usable from beforeAll on. */
@@ -90,6 +96,59 @@ export function useDashboardFixture(options: { deliveryPolicy?: Partial<Delivery
     await page.getByRole('heading', { name: 'Apps', level: 1, exact: true }).waitFor();
     // The heading shows with "Loading…" under it: wait for the list (or its empty state) too.
     await page.getByRole('list', { name: 'Apps', exact: true }).or(page.getByRole('button', { name: 'Create your first app' })).waitFor();
+  };
+
+  fixture.seedRegistration = async (appId, label = null) => {
+    const clientId = randomUUID();
+    const lms = 'https://lms.example.org';
+    return fixture.db.prisma.ltiRegistration.create({
+      data: {
+        appId,
+        label,
+        issuer: lms,
+        clientId,
+        authLoginUrl: `${lms}/api/lti_consumer/v1/launch/`,
+        authTokenUrl: `${lms}/api/lti_consumer/v1/token/${clientId}`,
+        keysetUrl: `${lms}/api/lti_consumer/v1/public_keysets/${clientId}`,
+        deploymentIds: ['1'],
+      },
+    });
+  };
+
+  fixture.seedLaunch = async (appId, registrationId, subject, grade) => {
+    const launchId = randomUUID();
+    await fixture.db.prisma.launch.create({
+      data: {
+        id: launchId,
+        appId,
+        registrationId,
+        deploymentId: '1',
+        subject,
+        roles: ['http://purl.imsglobal.org/vocab/lis/v2/membership#Learner'],
+        contextId: 'course-v1:OpenedX+DemoX+Demo_Course_with_a_long_run_name',
+        contextTitle: 'Demonstration course with a rather long title',
+        resourceLinkId: 'block-v1:OpenedX+DemoX+Demo_Course+type@lti_consumer+block@0123456789abcdef',
+        agsLineitem: 'https://lms.example.org/api/lti_consumer/v1/lti/1/lti-ags/1',
+        agsScopes: [],
+        credentialHash: randomUUID(),
+        credentialExpiresAt: new Date(Date.now() + 3_600_000),
+        completedAt: new Date(),
+      },
+    });
+    return fixture.db.prisma.grade.create({
+      data: {
+        id: randomUUID(),
+        launchId,
+        appId,
+        registrationId,
+        scoreGiven: 100,
+        scoreMaximum: 100,
+        state: grade.state,
+        attempts: grade.state === 'FAILED' ? 8 : 1,
+        lastError: grade.lastError ?? null,
+        deliveredAt: grade.state === 'DELIVERED' ? new Date() : null,
+      },
+    });
   };
 
   return fixture;
