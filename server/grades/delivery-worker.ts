@@ -352,20 +352,12 @@ export class DeliveryWorker {
     // then its outcome, not our late one, is the row's.
     const mine = { id: grade.id, leaseOwner: this.#owner, state: 'PENDING' as const };
     const credentialRefusals = outcome.kind === 'retry' && outcome.credentialRefusal ? grade.credentialRefusals + 1 : 0;
+    const gaveUp = outcome.kind === 'retry' ? this.#givesUp(grade, credentialRefusals) : undefined;
     let data: Prisma.GradeUpdateManyMutationInput;
     if (outcome.kind === 'delivered') {
       data = { state: 'DELIVERED', deliveredAt: now, nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: null, lastStatus: null, credentialRefusals };
-    } else if (
-      outcome.kind === 'failed' ||
-      grade.attempts >= this.#p.maxAttempts ||
-      (outcome.credentialRefusal && credentialRefusals >= this.#p.credentialRefusalAttempts)
-    ) {
-      const error =
-        outcome.kind === 'failed'
-          ? outcome.error
-          : grade.attempts >= this.#p.maxAttempts
-            ? `gave up after ${grade.attempts} attempts; last: ${outcome.error}`
-            : `gave up after ${credentialRefusals} refusals of our client credentials in a row; last: ${outcome.error}`;
+    } else if (outcome.kind === 'failed' || gaveUp) {
+      const error = gaveUp ? `${gaveUp}; last: ${outcome.error}` : outcome.error;
       data = { state: 'FAILED', nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: error.slice(0, 1000), lastStatus: outcome.status ?? null, credentialRefusals };
     } else {
       // Retry-After is honoured, but a platform cannot postpone a grade past our longest backoff.
@@ -394,6 +386,15 @@ export class DeliveryWorker {
     if (count === 0) log.warn(fields, 'grade delivery finished after losing its lease');
     else if (outcome.kind === 'delivered') log.info(fields, 'grade delivered');
     else log.warn(fields, outcome.kind === 'failed' ? 'grade delivery failed' : 'grade delivery will be retried');
+  }
+
+  /** Why a grade whose attempt failed transiently stops here, or undefined while it may try again. */
+  #givesUp(grade: ClaimedGrade, credentialRefusals: number): string | undefined {
+    if (grade.attempts >= this.#p.maxAttempts) return `gave up after ${grade.attempts} attempts`;
+    if (credentialRefusals > 0 && credentialRefusals >= this.#p.credentialRefusalAttempts) {
+      return `gave up after ${credentialRefusals} refusals of our client credentials in a row`;
+    }
+    return undefined;
   }
 
   /** Exponential backoff with ±20 % jitter, capped. `attempt` counts from 1. */
