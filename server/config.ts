@@ -5,7 +5,7 @@
  * (a test keeps the names and defaults in sync).
  */
 
-import { connectionUrlProblem } from './db/connection-url.ts';
+import { isPostgresUrl, unreadableDatabaseUrl } from './db/connection-url.ts';
 import { parseCidr } from './http/outbound-policy.ts';
 
 /** How long platforms may cache our keyset (the JWKS route's Cache-Control max-age). */
@@ -272,11 +272,11 @@ export function loadConfig(env: Env): Config {
   }
 
   const databaseUrl = value('DATABASE_URL');
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(databaseUrl)) {
+  if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) {
     problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL (or unset for the embedded database)');
   } else if (databaseUrl !== undefined) {
-    const unreadable = connectionUrlProblem(databaseUrl);
-    if (unreadable) problems.push(`DATABASE_URL must be a connection URL the PostgreSQL client can read: ${unreadable}`);
+    const unreadable = unreadableDatabaseUrl(databaseUrl);
+    if (unreadable) problems.push(unreadable);
   }
 
   const logLevel = (value('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;

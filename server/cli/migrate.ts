@@ -6,8 +6,8 @@
  */
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isPostgresUrl, openDatabase, type Database } from '../db/client.ts';
-import { connectionUrlProblem } from '../db/connection-url.ts';
+import { openDatabase, type Database } from '../db/client.ts';
+import { isPostgresUrl, unreadableDatabaseUrl } from '../db/connection-url.ts';
 import { createMigration, deployMigrations, markMigrationRolledBack, migrationStatus } from '../db/migrate.ts';
 
 const USAGE = 'usage: tsx server/cli/migrate.ts dev [--name <name>] | deploy | status | resolve --rolled-back <name>';
@@ -41,9 +41,9 @@ async function main(argv: string[]): Promise<number> {
     console.error('DATABASE_URL must be a postgres:// or postgresql:// URL (unset it to use PGlite).');
     return 2;
   }
-  const unreadable = url && connectionUrlProblem(url);
+  const unreadable = url && unreadableDatabaseUrl(url);
   if (unreadable) {
-    console.error(`DATABASE_URL must be a connection URL the PostgreSQL client can read: ${unreadable}`);
+    console.error(unreadable);
     return 2;
   }
 

@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import { isPostgresUrl } from './connection-url.ts';
 import { lockPgliteDir } from './pglite-lock.ts';
 import { pgliteSqlRunner, pgSqlRunner, type SqlRunner } from './sql-runner.ts';
 
@@ -38,9 +39,6 @@ export interface DatabaseTarget {
   onQuery?: ((sql: string) => void) | undefined;
 }
 
-export function isPostgresUrl(url: string | undefined): url is string {
-  return url !== undefined && /^postgres(ql)?:\/\//i.test(url);
-}
 
 /** Strips the password from a connection string for logging. */
 export function redactDatabaseUrl(url: string): string {
