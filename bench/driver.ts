@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -41,7 +41,18 @@ export async function startServer(
 ): Promise<Server> {
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of the server (open it in Chrome DevTools).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'server/main.ts'], {
+  // BENCH_SERVER_NODE_FLAGS='--trace-gc …' passes V8/Node flags to the server alone (not the driver).
+  const flags = process.env.BENCH_SERVER_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
+  // BENCH_SERVER_STDOUT=file keeps the server's stdout after start-up (its log, --trace-gc's lines).
+  const keep = process.env.BENCH_SERVER_STDOUT;
+  if (keep) {
+    const show = onLine;
+    onLine = (line) => {
+      appendFileSync(keep, line + '\n');
+      show?.(line);
+    };
+  }
+  const child = spawn(process.execPath, [...prof, ...flags, '--import', 'tsx', 'server/main.ts'], {
     cwd: root,
     env: {
       ...process.env,

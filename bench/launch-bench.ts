@@ -8,7 +8,7 @@
  *
  *   npm run bench -- [--duration 8] [--warmup 10] [--runs 3] [--concurrency 1,8,32] [--db pglite,postgres]
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { appendFileSync, readFileSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -99,6 +99,10 @@ async function drive(
     }),
   );
   const elapsed = performance.now() - start;
+  // BENCH_LAUNCH_LOG=file appends each launch's end (ms into the run) and latency: when slow launches happen.
+  if (process.env.BENCH_LAUNCH_LOG) {
+    appendFileSync(process.env.BENCH_LAUNCH_LOG, finishedAt.map((t, i) => `${concurrency} ${(t - start).toFixed(2)} ${latencies[i]!.toFixed(2)}\n`).join(''));
+  }
   const cpu = cpuMs(server.pid) - cpu0;
   const pgCpu1 = await postgresCpu?.();
   const mainCpu = cpuMs(server.pid, server.pid) - main0;

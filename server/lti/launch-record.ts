@@ -74,28 +74,6 @@ function launchRowValues(launch: LaunchData, now: Date): SqlValue[] {
   ];
 }
 
-const CONSUME_STATE_AND_RECORD_LAUNCH = `
-    WITH consumed AS (
-      UPDATE "LoginState" SET "usedAt" = CAST($2 AS timestamp(3))
-      WHERE "state" = $1 AND "usedAt" IS NULL AND "expiresAt" > CAST($2 AS timestamp(3))
-      RETURNING "state"
-    )${insertLaunchFromConsumed(3)}`;
-
-/**
- * Consumes the login state and records the launch in ONE statement: the insert happens
- * only if this call is the one that marked the state used, so a replayed (or raced)
- * launch can never create a second record, on any number of processes. Returns false
- * when the state was already used or expired in the meantime.
- */
-export async function consumeStateAndRecordLaunch(sql: SqlRunner, state: string, launch: LaunchData, now: Date): Promise<boolean> {
-  const rows = await sql.rows<{ id: string }>({
-    name: 'lti_consume_state_and_record_launch',
-    text: CONSUME_STATE_AND_RECORD_LAUNCH,
-    values: [state, timestampParam(now), ...launchRowValues(launch, now)],
-  });
-  return rows.length === 1;
-}
-
 const RECORD_LAUNCH_IF_LOGIN_AND_REGISTRATION_MATCH = `
     WITH consumed AS (
       UPDATE "LoginState" s SET "usedAt" = CAST($2 AS timestamp(3))
@@ -111,12 +89,15 @@ const RECORD_LAUNCH_IF_LOGIN_AND_REGISTRATION_MATCH = `
     )${insertLaunchFromConsumed(11)}`;
 
 /**
- * The short road's single statement (see handleLaunch): like consumeStateAndRecordLaunch,
- * and it also checks what the caller did not read — that the login is for this app and
- * registration and carries the token's nonce — and that the registration the token was
- * verified against is still exactly as cached (issuer, client id, keyset URL, exercise
- * URL), still has the deployment, and that its app is still public. False when any of
- * that does not hold; nothing is written then.
+ * The launch's single write, on both roads (see handleLaunch): it consumes the login state
+ * and records the launch in ONE statement, so the insert happens only if this call is the
+ * one that marked the state used — a replayed (or raced) launch can never create a second
+ * record, on any number of processes. It also checks that the login is for this app and
+ * registration, unexpired, and carries the token's nonce, and that the registration the
+ * token was verified against is still exactly as the caller has it (issuer, client id,
+ * keyset URL, exercise URL), still has the deployment, and that its app is still public:
+ * the caller's copy may be a cached one, or one read before a keyset fetch that took
+ * seconds. False when any of that does not hold; nothing is written then.
  */
 export async function recordLaunchIfLoginAndRegistrationMatch(
   sql: SqlRunner,

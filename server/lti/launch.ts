@@ -21,7 +21,7 @@ import { checkTokenHeader, verifyTokenSignature } from './checks/token.ts';
 import type { LtiDeps } from './deps.ts';
 import { LtiError } from './errors.ts';
 import { findLoginForLaunch, type LaunchRegistration } from './launch-queries.ts';
-import { consumeStateAndRecordLaunch, recordLaunchIfLoginAndRegistrationMatch, type LaunchData } from './launch-record.ts';
+import { recordLaunchIfLoginAndRegistrationMatch, type LaunchData } from './launch-record.ts';
 import { clearStateCookie } from './state-cookie.ts';
 import { ltiToolUrls } from './tool-urls.ts';
 
@@ -46,7 +46,8 @@ export function hashCredential(credential: string): string {
  * which passes or throws an LtiError with its own code. Order: the browser binding and
  * the login it finishes, the token's header, its signature (only against the keyset of
  * the registration the login was for), then the claims. On success the login is consumed
- * and the launch recorded in one statement, and the browser goes to the exercise.
+ * and the launch recorded in one statement, which re-checks the login and the registration
+ * against the current rows, and the browser goes to the exercise.
  *
  * Most launches take a shorter road to the same verdict (`launchFromCachedRegistration`):
  * when this process knows the registration the token names, it verifies the token against
@@ -70,25 +71,32 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
   const fast = await launchFromCachedRegistration(state, idToken, appId, now, deps);
   if (fast instanceof Response) return fast;
 
-  const found = await findLoginForLaunch(deps.prisma, state);
-  const login = checkLoginState(found?.login ?? null, appId, now);
-  checkTokenHeader(idToken);
-  const registration = checkLoginRegistration(found?.registration, login, appId);
-  const context = { appId, registrationId: registration.id };
-  try {
-    // Same URL as the fetch that just failed on the short road: its verdict stands (and the
-    // learner does not wait for a second timeout). A changed URL is fetched as usual.
-    if (fast?.keysetFailure && fast.keysetUrl === registration.keysetUrl) throw fast.keysetFailure;
-    const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets, deps.requestLogger);
-    const launch = checkClaims(claims, registration, now, deps, login.nonce);
-    if (!(await consumeStateAndRecordLaunch(deps.sql, state, launch, now))) {
-      throw new LtiError('ERR_LTI_NONCE_REUSED', 'state consumed by a concurrent launch');
+  // Twice at most: the write re-checks the login and the registration as this path read them,
+  // and one of them may change while the keyset is fetched. Reading both again then names
+  // what changed (or records the launch against the registration as it now is).
+  for (let attempt = 1; ; attempt++) {
+    const found = await findLoginForLaunch(deps.prisma, state);
+    const login = checkLoginState(found?.login ?? null, appId, now);
+    checkTokenHeader(idToken);
+    const registration = checkLoginRegistration(found?.registration, login, appId);
+    const context = { appId, registrationId: registration.id };
+    try {
+      // Same URL as the fetch that just failed on the short road: its verdict stands (and the
+      // learner does not wait for a second timeout). A changed URL is fetched as usual.
+      if (fast?.keysetFailure && fast.keysetUrl === registration.keysetUrl) throw fast.keysetFailure;
+      const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets, deps.requestLogger);
+      const launch = checkClaims(claims, registration, now, deps, login.nonce);
+      if (await recordLaunchIfLoginAndRegistrationMatch(deps.sql, { state, nonce: login.nonce, registration, launch, now })) {
+        deps.registrations.set(registration);
+        return launched(launch, registration, state, deps);
+      }
+      if (attempt === 2) {
+        throw new LtiError('ERR_LTI_STATE_UNKNOWN', 'the write found the login used, expired, or its registration changed, on both attempts');
+      }
+    } catch (err) {
+      if (err instanceof LtiError) Object.assign(err.context, context);
+      throw err;
     }
-    deps.registrations.set(registration);
-    return launched(launch, registration, state, deps);
-  } catch (err) {
-    if (err instanceof LtiError) Object.assign(err.context, context);
-    throw err;
   }
 }
 

@@ -9,18 +9,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { uuidv7 } from '../../server/ids.ts';
 import { deleteExpiredLoginStates } from '../../server/lti/cleanup.ts';
-import { consumeStateAndRecordLaunch, type LaunchData } from '../../server/lti/launch-record.ts';
+import type { LaunchRegistration } from '../../server/lti/launch-queries.ts';
+import { recordLaunchIfLoginAndRegistrationMatch, type LaunchData } from '../../server/lti/launch-record.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 
 let db: Database;
 let appId: string;
 let registrationId: string;
+let registration: LaunchRegistration;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   const owner = await db.prisma.owner.create({ data: { name: 'o' } });
   const app = await db.prisma.app.create({ data: { ownerId: owner.id, name: 'a', exerciseUrl: 'https://x.test/', isPublic: true } });
-  const registration = await db.prisma.ltiRegistration.create({
+  const row = await db.prisma.ltiRegistration.create({
     data: {
       appId: app.id,
       issuer: 'https://platform.test',
@@ -32,14 +34,29 @@ beforeAll(async () => {
     },
   });
   appId = app.id;
-  registrationId = registration.id;
+  registrationId = row.id;
+  registration = {
+    id: row.id,
+    appId: app.id,
+    issuer: row.issuer,
+    clientId: row.clientId,
+    keysetUrl: row.keysetUrl,
+    authLoginUrl: row.authLoginUrl,
+    deploymentIds: row.deploymentIds,
+    isPublic: app.isPublic,
+    exerciseUrl: app.exerciseUrl,
+  };
 });
 afterAll(() => db?.close());
 
+const nonces = new Map<string, string>();
+
 async function login(expiresAt: Date): Promise<string> {
   const state = randomBytes(32).toString('base64url');
+  const nonce = randomBytes(32).toString('base64url');
+  nonces.set(state, nonce);
   await db.prisma.loginState.create({
-    data: { state, nonce: randomBytes(32).toString('base64url'), appId, registrationId, createdAt: new Date(expiresAt.getTime() - 600_000), expiresAt },
+    data: { state, nonce, appId, registrationId, createdAt: new Date(expiresAt.getTime() - 600_000), expiresAt },
   });
   return state;
 }
@@ -79,7 +96,8 @@ describe('deleteExpiredLoginStates and a launch in flight', () => {
     // While the launch verifies the token, another process's cleanup runs, 2 s after the start.
     await deleteExpiredLoginStates(db.prisma, new Date(started.getTime() + 2_000));
     // The launch's write, on its start time: the login was unused and unexpired then.
-    expect(await consumeStateAndRecordLaunch(db.sql, state, launchData(started), started)).toBe(true);
+    const launch = launchData(started);
+    expect(await recordLaunchIfLoginAndRegistrationMatch(db.sql, { state, nonce: nonces.get(state)!, registration, launch, now: started })).toBe(true);
   });
 
   it('still deletes logins once no launch can be finishing them', async () => {

@@ -258,6 +258,64 @@ describe('statements per launch', () => {
     });
   });
 
+  describe('a change made while a process without the registration fetches the keyset is seen by the write', () => {
+    /**
+     * The full path (a process whose registration cache has lapsed) reads the login and the
+     * registration, then fetches the platform's keyset, then writes: `change` runs while that
+     * fetch is in flight. The write must re-check what the read returned.
+     */
+    async function launchWithChangeDuringKeysetFetch(change: (app: PublicApp) => Promise<unknown>): Promise<{ response: Response; app: PublicApp }> {
+      let offsetMs = 0;
+      let duringFetch: (() => Promise<unknown>) | undefined;
+      const other = await startToolServer(db, {
+        now: () => new Date(Date.now() + offsetMs),
+        fetch: async (input, init) => {
+          const hook = duringFetch;
+          duringFetch = undefined;
+          await hook?.();
+          return globalThis.fetch(input, init);
+        },
+      });
+      try {
+        const { platform, app: changed } = await anotherPlatformApp(other.baseUrl);
+        const jar = new CookieJar();
+        const login = await initiateLogin(platform, changed, jar);
+        const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
+        offsetMs = 61_000; // past the registration cache's minute: the launch takes the full path
+        duringFetch = () => change(changed);
+        const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
+        expect(duringFetch, 'the keyset was fetched').toBeUndefined();
+        return { response, app: changed };
+      } finally {
+        await other.close();
+      }
+    }
+
+    it.each<[string, string, (app: PublicApp) => Promise<unknown>]>([
+      ['app made private', 'ERR_LTI_APP_NOT_PUBLIC', (a) => db.prisma.app.update({ where: { id: a.appId }, data: { isPublic: false } })],
+      ['deployment removed', 'ERR_LTI_UNKNOWN_DEPLOYMENT', (a) => db.prisma.ltiRegistration.update({ where: { id: a.registrationId }, data: { deploymentIds: ['another-deployment'] } })],
+      ['registration removed', 'ERR_LTI_UNKNOWN_REGISTRATION', (a) => db.prisma.ltiRegistration.delete({ where: { id: a.registrationId } })],
+      ['issuer changed', 'ERR_LTI_ISSUER', (a) => db.prisma.ltiRegistration.update({ where: { id: a.registrationId }, data: { issuer: 'https://moved-lms.example.org' } })],
+    ])('%s → %s, nothing recorded', async (_label, code, change) => {
+      const before = await rowCounts();
+      const { response } = await launchWithChangeDuringKeysetFetch(change);
+      expect(await errorCode(response)).toBe(code);
+      const after = await rowCounts();
+      expect(after.launches).toBe(before.launches);
+      expect(after.usedLogins).toBe(before.usedLogins);
+    });
+
+    it('exercise URL changed → recorded, and the learner lands on the new one', async () => {
+      const before = await rowCounts();
+      const { response } = await launchWithChangeDuringKeysetFetch((a) =>
+        db.prisma.app.update({ where: { id: a.appId }, data: { exerciseUrl: 'https://exercises.example.test/moved-meanwhile' } }),
+      );
+      expect(response.status).toBe(303);
+      expect(response.headers.get('location')).toMatch(/^https:\/\/exercises\.example\.test\/moved-meanwhile#/);
+      expect((await rowCounts()).launches).toBe(before.launches! + 1);
+    });
+  });
+
   it('the same form posted twice at once records one launch', async () => {
     const jar = new CookieJar();
     const login = await initiateLogin(openedx, app, jar);
