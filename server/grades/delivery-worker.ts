@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { sqlTimestamp as ts } from '../db/sql.ts';
+import { storableText } from '../db/storable-text.ts';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { fetchTextLimited, OutboundError, type FetchLike } from '../http/limited-fetch.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AccessTokens, excerpt, isTransientStatus, retryAfterMs, TokenRequestError } from './access-tokens.ts';
-import { AGS_SCOPE_SCORE, fullMarksScore, lineitemUrlProblem, SCORE_CONTENT_TYPE, scoresUrl } from './ags.ts';
+import { AGS_SCOPE_SCORE, fullMarksScore, isAgsSuccess, lineitemUrlProblem, notAgsSuccess, SCORE_CONTENT_TYPE, scoresUrl } from './ags.ts';
 
 export interface DeliveryPolicy {
   /** How long a claimed grade is ours; a crashed process's claims expire after this. */
@@ -95,6 +96,8 @@ export const INVALID_CLIENT_HINT = 'the platform refused our client credentials:
 
 /** The `component` of the worker's own lines (the access token requests it makes have theirs). */
 const WORKER_COMPONENT = 'grades';
+/** Grade.lastError holds this many characters of the reason (a platform's answer is cut to 300 before). */
+const MAX_LAST_ERROR = 1000;
 
 type Outcome =
   /** `note`: why the answer's body was not read although the platform accepted the score. */
@@ -179,7 +182,11 @@ export class DeliveryWorker {
     const clock = await this.#clock();
     // The claim takes at most one grade per learner and line item (see #claim): all in parallel.
     const claimed = await this.#claim(clock());
-    await Promise.all(claimed.map((grade) => this.#deliver(grade, clock)));
+    // allSettled: one outcome that could not be written must not abandon its siblings'
+    // (still sending, still to be written) — nor let stop() return while they run.
+    const settled = await Promise.allSettled(claimed.map((grade) => this.#deliver(grade, clock)));
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure) throw failure.reason;
     return claimed.length;
   }
 
@@ -323,8 +330,11 @@ export class DeliveryWorker {
         // The status line is the platform's verdict: a 2xx whose body was too large or too
         // slow to read has stored the score, and we never need that body. Retrying would only
         // send the score again and end in "gave up" for a score that is there.
-        if (err instanceof OutboundError && err.status !== undefined && err.status >= 200 && err.status < 300) {
+        if (err instanceof OutboundError && err.status !== undefined && isAgsSuccess(err.status)) {
           return { kind: 'delivered', note: `${error} (answered ${err.status})` };
+        }
+        if (err instanceof OutboundError && err.status !== undefined && err.status >= 200 && err.status < 300) {
+          return { kind: 'failed', error: notAgsSuccess(err.status), status: err.status };
         }
         // A refused address stays refused until an operator changes the allowlist (then: retryGrade).
         if (err instanceof OutboundError && err.code === 'ERR_OUTBOUND_FORBIDDEN_ADDRESS') return { kind: 'failed', error };
@@ -332,7 +342,8 @@ export class DeliveryWorker {
       } finally {
         this.#d.metrics?.deliveryAttemptDuration.observe((monotonicMs() - started) / 1000);
       }
-      if (res.status >= 200 && res.status < 300) return { kind: 'delivered' };
+      if (isAgsSuccess(res.status)) return { kind: 'delivered' };
+      if (res.status >= 200 && res.status < 300) return { kind: 'failed', error: notAgsSuccess(res.status), status: res.status };
       const error = `score service answered ${res.status}: ${excerpt(res.text)}`;
       if ((res.status === 401 || res.status === 403) && tokenTry === 1) {
         this.#d.accessTokens.invalidate(registration, scopes, token);
@@ -358,7 +369,7 @@ export class DeliveryWorker {
       data = { state: 'DELIVERED', deliveredAt: now, nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: null, lastStatus: null, credentialRefusals };
     } else if (outcome.kind === 'failed' || gaveUp) {
       const error = gaveUp ? `${gaveUp}; last: ${outcome.error}` : outcome.error;
-      data = { state: 'FAILED', nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: error.slice(0, 1000), lastStatus: outcome.status ?? null, credentialRefusals };
+      data = { state: 'FAILED', nextAttemptAt: null, leaseUntil: null, leaseOwner: null, lastError: storableText(error, MAX_LAST_ERROR), lastStatus: outcome.status ?? null, credentialRefusals };
     } else {
       // Retry-After is honoured, but a platform cannot postpone a grade past our longest backoff.
       const delay = Math.min(this.#p.maxBackoffMs, Math.max(this.backoffMs(grade.attempts), outcome.retryAfterMs ?? 0));
@@ -366,7 +377,7 @@ export class DeliveryWorker {
         nextAttemptAt: new Date(now.getTime() + delay),
         leaseUntil: null,
         leaseOwner: null,
-        lastError: outcome.error.slice(0, 1000),
+        lastError: storableText(outcome.error, MAX_LAST_ERROR),
         lastStatus: outcome.status ?? null,
         credentialRefusals,
       };

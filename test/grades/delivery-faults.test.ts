@@ -332,6 +332,89 @@ describe('a 2xx whose body cannot be read is still delivered', () => {
   });
 });
 
+describe('only the answers by which a score service says it stored a score count as delivered', () => {
+  it.each([201, 202, 204])('%i → DELIVERED after one POST', async (status) => {
+    rewriteScoreAnswer = () => new Response(status === 204 ? null : '{}', { status });
+    const { grade } = await bench.launchAndComplete();
+    expect(await bench.worker.runOnce()).toBe(1);
+    expect(await gradeRow(db, grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 1, lastError: null });
+    expect(bench.scoreAttempts()).toHaveLength(1);
+  });
+
+  it.each([203, 206, 207])('%i (another 2xx) → FAILED with the reason, not DELIVERED, and not sent again', async (status) => {
+    rewriteScoreAnswer = () => new Response('{}', { status });
+    const { grade } = await bench.launchAndComplete();
+    expect(await bench.worker.runOnce()).toBe(1);
+    const row = await gradeRow(db, grade.id);
+    expect(row).toMatchObject({ state: 'FAILED', attempts: 1, lastStatus: status, deliveredAt: null, nextAttemptAt: null });
+    expect(row.lastError).toBe(`score service answered ${status}, which is not an answer by which a score service says it stored a score (200, 201, 202, 204)`);
+    clock.advance(3_600_000);
+    expect(await bench.worker.runOnce()).toBe(0);
+    expect(bench.scoreAttempts()).toHaveLength(1);
+  });
+});
+
+describe('an answer whose text PostgreSQL cannot store (a NUL byte)', () => {
+  it('503 whose body holds a NUL → the retry is recorded (NUL shown as U+FFFD), then delivered', async () => {
+    bench.platform.failNext('scores', { status: 503, body: 'upstream\u0000gateway' });
+    const { sub, grade } = await bench.launchAndComplete();
+    expect(await bench.worker.runOnce()).toBe(1);
+    const row = await gradeRow(db, grade.id);
+    expect(row).toMatchObject({ state: 'PENDING', attempts: 1, lastStatus: 503, leaseOwner: null, leaseUntil: null });
+    expect(row.lastError).toBe('score service answered 503: upstream\uFFFDgateway');
+    expect(row.nextAttemptAt!.getTime()).toBeGreaterThan(clock.now().getTime());
+    expect(await deliverOnce(grade.id)).toMatchObject({ state: 'DELIVERED', attempts: 2 });
+    expect(bench.scoresOf(sub)).toHaveLength(1);
+  });
+
+  it('400 whose body holds a NUL → FAILED with the reason', async () => {
+    bench.platform.failNext('scores', { status: 400, body: 'bad\u0000request' });
+    const { grade } = await bench.launchAndComplete();
+    await bench.worker.runOnce();
+    expect(await gradeRow(db, grade.id)).toMatchObject({ state: 'FAILED', attempts: 1, lastStatus: 400, lastError: 'score service answered 400: bad\uFFFDrequest' });
+  });
+});
+
+describe('an outcome that cannot be written', () => {
+  it('does not abandon the other deliveries of its batch: the poll ends only when every outcome is settled', async () => {
+    // The first "delivered" write of the batch fails in the database (a sequence is not rolled
+    // back with the failing statement, so only the first one does).
+    await db.prisma.$executeRawUnsafe('CREATE SEQUENCE "test_outcome_write"');
+    await db.prisma.$executeRawUnsafe(`
+      CREATE FUNCTION "test_fail_first_delivered"() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW."state" = 'DELIVERED' AND nextval('"test_outcome_write"') = 1 THEN
+          RAISE EXCEPTION 'injected: the outcome write failed';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await db.prisma.$executeRawUnsafe(
+      'CREATE TRIGGER "test_fail_first_delivered" BEFORE UPDATE ON "Grade" FOR EACH ROW EXECUTE FUNCTION "test_fail_first_delivered"()',
+    );
+    try {
+      const first = await bench.launchAndComplete();
+      const second = await bench.launchAndComplete();
+      // One score POST is answered at once (its write fails), the other only after a while.
+      bench.platform.failNext('scores', { hangMs: 400 });
+      await expect(bench.worker.runOnce()).rejects.toThrow(/injected: the outcome write failed/);
+      const rows = await Promise.all([gradeRow(db, first.grade.id), gradeRow(db, second.grade.id)]);
+      // The slow one was awaited and written before the poll reported the failure.
+      expect(rows.map((r) => r.state).sort()).toEqual(['DELIVERED', 'PENDING']);
+      const stuck = rows.find((r) => r.state === 'PENDING')!;
+      expect(stuck.leaseOwner).not.toBeNull();
+      // The failed write left the row leased: once the lease runs out it is sent (again) and written.
+      clock.advanceTo(stuck.leaseUntil!);
+      clock.advance(1);
+      expect(await bench.worker.runOnce()).toBe(1);
+      expect((await gradeRow(db, stuck.id)).state).toBe('DELIVERED');
+    } finally {
+      await db.prisma.$executeRawUnsafe('DROP TRIGGER "test_fail_first_delivered" ON "Grade"');
+      await db.prisma.$executeRawUnsafe('DROP FUNCTION "test_fail_first_delivered"()');
+      await db.prisma.$executeRawUnsafe('DROP SEQUENCE "test_outcome_write"');
+    }
+  });
+});
+
 describe('access token refresh on 401/403', () => {
   it('401 once from the score service → a new token and delivery within the same attempt', async () => {
     const { sub, grade } = await bench.launchAndComplete();
