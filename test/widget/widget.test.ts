@@ -54,6 +54,8 @@ class FakeCompletionServer {
   replies: Array<{ status: number; body?: unknown; delayMs?: number; gate?: Promise<unknown> }> = [];
   /** Until then (Date.now() ms), POSTs are refused as the server's rate limiter does: 429 with Retry-After. */
   limitedUntil = 0;
+  /** How long the CORS preflight takes to answer. */
+  preflightDelayMs = 0;
   #server: Server | undefined;
   #port = 0;
 
@@ -85,6 +87,7 @@ class FakeCompletionServer {
     this.preflights = 0;
     this.replies = [];
     this.limitedUntil = 0;
+    this.preflightDelayMs = 0;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -99,6 +102,7 @@ class FakeCompletionServer {
     }
     if (req.method === 'OPTIONS') {
       this.preflights++;
+      if (this.preflightDelayMs) await new Promise((resolve) => setTimeout(resolve, this.preflightDelayMs));
       res.writeHead(204, cors).end();
       return;
     }
@@ -367,6 +371,32 @@ describe('<lti-completion> in Chromium', () => {
     await page.evaluate(() => document.querySelector('lti-completion')?.complete());
     expect(api.hits).toHaveLength(1);
     expect(await state(page)).toBe('recorded');
+  });
+
+  test('leaving the page right after Finish does not cancel the completion (sent with keepalive)', async () => {
+    const { page } = await open(`/exercise.html${launchFragment()}`);
+    // The preflight is still under way when the page goes: a plain fetch would be cancelled
+    // with the page, before its POST is ever sent.
+    api.preflightDelayMs = 300;
+    await page.evaluate(() => {
+      document.querySelector('lti-completion')!.complete();
+      location.href = 'about:blank';
+    });
+    await page.waitForURL('about:blank');
+    await expect.poll(() => api.hits.length, { timeout: 5_000 }).toBe(1);
+    expect(api.hits[0]).toMatchObject({ authorization: `Bearer ${CREDENTIAL}`, body: '{}' });
+  });
+
+  test('a browser that refuses keepalive with a preflight: the retry, sent without it, records the completion', async () => {
+    const { page } = await open(`/exercise.html${launchFragment()}`);
+    await page.evaluate(() => {
+      const fetch = window.fetch;
+      window.fetch = (input, init) => (init?.keepalive ? Promise.reject(new TypeError('Failed to fetch')) : fetch(input, init));
+    });
+    await page.locator(FINISH).click();
+    await waitForStatus(page, 'Recorded. You can close this page.');
+    expect(api.hits).toHaveLength(1);
+    expect(await events(page)).toEqual([{ type: 'lti-completion-recorded', detail: RECORDED_DETAIL }]);
   });
 
   test('401: lti-completion-error invalid_credential, not retried, no Retry button', async () => {

@@ -163,7 +163,10 @@ export class LtiCompletion extends LitElement {
     // Keeps a retryable #error: the Retry button stays (inactive), so its keyboard focus does too.
     this.#state = 'sending';
     this.requestUpdate();
-    const result = await withRetries(() => postCompletion(target.server, target.credential), RETRY_DELAYS_MS);
+    // The first try is sent with keepalive, so closing or leaving the page right after Finish
+    // does not cancel it; the retries are sent without, in case a browser refuses keepalive
+    // with a CORS preflight (the first try then fails as a network error, and the retry goes).
+    const result = await withRetries((attempt) => postCompletion(target.server, target.credential, { keepalive: !attempt }), RETRY_DELAYS_MS);
     if (result.ok) {
       this.#set('recorded', null);
       this.#emit<LtiCompletionRecordedDetail>('lti-completion-recorded', result.recorded);

@@ -12,7 +12,11 @@ export type CompletionResult =
 export async function postCompletion(
   server: string,
   credential: string,
-  { fetch: fetchFn = fetch, timeoutMs = 15_000 }: { fetch?: typeof fetch; timeoutMs?: number } = {},
+  {
+    fetch: fetchFn = fetch,
+    timeoutMs = 15_000,
+    keepalive = false,
+  }: { fetch?: typeof fetch; timeoutMs?: number; keepalive?: boolean } = {},
 ): Promise<CompletionResult> {
   let response: Response;
   try {
@@ -23,6 +27,7 @@ export async function postCompletion(
       mode: 'cors',
       credentials: 'omit',
       cache: 'no-store',
+      keepalive,
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (cause) {
@@ -58,15 +63,17 @@ export async function postCompletion(
  * the last result.
  */
 export async function withRetries(
-  attempt: () => Promise<CompletionResult>,
+  /** Called with the attempt's number, from 0. */
+  attempt: (n: number) => Promise<CompletionResult>,
   delaysMs: readonly number[],
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 ): Promise<CompletionResult> {
-  let result = await attempt();
+  let n = 0;
+  let result = await attempt(n);
   for (const delay of delaysMs) {
     if (result.ok || !result.error.retryable) break;
     await sleep(Math.max(delay, result.retryAfterMs));
-    result = await attempt();
+    result = await attempt(++n);
   }
   return result;
 }
