@@ -2,6 +2,7 @@ import type { App } from '../server/generated/prisma/client.ts';
 import { NotFoundError, ValidationError } from '../server/errors.ts';
 import { ltiToolUrls } from '../server/lti/tool-urls.ts';
 import { InputChecker, LIMITS } from '../server/validation.ts';
+import { changedFields } from './changed-fields.ts';
 import { builder, PAGE } from './builder.ts';
 import { decodeIdOf, tryDecodeIdOf } from './errors.ts';
 
@@ -177,16 +178,16 @@ builder.mutationFields((t) => ({
       if (input.exerciseUrl != null) data.exerciseUrl = check.url('exerciseUrl', input.exerciseUrl);
       if (input.isPublic != null) data.isPublic = input.isPublic;
       check.done();
-      if (Object.keys(data).length === 0) {
-        // Nothing to write: updateMany would count 0 rows and call the caller's own app missing.
-        const app = await ctx.prisma.app.findFirst({ where: { id, ownerId: ctx.viewer.ownerId } });
-        if (!app) throw new NotFoundError('App', String(input.id));
-        return { app };
-      }
+      const current = await ctx.prisma.app.findFirst({ where: { id, ownerId: ctx.viewer.ownerId } });
+      if (!current) throw new NotFoundError('App', String(input.id));
+      const changes = changedFields(current, data);
+      // Nothing to write: the app as it is, updatedAt unmoved.
+      if (Object.keys(changes).length === 0) return { app: current };
       const { count } = await ctx.prisma.app.updateMany({
         where: { id, ownerId: ctx.viewer.ownerId },
-        data,
+        data: changes,
       });
+      // Deleted since it was read.
       if (count === 0) throw new NotFoundError('App', String(input.id));
       return { app: await ctx.prisma.app.findUniqueOrThrow({ where: { id } }) };
     },

@@ -2,6 +2,7 @@ import { Prisma, type LtiRegistration } from '../server/generated/prisma/client.
 import { NotFoundError, ValidationError } from '../server/errors.ts';
 import type { OutboundPolicy } from '../server/http/outbound-policy.ts';
 import { InputChecker, LIMITS } from '../server/validation.ts';
+import { changedFields } from './changed-fields.ts';
 import { builder } from './builder.ts';
 import { decodeIdOf } from './errors.ts';
 
@@ -227,18 +228,18 @@ builder.mutationFields((t) => ({
       const check = new InputChecker();
       const data = checkRegistration(input, check, ctx.outboundPolicy);
       check.done();
-      if (Object.keys(data).length === 0) {
-        // Nothing to write: updateMany would count 0 rows and call the caller's own registration missing.
-        const registration = await ctx.prisma.ltiRegistration.findFirst({ where: { id, app: { ownerId: ctx.viewer.ownerId } } });
-        if (!registration) throw new NotFoundError('LtiRegistration', String(input.id));
-        return { registration };
-      }
+      const current = await ctx.prisma.ltiRegistration.findFirst({ where: { id, app: { ownerId: ctx.viewer.ownerId } } });
+      if (!current) throw new NotFoundError('LtiRegistration', String(input.id));
+      const changes = changedFields(current, data);
+      // Nothing to write: the registration as it is, updatedAt unmoved.
+      if (Object.keys(changes).length === 0) return { registration: current };
       const { count } = await withDuplicateCheck(() =>
         ctx.prisma.ltiRegistration.updateMany({
           where: { id, app: { ownerId: ctx.viewer.ownerId } },
-          data,
+          data: changes,
         }),
       );
+      // Removed since it was read.
       if (count === 0) throw new NotFoundError('LtiRegistration', String(input.id));
       return { registration: await ctx.prisma.ltiRegistration.findUniqueOrThrow({ where: { id } }) };
     },

@@ -150,32 +150,32 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'RATE_LIMIT_LOGIN_PER_MINUTE',
     default: String(DEFAULT_RATE_LIMITS.loginPerMinute),
-    description: 'LTI login requests per client address per minute (also the burst); 0 turns the limit off.',
+    description: 'LTI login requests per client address per minute (also the burst); 0 turns the limit off; at most 1,000,000.',
   },
   {
     name: 'RATE_LIMIT_LAUNCH_PER_MINUTE',
     default: String(DEFAULT_RATE_LIMITS.launchPerMinute),
-    description: 'LTI launch requests per client address per minute (also the burst); 0 turns the limit off.',
+    description: 'LTI launch requests per client address per minute (also the burst); 0 turns the limit off; at most 1,000,000.',
   },
   {
     name: 'RATE_LIMIT_COMPLETION_PER_MINUTE',
     default: String(DEFAULT_RATE_LIMITS.completionPerMinute),
-    description: 'Completion reports per client address per minute; 0 turns the limit off.',
+    description: 'Completion reports per client address per minute; 0 turns the limit off; at most 1,000,000.',
   },
   {
     name: 'RATE_LIMIT_COMPLETION_PER_CREDENTIAL_PER_MINUTE',
     default: String(DEFAULT_RATE_LIMITS.completionPerCredentialPerMinute),
-    description: 'Completion reports per launch credential per minute; 0 turns the limit off.',
+    description: 'Completion reports per launch credential per minute; 0 turns the limit off; at most 1,000,000.',
   },
   {
     name: 'RATE_LIMIT_GRAPHQL_PER_MINUTE',
     default: String(DEFAULT_RATE_LIMITS.graphqlPerMinute),
-    description: 'GraphQL requests per client address per minute; 0 turns the limit off.',
+    description: 'GraphQL requests per client address per minute; 0 turns the limit off; at most 1,000,000.',
   },
   {
     name: 'RATE_LIMIT_GRAPHQL_PER_TOKEN_PER_MINUTE',
     default: String(DEFAULT_RATE_LIMITS.graphqlPerTokenPerMinute),
-    description: 'GraphQL requests per API token per minute; 0 turns the limit off.',
+    description: 'GraphQL requests per API token per minute; 0 turns the limit off; at most 1,000,000.',
   },
   {
     name: 'TOOL_KEY_ENCRYPTION_SECRET',

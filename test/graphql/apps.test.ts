@@ -156,6 +156,19 @@ describe('updateApp', () => {
     }
   });
 
+  it('the same values again (as the dashboard’s edit dialog sends every field) change nothing, updatedAt included', async () => {
+    const app = await createApp(alice, 'Same');
+    await new Promise((resolve) => setTimeout(resolve, 5)); // a write now would move updatedAt
+    const same = { id: app.id, name: app.name, exerciseUrl: app.exerciseUrl, isPublic: app.isPublic };
+    const { updateApp } = await alice.run(UpdateAppDocument, { input: same });
+    expect(updateApp).toEqual({ __typename: 'AppPayload', app });
+    // One real change among the same values is written, and moves updatedAt.
+    const renamed = await alice.run(UpdateAppDocument, { input: { ...same, name: 'Renamed' } });
+    if (renamed.updateApp.__typename !== 'AppPayload') throw new Error(renamed.updateApp.__typename);
+    expect(renamed.updateApp.app).toMatchObject({ name: 'Renamed', exerciseUrl: app.exerciseUrl });
+    expect(new Date(renamed.updateApp.app.updatedAt).getTime()).toBeGreaterThan(new Date(app.updatedAt).getTime());
+  });
+
   it('with nothing to change, another owner’s app and a missing one are still not found', async () => {
     const bobs = await createApp(bob, 'Not yours');
     const missing = encodeGlobalID('App', '00000000-0000-7000-8000-000000000000');

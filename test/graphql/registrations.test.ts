@@ -238,6 +238,29 @@ describe('updateLtiRegistration and removeLtiRegistration', () => {
     }
   });
 
+  it('the same values again (as the dashboard sends them) change nothing, updatedAt included; one change moves it', async () => {
+    const added = await add(alice, studioValues({ label: 'Same' }));
+    if (added.__typename !== 'LtiRegistrationPayload') throw new Error(added.__typename);
+    const reg = added.registration;
+    await new Promise((resolve) => setTimeout(resolve, 5)); // a write now would move updatedAt
+    const same = {
+      id: reg.id,
+      label: reg.label,
+      issuer: reg.issuer,
+      clientId: reg.clientId,
+      authLoginUrl: reg.authLoginUrl,
+      authTokenUrl: reg.authTokenUrl,
+      keysetUrl: reg.keysetUrl,
+      deploymentIds: reg.deploymentIds,
+    };
+    const { updateLtiRegistration } = await alice.run(UpdateLtiRegistrationDocument, { input: same });
+    expect(updateLtiRegistration).toEqual({ __typename: 'LtiRegistrationPayload', registration: reg });
+    const changed = await alice.run(UpdateLtiRegistrationDocument, { input: { ...same, deploymentIds: [...reg.deploymentIds, 'another'] } });
+    if (changed.updateLtiRegistration.__typename !== 'LtiRegistrationPayload') throw new Error(changed.updateLtiRegistration.__typename);
+    expect(changed.updateLtiRegistration.registration.deploymentIds).toEqual([...reg.deploymentIds, 'another']);
+    expect(new Date(changed.updateLtiRegistration.registration.updatedAt).getTime()).toBeGreaterThan(new Date(reg.updatedAt).getTime());
+  });
+
   it('a null label next to a change keeps the label; only spaces clear it like an empty one', async () => {
     const added = await add(alice, studioValues({ label: 'Spring' }));
     if (added.__typename !== 'LtiRegistrationPayload') throw new Error(added.__typename);
