@@ -433,7 +433,17 @@ export function createApp(config: Config, deps: AppDeps): App {
    */
   async function handleWithRequestId(request: Request, context: RequestContext): Promise<Response> {
     const reqId = requestIdFor(request.headers.get(REQUEST_ID_HEADER));
-    const response = await handle(request, context, logger.child({ reqId }), reqId);
+    const log = logger.child({ reqId });
+    let response: Response;
+    try {
+      response = await handle(request, context, log, reqId);
+    } catch (err) {
+      // The last line of defence: every route answers its own errors, but one that escapes
+      // (a bug, or a dependency throwing before a route's handler, e.g. in the rate limiter)
+      // must not reach the adapter, whose own 500 shows the error's message and stack.
+      log.error({ err }, 'request failed');
+      response = unexpectedErrorResponse(pathWithinBase(new URL(request.url).pathname, basePath));
+    }
     return withHeader(response, REQUEST_ID_HEADER, reqId);
   }
 
@@ -463,6 +473,18 @@ export function createApp(config: Config, deps: AppDeps): App {
     metrics,
     startBackgroundJobs,
   };
+}
+
+/** A 500 that says nothing of the error, in the form the route's clients read. */
+function unexpectedErrorResponse(pathname: string): Response {
+  if (pathname === COMPLETIONS_PATH) return completionServerError();
+  if (pathname === GRAPHQL_PATH) {
+    return new Response(
+      JSON.stringify({ errors: [{ message: 'Something went wrong on our side. Try again in a moment.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }),
+      { status: 500, headers: JSON_HEADERS },
+    );
+  }
+  return ltiErrorResponse(new LtiError('ERR_LTI_INTERNAL', 'unexpected error'));
 }
 
 /** Sets a response header, copying the response when its headers are immutable (e.g. Response.redirect). */

@@ -18,7 +18,18 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
       timestamp: pino.stdTimeFunctions.isoTime,
       // Defence in depth: secrets must never be logged in the first place.
       redact: {
-        paths: ['*.authorization', '*.token', '*.id_token', '*.headers.authorization'],
+        // At the top of a log line's fields and one level down (e.g. in `err`, `request`).
+        paths: [
+          'authorization',
+          'token',
+          'id_token',
+          'credential',
+          '*.authorization',
+          '*.token',
+          '*.id_token',
+          '*.credential',
+          '*.headers.authorization',
+        ],
         censor: '[redacted]',
       },
     },

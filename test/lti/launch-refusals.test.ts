@@ -4,10 +4,12 @@
  * token, that no Launch was recorded, and (where the login exists) that it is still unused.
  */
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { base64url } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { LTI_ERRORS, type LtiErrorCode } from '../../server/lti/errors.ts';
+import { createLogger } from '../../server/logger.ts';
 import { stateCookieName } from '../../server/lti/state-cookie.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import {
@@ -514,5 +516,94 @@ describe('login refusals', () => {
     const auth = await openedx.authorize(login.headers.get('location')!, { expectedRedirectUri: app.urls.launchUrl });
     const response = await postLaunch(auth.redirectUri, { id_token: auth.idToken, state: auth.state }, jar.header());
     expect(response.status).toBe(303);
+  });
+});
+
+describe('an unexpected error (a bug, or a dependency failing)', () => {
+  /** A tool server whose log lines are kept, `now` may throw, and a platform with a public app on it. */
+  async function brokenServer() {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const clock = { failing: false, detail: '' };
+    const server = await startToolServer(db, {
+      logger: createLogger('debug', sink),
+      now: () => {
+        if (clock.failing) throw new Error(`clock exploded: ${clock.detail}`);
+        return new Date();
+      },
+    });
+    const platform = await startTestPlatform();
+    const brokenApp = await publicAppFor(db, platform, server.baseUrl);
+    const url = new URL(brokenApp.urls.loginUrl);
+    for (const [k, v] of Object.entries({ iss: platform.issuer, login_hint: 'h', target_link_uri: brokenApp.urls.launchUrl, client_id: platform.clientId })) {
+      url.searchParams.set(k, v);
+    }
+    return {
+      lines,
+      clock,
+      app: brokenApp,
+      loginUrl: url,
+      close: async () => {
+        await platform.close();
+        await server.close();
+      },
+    };
+  }
+
+  it('inside the login (the database refuses its statement) → 500 ERR_LTI_INTERNAL page; reason and stack in the log only; audited', async () => {
+    const broken = await brokenServer();
+    const detail = `internal-detail-${randomUUID()}`;
+    await db.prisma.$executeRawUnsafe(`
+      CREATE FUNCTION "test_refuse_login"() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW."appId" = '${broken.app.appId}' THEN RAISE EXCEPTION 'injected: ${detail}'; END IF;
+        RETURN NEW;
+      END $$`);
+    await db.prisma.$executeRawUnsafe('CREATE TRIGGER "test_refuse_login" BEFORE INSERT ON "LoginState" FOR EACH ROW EXECUTE FUNCTION "test_refuse_login"()');
+    try {
+      const audited = await db.prisma.launchRefusal.count({ where: { appId: broken.app.appId, code: 'ERR_LTI_INTERNAL' } });
+      const response = await fetch(broken.loginUrl, { redirect: 'manual' });
+      await expectRefusalPage(response, 500, 'ERR_LTI_INTERNAL', [detail, 'injected']);
+      const logged = broken.lines.find((l) => l.msg === 'lti request failed');
+      expect(logged, JSON.stringify(broken.lines)).toBeDefined();
+      expect(logged!.level).toBe(50); // error
+      expect(JSON.stringify(logged!.err)).toContain(detail);
+      expect((logged!.err as { stack?: string }).stack).toMatch(/\bat /);
+      expect(await db.prisma.launchRefusal.count({ where: { appId: broken.app.appId, code: 'ERR_LTI_INTERNAL' } })).toBe(audited + 1);
+    } finally {
+      await db.prisma.$executeRawUnsafe('DROP TRIGGER "test_refuse_login" ON "LoginState"');
+      await db.prisma.$executeRawUnsafe('DROP FUNCTION "test_refuse_login"()');
+      await broken.close();
+    }
+  });
+
+  it.each([
+    ['the login URL', /ERR_LTI_INTERNAL/, (b: { loginUrl: URL }) => fetch(b.loginUrl, { redirect: 'manual' })],
+    ['the completion endpoint', /"server_error"/, (b: { loginUrl: URL }) => fetch(new URL('/api/completions', b.loginUrl), { method: 'POST', headers: { authorization: 'Bearer x' } })],
+  ])('outside any route’s own handling (%s; the clock throws in the rate limiter) → a generic 500, no message or stack', async (_label, says, request) => {
+    const broken = await brokenServer();
+    broken.clock.detail = `internal-detail-${randomUUID()}`;
+    try {
+      broken.clock.failing = true;
+      const response = await request(broken);
+      broken.clock.failing = false;
+      expect(response.status).toBe(500);
+      expect(response.headers.get('x-request-id')).toBeTruthy();
+      const body = await response.text();
+      expect(body).not.toContain(broken.clock.detail);
+      expect(body).not.toMatch(/clock exploded|\bat .*:\d+:\d+|\.ts\b/);
+      expect(body).toMatch(says);
+      const logged = broken.lines.find((l) => l.msg === 'request failed');
+      expect(logged, JSON.stringify(broken.lines)).toBeDefined();
+      expect(JSON.stringify(logged!.err)).toContain(broken.clock.detail);
+    } finally {
+      broken.clock.failing = false;
+      await broken.close();
+    }
   });
 });
