@@ -118,19 +118,22 @@ describe('addLtiRegistration', () => {
     ['issuer with query', { issuer: 'https://lms.example.org/?a=1' }, ['issuer']],
     ['unparseable login URL', { authLoginUrl: 'lms/launch' }, ['authLoginUrl']],
     ['plain-http token URL', { authTokenUrl: 'http://lms.example.org/token' }, ['authTokenUrl']],
-    ['plain-http keyset URL', { keysetUrl: 'http://10.0.0.5/keys' }, ['keysetUrl']],
+    ['plain-http keyset URL', { keysetUrl: 'http://lms.example.org/keys' }, ['keysetUrl']],
+    ['keyset URL on a private address', { keysetUrl: 'https://10.0.0.5/keys' }, ['keysetUrl']],
     ['empty client ID', { clientId: '  ' }, ['clientId']],
     ['oversized client ID', { clientId: 'c'.repeat(256) }, ['clientId']],
     ['no deployment IDs', { deploymentIds: [] }, ['deploymentIds']],
     ['empty deployment ID', { deploymentIds: ['1', ' '] }, ['deploymentIds']],
     ['oversized label', { label: 'l'.repeat(101) }, ['label']],
     ['several bad fields', { issuer: '', keysetUrl: 'x', deploymentIds: [] }, ['issuer', 'keysetUrl', 'deploymentIds']],
-  ])('refuses %s and stores nothing', async (_label, overrides, fields) => {
+  ])('refuses %s and stores nothing', async (label, overrides, fields) => {
     const before = await db.prisma.ltiRegistration.count();
     const result = await add(alice, studioValues(overrides));
     expect(result.__typename).toBe('ValidationError');
     if (result.__typename !== 'ValidationError') return;
     expect(result.fields.map((f) => f.field)).toEqual(fields);
+    // A plain-http URL is refused for being http, not for anything else about it.
+    if (label.startsWith('plain-http')) expect(result.fields[0]!.message).toMatch(/^Must use https/);
     expect(await db.prisma.ltiRegistration.count()).toBe(before);
   });
 

@@ -45,10 +45,20 @@ describe('1EdTech invalid launches: the table', () => {
   const source = readFileSync(REFUSALS, 'utf8');
   it.each(CASES.filter((c) => 'testedIn' in c).map((c) => ({ ...c })))('$name → $code is tested in launch-refusals', (c) => {
     if (!('testedIn' in c)) throw new Error('unreachable');
-    // The referenced test exists and expects this very code (a table row or an it()).
-    const line = source.split('\n').find((l) => l.includes(`'${c.test}'`));
-    expect(line, `"${c.test}" in ${c.testedIn}`).toBeDefined();
-    expect(line).toContain(c.code);
+    // The referenced test exists and expects this very code: a table row names it on its own
+    // line; an it() must assert it in its body (its title naming the code proves nothing).
+    const lines = source.split('\n');
+    const at = lines.findIndex((l) => l.includes(`'${c.test}'`));
+    expect(at, `"${c.test}" in ${c.testedIn}`).toBeGreaterThanOrEqual(0);
+    const title = lines[at]!;
+    if (!/^\s*it\(/.test(title)) {
+      expect(title).toContain(c.code);
+      return;
+    }
+    const indent = title.match(/^\s*/)![0];
+    const end = lines.findIndex((l, i) => i > at && l.startsWith(`${indent}});`));
+    expect(end, `the end of "${c.test}"`).toBeGreaterThan(at);
+    expect(lines.slice(at + 1, end).join('\n')).toContain(`'${c.code}'`);
   });
 
   it('every code in the table is a documented refusal', () => {
