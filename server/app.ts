@@ -442,7 +442,12 @@ export function createApp(config: Config, deps: AppDeps): App {
       // (a bug, or a dependency throwing before a route's handler, e.g. in the rate limiter)
       // must not reach the adapter, whose own 500 shows the error's message and stack.
       log.error({ err }, 'request failed');
-      response = unexpectedErrorResponse(pathWithinBase(new URL(request.url).pathname, basePath));
+      const pathname = pathWithinBase(new URL(request.url).pathname, basePath);
+      const appRoute = APP_ROUTE.exec(pathname);
+      // Counted like the route's own failures, so these 500s show in the metrics too.
+      if (appRoute) countLtiRefusal(appRoute[2] as 'login' | 'launch', 'ERR_LTI_INTERNAL');
+      else if (pathname === COMPLETIONS_PATH && request.method === 'POST') metrics.completions.inc({ status: '500' });
+      response = unexpectedErrorResponse(pathname, appRoute !== null);
     }
     return withHeader(response, REQUEST_ID_HEADER, reqId);
   }
@@ -476,7 +481,8 @@ export function createApp(config: Config, deps: AppDeps): App {
 }
 
 /** A 500 that says nothing of the error, in the form the route's clients read. */
-function unexpectedErrorResponse(pathname: string): Response {
+function unexpectedErrorResponse(pathname: string, ltiRoute: boolean): Response {
+  if (ltiRoute) return ltiErrorResponse(new LtiError('ERR_LTI_INTERNAL', 'unexpected error'));
   if (pathname === COMPLETIONS_PATH) return completionServerError();
   if (pathname === GRAPHQL_PATH) {
     return new Response(
@@ -484,7 +490,10 @@ function unexpectedErrorResponse(pathname: string): Response {
       { status: 500, headers: JSON_HEADERS },
     );
   }
-  return ltiErrorResponse(new LtiError('ERR_LTI_INTERNAL', 'unexpected error'));
+  return new Response('Something went wrong on our side. Try again in a moment.\n', {
+    status: 500,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+  });
 }
 
 /** Sets a response header, copying the response when its headers are immutable (e.g. Response.redirect). */

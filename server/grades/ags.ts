@@ -70,16 +70,17 @@ export function fullMarksScore(userId: string, at: Date): ScoreBody {
 
 /**
  * The answers by which a score service says it stored (or accepted) a score: 200 OK, 201
- * Created, 202 Accepted, 204 No Content. Another 2xx (203 from a transforming proxy, 206,
- * 207…) says nothing of the kind: counting it as delivered could report a grade the
- * gradebook never got, so it is a visible failure the owner can retry instead.
+ * Created, 202 Accepted, 204 No Content, and 203 (the origin's 200 with its body changed by a
+ * proxy on the way back, RFC 9110 §15.3.4). Another 2xx (205, 206, 207…) says nothing of the
+ * kind: counting it as delivered could report a grade the gradebook never got, so it is a
+ * visible failure the owner can look into and retry instead.
  */
-const AGS_SUCCESS = new Set([200, 201, 202, 204]);
+const AGS_SUCCESS = new Set([200, 201, 202, 203, 204]);
 
 export function isAgsSuccess(status: number): boolean {
   return AGS_SUCCESS.has(status);
 }
 
 export function notAgsSuccess(status: number): string {
-  return `score service answered ${status}, which is not an answer by which a score service says it stored a score (200, 201, 202, 204)`;
+  return `score service answered ${status}, which is not an answer by which a score service says it stored a score (200, 201, 202, 203, 204)`;
 }

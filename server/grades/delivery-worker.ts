@@ -185,8 +185,10 @@ export class DeliveryWorker {
     // allSettled: one outcome that could not be written must not abandon its siblings'
     // (still sending, still to be written) — nor let stop() return while they run.
     const settled = await Promise.allSettled(claimed.map((grade) => this.#deliver(grade, clock)));
-    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failure) throw failure.reason;
+    const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failures.length > 0) {
+      throw new Error(`${failures.length} of ${claimed.length} delivery outcomes could not be recorded`, { cause: failures[0]!.reason });
+    }
     return claimed.length;
   }
 
@@ -275,7 +277,13 @@ export class DeliveryWorker {
       outcome = { kind: 'retry', error: `unexpected: ${(err as Error).message}` };
       log.error({ err }, 'grade delivery crashed');
     }
-    await this.#record(grade, outcome, log, clock);
+    try {
+      await this.#record(grade, outcome, log, clock);
+    } catch (err) {
+      // Each one is logged here, with its grade and what was sent: the poll reports only a count.
+      log.error({ err, outcome: outcome.kind }, 'grade delivery outcome could not be recorded: the grade is sent again when its lease runs out');
+      throw err;
+    }
   }
 
   async #send(grade: ClaimedGrade, gradeLogger: Logger, clock: Clock): Promise<Outcome> {

@@ -71,9 +71,10 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
   const fast = await launchFromCachedRegistration(state, idToken, appId, now, deps);
   if (fast instanceof Response) return fast;
 
-  // Twice at most: the write re-checks the login and the registration as this path read them,
-  // and one of them may change while the keyset is fetched. Reading both again then names
-  // what changed (or records the launch against the registration as it now is).
+  // The write re-checks the login and the registration as this path read them, and one of them
+  // may change while the keyset is fetched. Reading both again then names what changed, or
+  // records the launch against the registration as it now is. Two writes at most: a third
+  // read only names the reason.
   for (let attempt = 1; ; attempt++) {
     const found = await findLoginForLaunch(deps.prisma, state);
     const login = checkLoginState(found?.login ?? null, appId, now);
@@ -86,12 +87,12 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
       if (fast?.keysetFailure && fast.keysetUrl === registration.keysetUrl) throw fast.keysetFailure;
       const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets, deps.requestLogger);
       const launch = checkClaims(claims, registration, now, deps, login.nonce);
+      if (attempt === 3) {
+        throw new LtiError('ERR_LTI_STATE_UNKNOWN', 'the registration or its app changed during each of two launch attempts');
+      }
       if (await recordLaunchIfLoginAndRegistrationMatch(deps.sql, { state, nonce: login.nonce, registration, launch, now })) {
         deps.registrations.set(registration);
         return launched(launch, registration, state, deps);
-      }
-      if (attempt === 2) {
-        throw new LtiError('ERR_LTI_STATE_UNKNOWN', 'the write found the login used, expired, or its registration changed, on both attempts');
       }
     } catch (err) {
       if (err instanceof LtiError) Object.assign(err.context, context);

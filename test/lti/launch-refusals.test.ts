@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { LTI_ERRORS, type LtiErrorCode } from '../../server/lti/errors.ts';
 import { createLogger } from '../../server/logger.ts';
+import { parseExposition } from '../helpers/metrics.ts';
 import { stateCookieName } from '../../server/lti/state-cookie.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import {
@@ -546,6 +547,7 @@ describe('an unexpected error (a bug, or a dependency failing)', () => {
     return {
       lines,
       clock,
+      server,
       app: brokenApp,
       loginUrl: url,
       close: async () => {
@@ -558,14 +560,14 @@ describe('an unexpected error (a bug, or a dependency failing)', () => {
   it('inside the login (the database refuses its statement) → 500 ERR_LTI_INTERNAL page; reason and stack in the log only; audited', async () => {
     const broken = await brokenServer();
     const detail = `internal-detail-${randomUUID()}`;
-    await db.prisma.$executeRawUnsafe(`
-      CREATE FUNCTION "test_refuse_login"() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW."appId" = '${broken.app.appId}' THEN RAISE EXCEPTION 'injected: ${detail}'; END IF;
-        RETURN NEW;
-      END $$`);
-    await db.prisma.$executeRawUnsafe('CREATE TRIGGER "test_refuse_login" BEFORE INSERT ON "LoginState" FOR EACH ROW EXECUTE FUNCTION "test_refuse_login"()');
     try {
+      await db.prisma.$executeRawUnsafe(`
+        CREATE FUNCTION "test_refuse_login"() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW."appId" = '${broken.app.appId}' THEN RAISE EXCEPTION 'injected: ${detail}'; END IF;
+          RETURN NEW;
+        END $$`);
+      await db.prisma.$executeRawUnsafe('CREATE TRIGGER "test_refuse_login" BEFORE INSERT ON "LoginState" FOR EACH ROW EXECUTE FUNCTION "test_refuse_login"()');
       const audited = await db.prisma.launchRefusal.count({ where: { appId: broken.app.appId, code: 'ERR_LTI_INTERNAL' } });
       const response = await fetch(broken.loginUrl, { redirect: 'manual' });
       await expectRefusalPage(response, 500, 'ERR_LTI_INTERNAL', [detail, 'injected']);
@@ -576,22 +578,31 @@ describe('an unexpected error (a bug, or a dependency failing)', () => {
       expect((logged!.err as { stack?: string }).stack).toMatch(/\bat /);
       expect(await db.prisma.launchRefusal.count({ where: { appId: broken.app.appId, code: 'ERR_LTI_INTERNAL' } })).toBe(audited + 1);
     } finally {
-      await db.prisma.$executeRawUnsafe('DROP TRIGGER "test_refuse_login" ON "LoginState"');
-      await db.prisma.$executeRawUnsafe('DROP FUNCTION "test_refuse_login"()');
+      await db.prisma.$executeRawUnsafe('DROP TRIGGER IF EXISTS "test_refuse_login" ON "LoginState"');
+      await db.prisma.$executeRawUnsafe('DROP FUNCTION IF EXISTS "test_refuse_login"()');
       await broken.close();
     }
   });
 
   it.each([
-    ['the login URL', /ERR_LTI_INTERNAL/, (b: { loginUrl: URL }) => fetch(b.loginUrl, { redirect: 'manual' })],
-    ['the completion endpoint', /"server_error"/, (b: { loginUrl: URL }) => fetch(new URL('/api/completions', b.loginUrl), { method: 'POST', headers: { authorization: 'Bearer x' } })],
-  ])('outside any route’s own handling (%s; the clock throws in the rate limiter) → a generic 500, no message or stack', async (_label, says, request) => {
+    ['the login URL', /ERR_LTI_INTERNAL/, (b: { loginUrl: URL }) => fetch(b.loginUrl, { redirect: 'manual' }), 'lti_logins_total', { outcome: 'refused', code: 'ERR_LTI_INTERNAL' }],
+    [
+      'the completion endpoint',
+      /"server_error"/,
+      (b: { loginUrl: URL }) => fetch(new URL('/api/completions', b.loginUrl), { method: 'POST', headers: { authorization: 'Bearer x' } }),
+      'lti_completions_total',
+      { status: '500' },
+    ],
+  ])('outside any route’s own handling (%s; the clock throws in the rate limiter) → a generic 500, no message or stack, counted', async (_label, says, request, metric, labels) => {
     const broken = await brokenServer();
     broken.clock.detail = `internal-detail-${randomUUID()}`;
+    const counted = async () => parseExposition(await broken.server.app.metrics.render()).value(metric, labels) ?? 0;
     try {
+      const before = await counted();
       broken.clock.failing = true;
       const response = await request(broken);
       broken.clock.failing = false;
+      expect(await counted()).toBe(before + 1);
       expect(response.status).toBe(500);
       expect(response.headers.get('x-request-id')).toBeTruthy();
       const body = await response.text();

@@ -264,15 +264,16 @@ describe('statements per launch', () => {
      * registration, then fetches the platform's keyset, then writes: `change` runs while that
      * fetch is in flight. The write must re-check what the read returned.
      */
-    async function launchWithChangeDuringKeysetFetch(change: (app: PublicApp) => Promise<unknown>): Promise<{ response: Response; app: PublicApp }> {
+    async function launchWithChangeDuringKeysetFetch(
+      ...changes: Array<(app: PublicApp) => Promise<unknown>>
+    ): Promise<{ response: Response; app: PublicApp }> {
       let offsetMs = 0;
-      let duringFetch: (() => Promise<unknown>) | undefined;
+      // One change per keyset fetch, in order.
+      const pending: Array<() => Promise<unknown>> = [];
       const other = await startToolServer(db, {
         now: () => new Date(Date.now() + offsetMs),
         fetch: async (input, init) => {
-          const hook = duringFetch;
-          duringFetch = undefined;
-          await hook?.();
+          await pending.shift()?.();
           return globalThis.fetch(input, init);
         },
       });
@@ -282,9 +283,9 @@ describe('statements per launch', () => {
         const login = await initiateLogin(platform, changed, jar);
         const auth = await platform.authorize(login.location!, { expectedRedirectUri: changed.urls.launchUrl });
         offsetMs = 61_000; // past the registration cache's minute: the launch takes the full path
-        duringFetch = () => change(changed);
+        pending.push(...changes.map((change) => () => change(changed)));
         const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
-        expect(duringFetch, 'the keyset was fetched').toBeUndefined();
+        expect(pending, 'a keyset fetch for each change').toEqual([]);
         return { response, app: changed };
       } finally {
         await other.close();
@@ -300,6 +301,32 @@ describe('statements per launch', () => {
       const before = await rowCounts();
       const { response } = await launchWithChangeDuringKeysetFetch(change);
       expect(await errorCode(response)).toBe(code);
+      const after = await rowCounts();
+      expect(after.launches).toBe(before.launches);
+      expect(after.usedLogins).toBe(before.usedLogins);
+    });
+
+    /** The registration's keyset URL moves (the platform serves the same keys there): the re-read fetches it. */
+    const rotateKeyset = async (a: PublicApp) => {
+      const registration = await db.prisma.ltiRegistration.findUniqueOrThrow({ where: { id: a.registrationId } });
+      await db.prisma.ltiRegistration.update({ where: { id: a.registrationId }, data: { keysetUrl: `${registration.keysetUrl}?rotated=1` } });
+    };
+
+    it('a second change during the re-read\'s own keyset fetch (app made private) → ERR_LTI_APP_NOT_PUBLIC, named by a last read', async () => {
+      const before = await rowCounts();
+      const { response } = await launchWithChangeDuringKeysetFetch(rotateKeyset, (a) =>
+        db.prisma.app.update({ where: { id: a.appId }, data: { isPublic: false } }),
+      );
+      expect(await errorCode(response)).toBe('ERR_LTI_APP_NOT_PUBLIC');
+      expect((await rowCounts()).launches).toBe(before.launches);
+    });
+
+    it('a second change that leaves the launch acceptable (exercise URL) → ERR_LTI_STATE_UNKNOWN: no third write', async () => {
+      const before = await rowCounts();
+      const { response } = await launchWithChangeDuringKeysetFetch(rotateKeyset, (a) =>
+        db.prisma.app.update({ where: { id: a.appId }, data: { exerciseUrl: 'https://exercises.example.test/moved-twice' } }),
+      );
+      expect(await errorCode(response)).toBe('ERR_LTI_STATE_UNKNOWN');
       const after = await rowCounts();
       expect(after.launches).toBe(before.launches);
       expect(after.usedLogins).toBe(before.usedLogins);
