@@ -27,7 +27,9 @@ const CURSOR_ARGS = ['after', 'before'] as const;
 /**
  * Connection cursors (`after`, `before`) are checked before a request runs, for every field
  * of the operation, and a request with one this API did not hand out is refused whole with
- * `extensions.code` BAD_CURSOR (HTTP 200, `data: null`, like a field error at the root).
+ * `extensions.code` BAD_CURSOR (HTTP 200, `data: null`, like a field error at the root). So
+ * are page arguments the connections would refuse (a negative `first`, `after` with `last`…),
+ * with BAD_CONNECTION_ARGUMENTS.
  *
  * Why before, not in each connection's resolver: the Prisma plugin builds a nested connection's
  * query (cursor included) while resolving the field *above* it, so a resolver-level check would
@@ -50,6 +52,20 @@ export function useCursorCheck(): Plugin {
  * operation, variables or arguments of the wrong type) is left to graphql's execution, which
  * reports it as usual.
  */
+/**
+ * What the connection resolvers would refuse about a page's arguments, found before anything
+ * runs: raised by the resolver, it came after a mutation had been applied, as a request error
+ * with `data: null` — the caller never saw the write (a created app's id) and would repeat it.
+ */
+function connectionArgumentsProblem({ first, last, after, before }: Record<string, unknown>): string | undefined {
+  if (typeof first === 'number' && first < 0) return '`first` must not be negative.';
+  if (typeof last === 'number' && last < 0) return '`last` must not be negative.';
+  if (after != null && before != null) return '`after` and `before` cannot be used together.';
+  if (before != null && first != null) return '`before` pages backwards: use it with `last`, not `first`.';
+  if (after != null && last != null) return '`after` pages forwards: use it with `first`, not `last`.';
+  return undefined;
+}
+
 export function findBadCursor(
   schema: GraphQLSchema,
   document: DocumentNode,
@@ -84,6 +100,13 @@ export function findBadCursor(
             values = getArgumentValues(field, selection, variables);
           } catch {
             // Execution reports an invalid argument value for this field itself.
+          }
+          const problem = values && connectionArgumentsProblem(values);
+          if (problem) {
+            return new GraphQLError(`\`${selection.name.value}\`: ${problem} Nothing was run.`, {
+              nodes: selection,
+              extensions: { code: 'BAD_CONNECTION_ARGUMENTS' },
+            });
           }
           for (const name of CURSOR_ARGS) {
             const value = values?.[name];

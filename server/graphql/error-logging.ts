@@ -22,8 +22,11 @@ export function unexpectedErrorLogging(): { maskedErrors: MaskedErrors; plugin: 
   const originals = new WeakMap<Error, unknown>();
   return {
     maskedErrors: {
-      maskError(error, message, isDev) {
-        const masked = maskError(error, message, isDev);
+      // Never yoga's development mode, whatever NODE_ENV says: it would add the original
+      // error's message and stack (a Prisma error's SQL) to the answer's extensions.
+      isDev: false,
+      maskError(error, message) {
+        const masked = maskError(error, message, false);
         if (masked !== error) originals.set(masked, error);
         return masked;
       },

@@ -54,6 +54,18 @@ describe('GraphQL error logging', () => {
     ]);
   });
 
+  it('with NODE_ENV=development too, the answer carries no original message or stack', async () => {
+    const saved = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'development';
+    try {
+      const { body } = await linesOf('{ viewer { name } }');
+      expect(body.errors?.[0]?.message).toBe('Unexpected error.');
+      expect(JSON.stringify(body)).not.toMatch(/database down|originalError|stack/);
+    } finally {
+      process.env.NODE_ENV = saved;
+    }
+  });
+
   it('logs an error in a resolver with the request’s logger', async () => {
     const { body, lines } = await linesOf('{ viewer { name } }');
     expect(body.errors?.[0]?.message).toBe('Unexpected error.');

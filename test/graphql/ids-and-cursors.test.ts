@@ -179,6 +179,32 @@ describe('cursors: one this API did not hand out is refused with BAD_CURSOR, bef
     expect(second.pageInfo.hasNextPage).toBe(false);
   });
 
+  it.each<[string, string, string]>([
+    ['a negative first', 'registrations(first: -1)', '`first` must not be negative'],
+    ['a negative last', 'registrations(last: -1)', '`last` must not be negative'],
+    ['after with last', 'launches(last: 1, after: $c)', '`after` pages forwards'],
+    ['before with first', 'launches(first: 1, before: $c)', '`before` pages backwards'],
+    ['after with before', 'grades(after: $c, before: $c)', '`after` and `before` cannot be used together'],
+  ])('page arguments the connection would refuse (%s) in a mutation’s selection: refused before the mutation runs', async (_label, field, message) => {
+    const cursor = (await post('{ apps(first: 1) { edges { cursor } } }')).body.data as { apps: { edges: Array<{ cursor: string }> } };
+    const usesCursor = field.includes('$c');
+    const query = `mutation($id: ID!${usesCursor ? ', $c: String' : ''}) {
+      updateApp(input: { id: $id, name: "Renamed" }) { ... on AppPayload { app { ${field} { edges { cursor } } } } }
+    }`;
+    const answer = await post(query, { id: appGlobalId, ...(usesCursor ? { c: cursor.apps.edges[0]!.cursor } : {}) });
+    expect(answer.status).toBe(200);
+    expect(answer.body.data ?? null).toBeNull();
+    expect(answer.body.errors).toEqual([expect.objectContaining({ message: expect.stringContaining(message), extensions: { code: 'BAD_CONNECTION_ARGUMENTS' } })]);
+    expect((await db.prisma.app.findUniqueOrThrow({ where: { id: appId } })).name).toBe('Mine');
+  });
+
+  it('a createApp whose selection has bad page arguments creates nothing', async () => {
+    const before = await db.prisma.app.count();
+    const answer = await post('mutation { createApp(input: { name: "Dup?", exerciseUrl: "https://x.example.org/" }) { ... on AppPayload { app { id registrations(first: -5) { edges { cursor } } } } } }');
+    expect(answer.body.errors?.[0]?.extensions).toEqual({ code: 'BAD_CONNECTION_ARGUMENTS' });
+    expect(await db.prisma.app.count()).toBe(before);
+  });
+
   it('a well-formed cursor of an id that is not in the list is an empty page, not an error', async () => {
     const answer = await post('query($c: String) { apps(first: 2, after: $c) { edges { cursor } } }', { c: b64('GPC:S:00000000-0000-7000-8000-000000000000') });
     expect(answer.body).toEqual({ data: { apps: { edges: [] } } });
