@@ -205,6 +205,24 @@ describe('cursors: one this API did not hand out is refused with BAD_CURSOR, bef
     expect(await db.prisma.app.count()).toBe(before);
   });
 
+  it('another owner’s app id as a cursor pages exactly like a missing id: nothing tells that app exists', async () => {
+    const bob = await db.prisma.apiToken.findFirstOrThrow({ where: { owner: { name: 'Bob' } } });
+    for (const name of ['Bob 1', 'Bob 2']) {
+      await db.prisma.app.create({ data: { ownerId: bob.ownerId, name, exerciseUrl: 'https://ex.example.org/', isPublic: false } });
+    }
+    const page = async (id: string) =>
+      (await post('query($c: String) { apps(first: 5, after: $c) { edges { node { name } } } }', { c: b64(`GPC:S:${id}`) }, otherToken)).body;
+    const foreign = await page(appId); // Alice's app, older than Bob's
+    const missing = await page('00000000-0000-7000-8000-000000000000');
+    expect(foreign).toEqual({ data: { apps: { edges: [] } } });
+    expect(missing).toEqual(foreign);
+    // Bob's own cursors still page his apps.
+    const first = (await post('{ apps(first: 1) { edges { cursor node { name } } } }', {}, otherToken)).body.data as { apps: { edges: Array<{ cursor: string; node: { name: string } }> } };
+    expect(first.apps.edges.map((e) => e.node.name)).toEqual(['Bob 1']);
+    const next = await post('query($c: String) { apps(first: 5, after: $c) { edges { node { name } } } }', { c: first.apps.edges[0]!.cursor }, otherToken);
+    expect(next.body).toEqual({ data: { apps: { edges: [{ node: { name: 'Bob 2' } }] } } });
+  });
+
   it('a well-formed cursor of an id that is not in the list is an empty page, not an error', async () => {
     const answer = await post('query($c: String) { apps(first: 2, after: $c) { edges { cursor } } }', { c: b64('GPC:S:00000000-0000-7000-8000-000000000000') });
     expect(answer.body).toEqual({ data: { apps: { edges: [] } } });

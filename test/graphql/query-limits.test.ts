@@ -141,6 +141,16 @@ describe('documents over the limits get a clear 400, and nothing runs', () => {
     expect(small.body.errors).toBeUndefined();
   });
 
+  it('a field that runs its own statement (failedGradeCount) costs a default page, per alias', async () => {
+    const aliases = Array.from({ length: 30 }, (_, i) => `c${i}: failedGradeCount`).join(' ');
+    // 1 + 100 × (1 + 1 + 30 × 20): thirty COUNTs for each of a hundred apps.
+    await expectRefused(`{ apps(first: 100) { edges { node { ${aliases} } } } }`, 'QUERY_TOO_COSTLY', /may resolve 60201 fields/);
+    // One count per app of a full page is fine.
+    const { status, body } = await post('{ apps(first: 100) { edges { node { failedGradeCount } } } }');
+    expect(status).toBe(200);
+    expect(body.errors).toBeUndefined();
+  });
+
   it('a left-out page size is costed as the default page (it is fetched as such)', async () => {
     const defaults = '{ apps { edges { node { launches { edges { node { id } } } } } } }';
     const { status, body } = await post(defaults);
