@@ -3,6 +3,7 @@ import { NotFoundError, ValidationError } from '../server/errors.ts';
 import { ltiToolUrls } from '../server/lti/tool-urls.ts';
 import { InputChecker, LIMITS } from '../server/validation.ts';
 import { changedFields } from './changed-fields.ts';
+import { childPageWhere } from './child-pages.ts';
 import { builder, PAGE } from './builder.ts';
 import { decodeIdOf, tryDecodeIdOf } from './errors.ts';
 
@@ -66,16 +67,16 @@ builder.queryFields((t) => ({
     description: 'Your apps, oldest first.',
     cursor: 'id',
     ...PAGE,
-    resolve: async (query, _root, _args, ctx) => {
-      // Prisma finds a cursor's row without the owner condition, so another owner's app id
-      // as a cursor would page (and skip one of yours) where a missing id gives nothing: an
-      // answer that tells whether that app exists. A cursor that is not one of your apps is
-      // an empty page, exactly like a missing one (the query is still run, matching nothing:
-      // the Prisma plugin insists that its query is used).
-      const foreign = query.cursor && (await ctx.prisma.app.count({ where: { id: query.cursor.id, ownerId: ctx.viewer.ownerId } })) === 0;
-      const where = foreign ? { ownerId: ctx.viewer.ownerId, id: { in: [] } } : { ownerId: ctx.viewer.ownerId };
-      return ctx.prisma.app.findMany({ ...query, where, orderBy: { id: 'asc' } });
-    },
+    // Prisma finds a cursor's row without the owner condition, so another owner's app id as a
+    // cursor would page (and skip one of yours) where a missing id gives nothing: an answer
+    // that tells whether that app exists. A cursor that is not one of your apps is an empty
+    // page, exactly like a missing one (child-pages.ts).
+    resolve: async (query, _root, _args, ctx) =>
+      ctx.prisma.app.findMany({
+        ...query,
+        where: await childPageWhere(query.cursor, (id) => ctx.prisma.app.count({ where: { id, ownerId: ctx.viewer.ownerId } }), { ownerId: ctx.viewer.ownerId }),
+        orderBy: { id: 'asc' },
+      }),
   }, { name: 'AppConnection', description: 'A page of your apps, oldest first.' }, {
     name: 'AppEdge',
     description: 'One app in a page, with its cursor.',

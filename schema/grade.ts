@@ -2,6 +2,7 @@ import type { App, Grade } from '../server/generated/prisma/client.ts';
 import { NotFoundError, ValidationError } from '../server/errors.ts';
 import { AppNode } from './app.ts';
 import { builder, PAGE } from './builder.ts';
+import { childPageWhere } from './child-pages.ts';
 import { decodeIdOf } from './errors.ts';
 
 const GradeStateEnum = builder.enumType('GradeState', {
@@ -54,9 +55,19 @@ builder.prismaObjectFields('Launch', (t) => ({
 }));
 
 builder.prismaObjectField(AppNode, 'grades', (t) =>
-  t.relatedConnection(
-    'grades',
-    { description: 'Grades earned in this app, newest first.', cursor: 'id', query: { orderBy: { id: 'desc' } }, ...PAGE },
+  t.prismaConnection(
+    {
+      type: 'Grade',
+      description: 'Grades earned in this app, newest first.',
+      cursor: 'id',
+      ...PAGE,
+      resolve: async (query, app, _args, ctx) =>
+        ctx.prisma.grade.findMany({
+          ...query,
+          where: await childPageWhere(query.cursor, (id) => ctx.prisma.grade.count({ where: { id, appId: app.id } }), { appId: app.id }),
+          orderBy: { id: 'desc' },
+        }),
+    },
     { name: 'GradeConnection', description: "A page of an app's grades, newest first." },
     { name: 'GradeEdge', description: 'One grade in a page, with its cursor.' },
   ),

@@ -1,3 +1,4 @@
+import { childPageWhere } from './child-pages.ts';
 import { builder, PAGE } from './builder.ts';
 import { AppNode } from './app.ts';
 
@@ -28,13 +29,18 @@ builder.prismaNode('Launch', {
 });
 
 builder.prismaObjectField(AppNode, 'launches', (t) =>
-  t.relatedConnection(
-    'launches',
+  t.prismaConnection(
     {
+      type: 'Launch',
       description: 'Launches of this app, newest first.',
       cursor: 'id',
-      query: { orderBy: { id: 'desc' } },
       ...PAGE,
+      resolve: async (query, app, _args, ctx) =>
+        ctx.prisma.launch.findMany({
+          ...query,
+          where: await childPageWhere(query.cursor, (id) => ctx.prisma.launch.count({ where: { id, appId: app.id } }), { appId: app.id }),
+          orderBy: { id: 'desc' },
+        }),
     },
     { name: 'LaunchConnection', description: "A page of an app's launches, newest first." },
     { name: 'LaunchEdge', description: 'One launch in a page, with its cursor.' },
@@ -69,13 +75,18 @@ builder.prismaNode('LaunchRefusal', {
 });
 
 builder.prismaObjectField(AppNode, 'launchRefusals', (t) =>
-  t.relatedConnection(
-    'refusals',
+  t.prismaConnection(
     {
+      type: 'LaunchRefusal',
       description: 'Refused logins and launches of this app, newest first (the last 30 days).',
       cursor: 'id',
-      query: { orderBy: { id: 'desc' } },
       ...PAGE,
+      resolve: async (query, app, _args, ctx) =>
+        ctx.prisma.launchRefusal.findMany({
+          ...query,
+          where: await childPageWhere(query.cursor, (id) => ctx.prisma.launchRefusal.count({ where: { id, appId: app.id } }), { appId: app.id }),
+          orderBy: { id: 'desc' },
+        }),
     },
     { name: 'LaunchRefusalConnection', description: "A page of an app's refused logins and launches, newest first." },
     { name: 'LaunchRefusalEdge', description: 'One refused login or launch in a page, with its cursor.' },
