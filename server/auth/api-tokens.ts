@@ -32,7 +32,8 @@ export interface IssuedApiToken {
 }
 
 export async function issueApiToken(
-  prisma: PrismaClient,
+  // A transaction's client too: the first owner and its token are committed together.
+  prisma: Pick<PrismaClient, 'apiToken'>,
   ownerId: string,
   name: string,
 ): Promise<IssuedApiToken> {

@@ -14,15 +14,15 @@ export async function ensureFirstOwner(
   prisma: PrismaClient,
   ownerName = 'Owner',
 ): Promise<(IssuedApiToken & { ownerId: string }) | undefined> {
-  const ownerId = await prisma.$transaction(async (tx) => {
+  // The owner and its token in one transaction: a process that dies between the two would
+  // otherwise leave an owner with no token, and no later start would make one.
+  return prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`;
     if ((await tx.owner.count()) > 0) return undefined;
     const owner = await tx.owner.create({ data: { name: ownerName, isAdmin: true }, select: { id: true } });
-    return owner.id;
+    const issued = await issueApiToken(tx, owner.id, 'initial token');
+    return { ...issued, ownerId: owner.id };
   });
-  if (!ownerId) return undefined;
-  const issued = await issueApiToken(prisma, ownerId, 'initial token');
-  return { ...issued, ownerId };
 }
 
 /**

@@ -11,6 +11,23 @@ beforeAll(async () => {
 afterAll(() => db.close());
 
 describe('ensureFirstOwner', () => {
+  it('makes the owner and its token together: when the token cannot be stored, no owner is left either', async () => {
+    const fresh = await createTestDatabase();
+    try {
+      await fresh.prisma.$executeRawUnsafe(`
+        CREATE FUNCTION "test_refuse_token"() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'injected: no token'; END $$`);
+      await fresh.prisma.$executeRawUnsafe('CREATE TRIGGER "test_refuse_token" BEFORE INSERT ON "ApiToken" FOR EACH ROW EXECUTE FUNCTION "test_refuse_token"()');
+      await expect(ensureFirstOwner(fresh.prisma)).rejects.toThrow(/injected: no token/);
+      expect(await fresh.prisma.owner.count()).toBe(0);
+      // So the next start, the trouble gone, makes the owner and prints its token.
+      await fresh.prisma.$executeRawUnsafe('DROP TRIGGER "test_refuse_token" ON "ApiToken"');
+      expect((await ensureFirstOwner(fresh.prisma))?.token).toMatch(/^lmt_/);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('creates exactly one owner and token even when called concurrently, then nothing', async () => {
     const results = await Promise.all([1, 2, 3, 4].map(() => ensureFirstOwner(db.prisma)));
     const created = results.filter((r) => r !== undefined);
