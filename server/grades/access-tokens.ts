@@ -182,8 +182,13 @@ export function oauthErrorCode(body: string): string | undefined {
   return typeof error === 'string' && /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,100}$/.test(error) ? error : undefined;
 }
 
+/**
+ * The client ID and token URL are part of the key: a token issued to a registration's old
+ * client (before its owner corrected the Client ID) is not used for the new one, in any
+ * process, since each delivery reads the registration as it is now.
+ */
 function cacheKey(registration: TokenRegistration, scopes: readonly string[]): string {
-  return `${registration.id} ${[...scopes].sort().join(' ')}`;
+  return `${registration.id} ${registration.clientId} ${registration.authTokenUrl} ${[...scopes].sort().join(' ')}`;
 }
 
 /**

@@ -140,6 +140,17 @@ describe('caching', () => {
     expect(result).toBe(fresh);
   });
 
+  it('a registration whose client ID or token URL was corrected gets a new token, not the old client\'s', async () => {
+    const stub = stubTokenEndpoint({ access_token: 'a-token', token_type: 'bearer', expires_in: 3600 });
+    const cache = tokens({ fetch: stub });
+    await cache.get(registration, SCORE);
+    await cache.get({ ...registration, clientId: 'corrected-client-id' }, SCORE);
+    await cache.get({ ...registration, authTokenUrl: `${registration.authTokenUrl}?moved=1` }, SCORE);
+    expect(stub.calls).toBe(3);
+    await cache.get(registration, SCORE); // unchanged: still cached
+    expect(stub.calls).toBe(3);
+  });
+
   it('keys on registration and scopes (scope order does not matter)', async () => {
     const cache = tokens();
     const other: TokenRegistration = { ...registration, id: `${registration.id}-other` };
