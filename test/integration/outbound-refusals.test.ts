@@ -4,11 +4,10 @@
  * nothing stored, the reason in the log); a refused score or token URL fails the grade
  * at once with a readable lastError, and nothing reaches the address.
  */
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { AGS_SCOPE_SCORE } from '../../server/grades/ags.ts';
-import { createLogger } from '../../server/logger.ts';
+import { capturingLogger } from '../helpers/log-capture.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { errorCode, launch, publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { AGS_ENDPOINT_CLAIM, startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
@@ -24,23 +23,12 @@ afterAll(async () => {
   await db?.close();
 });
 
-/** A JSON-lines logger whose lines the test can read. */
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger('warn', sink), lines };
-}
 
 describe('a keyset URL on a refused address (production policy)', () => {
   let platform: TestPlatform;
   let tool: ToolServer;
   let app: PublicApp;
-  const log = capturingLogger();
+  const log = capturingLogger('warn');
 
   beforeAll(async () => {
     platform = await startTestPlatform();

@@ -7,18 +7,17 @@
  * makes too), never a request's id. GraphQL's unexpected errors: test/graphql/error-logging.test.ts;
  * a failed refusal audit write: test/lti/refusal-audit.test.ts.
  */
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueApiToken } from '../../server/auth/api-tokens.ts';
 import type { Database } from '../../server/db/client.ts';
 import { requestIdFor } from '../../server/request-id.ts';
-import { createLogger } from '../../server/logger.ts';
 import { LAUNCH_FRAGMENT_PARAM } from '../../server/lti/launch.ts';
 import { COMPLETIONS_PATH, EXERCISE_ORIGIN } from '../grades/fixtures.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { launch, postLaunch, publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 import { registerTestSecret } from '../helpers/test-logger.ts';
+import { capturingLogger } from '../helpers/log-capture.ts';
 import { startToolServer, type ToolServer } from '../helpers/tool-server.ts';
 
 type Line = Record<string, unknown> & { msg: string };
@@ -28,18 +27,14 @@ let platform: TestPlatform;
 let tool: ToolServer;
 let app: PublicApp;
 let token: string;
-const lines: Line[] = [];
+let lines: Line[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
   platform = await startTestPlatform();
-  const capture = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString('utf8').split('\n')) if (text) lines.push(JSON.parse(text) as Line);
-      done();
-    },
-  });
-  tool = await startToolServer(db, { logger: createLogger('debug', capture) });
+  const captured = capturingLogger<Line>();
+  lines = captured.lines;
+  tool = await startToolServer(db, { logger: captured.logger });
   platform.setToolKeysetUrl(`${tool.baseUrl}/lti/jwks`);
   app = await publicAppFor(db, platform, tool.baseUrl, { exerciseUrl: `${EXERCISE_ORIGIN}/fractions/index.html` });
   const owner = await db.prisma.owner.create({ data: { name: 'Owner' } });

@@ -4,12 +4,11 @@
  * token, that no Launch was recorded, and (where the login exists) that it is still unused.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { base64url } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { LTI_ERRORS, type LtiErrorCode } from '../../server/lti/errors.ts';
-import { createLogger } from '../../server/logger.ts';
+import { capturingLogger } from '../helpers/log-capture.ts';
 import { parseExposition } from '../helpers/metrics.ts';
 import { stateCookieName } from '../../server/lti/state-cookie.ts';
 import { createTestDatabase } from '../helpers/db.ts';
@@ -523,16 +522,10 @@ describe('login refusals', () => {
 describe('an unexpected error (a bug, or a dependency failing)', () => {
   /** A tool server whose log lines are kept, `now` may throw, and a platform with a public app on it. */
   async function brokenServer() {
-    const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
+    const { logger, lines } = capturingLogger();
     const clock = { failing: false, detail: '' };
     const server = await startToolServer(db, {
-      logger: createLogger('debug', sink),
+      logger,
       now: () => {
         if (clock.failing) throw new Error(`clock exploded: ${clock.detail}`);
         return new Date();

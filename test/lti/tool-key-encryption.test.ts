@@ -3,14 +3,14 @@
  * encrypted in place at start, signing and the keyset unchanged, and a clear refusal for a
  * missing or wrong secret or a damaged row. Secret rotation via TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS.
  */
-import { Writable } from 'node:stream';
 import { CompactSign, compactVerify, createLocalJWKSet, decodeProtectedHeader, type JWK } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
-import { createLogger, type Logger } from '../../server/logger.ts';
+import type { Logger } from '../../server/logger.ts';
 import { deriveKeyEncryptionSecret } from '../../server/lti/tool-key-encryption.ts';
 import { ToolKeys, type ToolKeyEncryption } from '../../server/lti/tool-keys.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { capturingLogger } from '../helpers/log-capture.ts';
 import { createTestLogger, registerTestSecret } from '../helpers/test-logger.ts';
 
 const SECRET = registerTestSecret('tool-key-encryption-secret-A-0123456789abcdef', 'key encryption secret');
@@ -172,14 +172,8 @@ describe('changing the secret (TOOL_KEY_ENCRYPTION_SECRET_PREVIOUS)', () => {
 describe('without a secret', () => {
   /** Warnings ensureKey logs, as parsed JSON lines. */
   function warningsOf(run: (logger: Logger) => Promise<void>): Promise<Array<Record<string, unknown>>> {
-    const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
-    return run(createLogger('warn', sink)).then(() => lines);
+    const { logger, lines } = capturingLogger('warn');
+    return run(logger).then(() => lines);
   }
 
   it('keeps storing clear keys, and warns at every start, the first (which makes the key) included', async () => {

@@ -2,21 +2,14 @@
  * The logger's redaction is defence in depth (nothing should log a secret in the first place):
  * the names that carry one are censored at the top of a line's fields and one level down.
  */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../server/logger.ts';
+import { capturingLogger } from '../helpers/log-capture.ts';
 
 function lineOf(fields: Record<string, unknown>): Record<string, unknown> {
-  let out = '';
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      out += String(chunk);
-      done();
-    },
-  });
-  // pino writes synchronously to a plain stream.
-  createLogger('info', sink).info(fields, 'message');
-  return JSON.parse(out) as Record<string, unknown>;
+  const { logger, lines } = capturingLogger('info');
+  logger.info(fields, 'message');
+  expect(lines).toHaveLength(1);
+  return lines[0]!;
 }
 
 describe('log redaction', () => {
