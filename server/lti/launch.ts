@@ -1,5 +1,6 @@
 import { decodeJwt, type JWTPayload } from 'jose';
 import { RANDOM_TOKEN_PATTERN, randomToken, sha256Hex, uuidv7 } from '../ids.ts';
+import { cutText, isStorableText } from '../db/storable-text.ts';
 import { readForm } from '../http/form.ts';
 import { CLAIM } from './claims.ts';
 import {
@@ -230,9 +231,6 @@ function launched(launch: LaunchData, registration: LaunchRegistration, state: s
   });
 }
 
-/** A NUL, or half of a UTF-16 surrogate pair (not valid Unicode text). */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /**
  * PostgreSQL text holds neither NUL nor unpaired surrogates (the driver would turn those
  * into U+FFFD, making different learner ids equal): a token whose stored claims carry
@@ -241,20 +239,14 @@ const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
 function checkStorable(launch: LaunchData): void {
   for (const [field, value] of Object.entries(launch)) {
     const values: unknown[] = Array.isArray(value) ? value : [value];
-    if (values.some((v) => typeof v === 'string' && UNSTORABLE.test(v))) {
+    if (values.some((v) => typeof v === 'string' && !isStorableText(v))) {
       throw new LtiError('ERR_LTI_TOKEN_MALFORMED', `the claim stored as ${field} is not valid text (NUL or unpaired surrogate)`);
     }
   }
 }
 
-/** The first `max` UTF-16 units, without cutting a surrogate pair in half. */
-function truncate(value: string, max: number): string {
-  const cut = value.slice(0, max);
-  return /[\uD800-\uDBFF]$/.test(cut) && value.length > max ? cut.slice(0, -1) : cut;
-}
-
 function optionalString(value: unknown): string | null {
-  return typeof value === 'string' && value.length > 0 ? truncate(value, MAX_STORED) : null;
+  return typeof value === 'string' && value.length > 0 ? cutText(value, MAX_STORED) : null;
 }
 
 /**
@@ -284,6 +276,6 @@ function agsOf(claims: Record<string, unknown>) {
     agsLineitems: optionalUrl(ags.lineitems),
     // A scope is compared with the AGS scope names (about 60 characters): a longer one can
     // never match, cut or not. Twenty is far more than the three AGS defines.
-    agsScopes: scopes.slice(0, 20).map((s) => truncate(s, 200)),
+    agsScopes: scopes.slice(0, 20).map((s) => cutText(s, 200)),
   };
 }
