@@ -338,11 +338,10 @@ export class DeliveryWorker {
         // The status line is the platform's verdict: a 2xx whose body was too large or too
         // slow to read has stored the score, and we never need that body. Retrying would only
         // send the score again and end in "gave up" for a score that is there.
-        if (err instanceof OutboundError && err.status !== undefined && isAgsSuccess(err.status)) {
-          return { kind: 'delivered', note: `${error} (answered ${err.status})` };
-        }
         if (err instanceof OutboundError && err.status !== undefined && err.status >= 200 && err.status < 300) {
-          return { kind: 'failed', error: notAgsSuccess(err.status), status: err.status };
+          return isAgsSuccess(err.status)
+            ? { kind: 'delivered', note: `${error} (answered ${err.status})` }
+            : { kind: 'failed', error: notAgsSuccess(err.status), status: err.status };
         }
         // A refused address stays refused until an operator changes the allowlist (then: retryGrade).
         if (err instanceof OutboundError && err.code === 'ERR_OUTBOUND_FORBIDDEN_ADDRESS') return { kind: 'failed', error };
@@ -350,8 +349,9 @@ export class DeliveryWorker {
       } finally {
         this.#d.metrics?.deliveryAttemptDuration.observe((monotonicMs() - started) / 1000);
       }
-      if (isAgsSuccess(res.status)) return { kind: 'delivered' };
-      if (res.status >= 200 && res.status < 300) return { kind: 'failed', error: notAgsSuccess(res.status), status: res.status };
+      if (res.status >= 200 && res.status < 300) {
+        return isAgsSuccess(res.status) ? { kind: 'delivered' } : { kind: 'failed', error: notAgsSuccess(res.status), status: res.status };
+      }
       const error = `score service answered ${res.status}: ${excerpt(res.text)}`;
       if ((res.status === 401 || res.status === 403) && tokenTry === 1) {
         this.#d.accessTokens.invalidate(registration, scopes, token);
