@@ -12,6 +12,7 @@ import type { Grade, GradeState, LtiRegistration } from '../../server/generated/
 import type { DeliveryPolicy } from '../../server/grades/delivery-worker.ts';
 import { launchChromium, screenshotOnFailure } from '../helpers/browser.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { seedRegistration } from '../helpers/seed.ts';
 import { startToolServer, type ToolServer } from '../helpers/tool-server.ts';
 
 export interface DashboardFixture {
@@ -98,22 +99,7 @@ export function useDashboardFixture(options: { deliveryPolicy?: Partial<Delivery
     await page.getByRole('list', { name: 'Apps', exact: true }).or(page.getByRole('button', { name: 'Create your first app' })).waitFor();
   };
 
-  fixture.seedRegistration = async (appId, label = null) => {
-    const clientId = randomUUID();
-    const lms = 'https://lms.example.org';
-    return fixture.db.prisma.ltiRegistration.create({
-      data: {
-        appId,
-        label,
-        issuer: lms,
-        clientId,
-        authLoginUrl: `${lms}/api/lti_consumer/v1/launch/`,
-        authTokenUrl: `${lms}/api/lti_consumer/v1/token/${clientId}`,
-        keysetUrl: `${lms}/api/lti_consumer/v1/public_keysets/${clientId}`,
-        deploymentIds: ['1'],
-      },
-    });
-  };
+  fixture.seedRegistration = (appId, label = null) => seedRegistration(fixture.db, appId, label);
 
   fixture.seedLaunch = async (appId, registrationId, subject, grade) => {
     const launchId = randomUUID();

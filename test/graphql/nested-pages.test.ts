@@ -9,6 +9,7 @@ import type { App } from '../../server/app.ts';
 import type { Database } from '../../server/db/client.ts';
 import { uuidv7 } from '../../server/ids.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { seedRegistration } from '../helpers/seed.ts';
 import { createOwner, createTestApp, TEST_PUBLIC_URL } from '../helpers/server.ts';
 
 let db: Database;
@@ -32,17 +33,7 @@ async function post(query: string, variables: Record<string, unknown> = {}) {
 
 async function launchesOf(owner: string, count: number): Promise<string> {
   const created = await db.prisma.app.create({ data: { ownerId: owner, name: 'A', exerciseUrl: 'https://ex.example.org/', isPublic: true } });
-  const registration = await db.prisma.ltiRegistration.create({
-    data: {
-      appId: created.id,
-      issuer: 'https://lms.example.org',
-      clientId: uuidv7(),
-      authLoginUrl: 'https://lms.example.org/login',
-      authTokenUrl: 'https://lms.example.org/token',
-      keysetUrl: 'https://lms.example.org/keyset',
-      deploymentIds: ['1'],
-    },
-  });
+  const registration = await seedRegistration(db, created.id);
   for (let i = 0; i < count; i++) {
     const launch = await db.prisma.launch.create({
       data: {

@@ -10,6 +10,7 @@ import type { Grade } from '../../server/generated/prisma/client.ts';
 import { uuidv7 } from '../../server/ids.ts';
 import { AppFailedGradeCountDocument, RetryFailedGradeDeliveriesDocument } from '../generated/graphql.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { seedRegistration } from '../helpers/seed.ts';
 import { createOwner, graphqlClient, type GraphQLClient } from '../helpers/server.ts';
 import { createClock, gradeRow, startBench, startPlatformFixture, type Bench, type Clock, type PlatformFixture } from '../grades/fixtures.ts';
 
@@ -32,17 +33,7 @@ const gid = (type: string, id: string) => encodeGlobalID(type, id);
 
 /** A FAILED grade of an app that is not on the test platform (rows only; never delivered here). */
 async function seedFailedGrade(appId: string): Promise<Grade> {
-  const registration = await db.prisma.ltiRegistration.create({
-    data: {
-      appId,
-      issuer: 'https://lms.example.org',
-      clientId: uuidv7(),
-      authLoginUrl: 'https://lms.example.org/login',
-      authTokenUrl: 'https://lms.example.org/token',
-      keysetUrl: 'https://lms.example.org/keyset',
-      deploymentIds: ['1'],
-    },
-  });
+  const registration = await seedRegistration(db, appId);
   const launch = await db.prisma.launch.create({
     data: {
       id: uuidv7(),
