@@ -12,21 +12,20 @@
  * heap and external memory (/metrics, the period's minimum; external is what lives outside the
  * V8 heap — Buffers, ArrayBuffers, PGlite's wasm memory — where a leak would otherwise only show
  * as RSS; array buffers, the part of it that excludes wasm memory, are read too and summed up in
- * the verdict), login state rows and pending outbox (/metrics gauges; the outbox's maximum),
+ * the verdict), the pending outbox (a /metrics gauge; its maximum),
  * launches/s and p95 in the period, errors (driver-side failures + server log lines at level
  * error). The verdict at the end: the heap's and external memory's slopes and RSS's peaks (second
- * half against first), the login-state plateau against its theoretical bound, the largest outbox
+ * half against first), the largest outbox
  * and whether it drains, and the error count. Exit code 1 when a check fails.
  *
- * Login states live LOGIN_STATE_TTL_SECONDS (production: 600) and are deleted every
- * LOGIN_CLEANUP_INTERVAL_SECONDS (60): the soak shortens both (60 / 10 by default) so the
- * plateau shows within minutes instead of after the 10-minute lifetime itself.
+ * Logins store nothing in the database (they live in the browser's state cookie), so there is
+ * no login table to watch; `--login-ttl` and `--cleanup-interval` still set
+ * LOGIN_STATE_TTL_SECONDS and LOGIN_CLEANUP_INTERVAL_SECONDS (the refusal cleanup's timer).
  */
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { LOGIN_STATE_GRACE_MS } from '../server/lti/cleanup.ts';
 import { startTestPlatform } from '../test/helpers/platform.ts';
 import { complete, databaseEnv, fmt, metrics, oneLaunch, percentile, setUp, startServer } from './driver.ts';
 
@@ -56,7 +55,6 @@ interface Sample {
   heap: number;
   external: number;
   arrayBuffers: number;
-  loginStates: number;
   outbox: number;
   launches: number;
   perSecond: number;
@@ -95,7 +93,7 @@ console.log(
   `${KIND}, ${DURATION_MS / 1000} s at concurrency ${CONCURRENCY} (launch + completion per learner), sample every ${SAMPLE_MS / 1000} s; ` +
     `LOGIN_STATE_TTL_SECONDS=${LOGIN_TTL_S}, LOGIN_CLEANUP_INTERVAL_SECONDS=${CLEANUP_S}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
 );
-console.log('| t s | RSS MiB (mean) | heap MiB (min) | external MiB (min) | login states | outbox pending (max) | launches | launches/s | p95 ms | errors |');
+console.log('| t s | RSS MiB (mean) | heap MiB (min) | external MiB (min) | outbox pending (max) | launches | launches/s | p95 ms | errors |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 
 let launches = 0;
@@ -129,13 +127,12 @@ const samples: Sample[] = [];
 let lastLaunches = 0;
 let lastAt = start;
 /** Readings every second within the current sample period. */
-let readings: Array<{ rss: number; heap: number; external: number; arrayBuffers: number; loginStates: number; outbox: number }> = [];
+let readings: Array<{ rss: number; heap: number; external: number; arrayBuffers: number; outbox: number }> = [];
 async function read(): Promise<void> {
   const m = await metrics(server, [
     'nodejs_heap_size_used_bytes',
     'nodejs_external_memory_bytes',
     'nodejs_array_buffers_bytes',
-    'lti_login_states',
     'lti_grade_outbox_pending',
   ]);
   readings.push({
@@ -143,14 +140,13 @@ async function read(): Promise<void> {
     heap: m.nodejs_heap_size_used_bytes!,
     external: m.nodejs_external_memory_bytes!,
     arrayBuffers: m.nodejs_array_buffers_bytes!,
-    loginStates: m.lti_login_states!,
     outbox: m.lti_grade_outbox_pending!,
   });
 }
 /**
  * One row per period: RSS mean, heap and external minimum (the garbage collector's troughs:
  * what is really retained, not the sawtooth — Buffers are freed when their wrappers are
- * collected), login states at the end, the largest outbox.
+ * collected), the largest outbox.
  */
 function sample(): Sample {
   const now = performance.now();
@@ -161,7 +157,6 @@ function sample(): Sample {
     heap: Math.min(...readings.map((r) => r.heap)),
     external: Math.min(...readings.map((r) => r.external)),
     arrayBuffers: Math.min(...readings.map((r) => r.arrayBuffers)),
-    loginStates: readings.at(-1)!.loginStates,
     outbox: Math.max(...readings.map((r) => r.outbox)),
     launches: launches - lastLaunches,
     perSecond: ((launches - lastLaunches) * 1000) / (now - lastAt),
@@ -174,7 +169,7 @@ function sample(): Sample {
   lastAt = now;
   loadAverages.push(loadavg()[0]!);
   console.log(
-    `| ${fmt(s.t, 0)} | ${fmt(s.rss / MiB, 1)} | ${fmt(s.heap / MiB, 1)} | ${fmt(s.external / MiB, 1)} | ${s.loginStates} | ${s.outbox} | ${s.launches} | ${fmt(s.perSecond, 1)} | ${fmt(s.p95, 1)} | ${s.errors} |`,
+    `| ${fmt(s.t, 0)} | ${fmt(s.rss / MiB, 1)} | ${fmt(s.heap / MiB, 1)} | ${fmt(s.external / MiB, 1)} | ${s.outbox} | ${s.launches} | ${fmt(s.perSecond, 1)} | ${fmt(s.p95, 1)} | ${s.errors} |`,
   );
   return s;
 }
@@ -200,7 +195,7 @@ while (performance.now() - drainStart < 60_000) {
 }
 const drainMs = performance.now() - drainStart;
 
-// Verdict, over the second half (after warm-up: JIT, caches, the first login states expiring).
+// Verdict, over the second half (after warm-up: JIT, caches).
 const second = samples.filter((s) => s.t >= DURATION_MS / 2000);
 const minutes = (s: Sample) => s.t / 60;
 const rssSlope = slope(second.map((s) => [minutes(s), s.rss / MiB]));
@@ -217,15 +212,9 @@ const arrayBuffersSlope = slope(second.map((s) => [minutes(s), s.arrayBuffers / 
 const arrayBuffersRange = `${fmt(samples[0]!.arrayBuffers / MiB, 1)} → ${fmt(samples.at(-1)!.arrayBuffers / MiB, 1)} MiB`;
 const meanRate = samples.reduce((a, s) => a + s.perSecond, 0) / Math.max(1, samples.length);
 const peakRate = Math.max(...samples.map((s) => s.perSecond));
-// At most the logins of one lifetime, the grace after it (cleanup.ts) and one cleanup interval
-// can be stored at once.
-const GRACE_S = LOGIN_STATE_GRACE_MS / 1000;
-const loginBound = Math.ceil(peakRate * (LOGIN_TTL_S + GRACE_S + CLEANUP_S) * 1.1);
-const maxLogin = Math.max(...samples.map((s) => s.loginStates));
 const maxOutbox = Math.max(...samples.map((s) => s.outbox));
 const errors = driverErrors + errorLines.length;
 const meanLoad = loadAverages.reduce((a, b) => a + b, 0) / Math.max(1, loadAverages.length);
-const longEnough = DURATION_MS / 1000 > 2 * (LOGIN_TTL_S + GRACE_S + CLEANUP_S);
 
 const checks: Array<[string, boolean, string]> = [
   ['errors', errors === 0, `${errors} (driver ${driverErrors}, server error log lines ${errorLines.length})`],
@@ -240,11 +229,6 @@ const checks: Array<[string, boolean, string]> = [
     'external memory slope (second half)',
     externalSlope <= 1,
     `${fmt(externalSlope)} MiB/min (flat: ≤ 1; per-period minimum of external memory); array buffers (part of it) ${arrayBuffersRange} over the run, slope ${fmt(arrayBuffersSlope)} MiB/min, for the record`,
-  ],
-  [
-    'login states bounded',
-    maxLogin <= loginBound,
-    `max ${maxLogin}, bound ${loginBound} (peak ${fmt(peakRate, 1)} launches/s × (${LOGIN_TTL_S} + ${GRACE_S} + ${CLEANUP_S}) s × 1.1)${longEnough ? '' : ' — run longer than 2 × (TTL + grace + interval) to see the plateau'}`,
   ],
   ['outbox drains', outboxAfter === 0, `max ${maxOutbox} pending during the run; ${outboxAfter} left ${fmt(drainMs / 1000, 1)} s after the load stopped`],
 ];

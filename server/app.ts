@@ -20,7 +20,8 @@ import { createOutboundFetch } from './http/outbound-fetch.ts';
 import { OutboundPolicy } from './http/outbound-policy.ts';
 import type { Logger } from './logger.ts';
 import { cachedFor, Metrics } from './metrics.ts';
-import { deleteExpiredLoginStates, deleteOldRefusals } from './lti/cleanup.ts';
+import { deleteOldRefusals } from './lti/cleanup.ts';
+import { LoginStateKey } from './lti/login-state-key.ts';
 import type { LtiDeps } from './lti/deps.ts';
 import { LtiError, type LtiErrorCode } from './lti/errors.ts';
 import { handleLaunch } from './lti/launch.ts';
@@ -70,11 +71,13 @@ export interface App {
   /** A Node `http` request listener; it times every request (`lti_http_request_duration_seconds`). */
   nodeHandler: RequestListener;
   toolKeys: ToolKeys;
+  /** The login state MAC key: read (or, on a new database, created) at start, before serving. */
+  loginStateKey: LoginStateKey;
   keysets: PlatformKeysets;
   accessTokens: AccessTokens;
   deliveryWorker: DeliveryWorker;
   metrics: Metrics;
-  /** Grade delivery and housekeeping (expired logins); resolves the returned stop function when stopped. */
+  /** Grade delivery and housekeeping (old launch refusals); resolves the returned stop function when stopped. */
   startBackgroundJobs(): () => Promise<void>;
 }
 
@@ -84,9 +87,13 @@ export const WIDGET_PATH = `/widget/${WIDGET_VERSION}/lti-completion.js`;
 export const DEMO_PATH = '/demo/';
 
 const CLOCK_TOLERANCE_SECONDS = 5;
-/** A stale entry only costs a launch its short road (the write re-checks it), so a minute is fine. */
+/**
+ * A stale entry only costs a launch its short road (the write re-checks it), and can at most
+ * send a login to the platform for a launch that is then refused (login.ts), so a minute is
+ * fine. A mutation on this process clears it at once.
+ */
 const REGISTRATION_CACHE = { ttlMs: 60_000, maxEntries: 10_000 };
-/** Scrapes within this time share one count of each table gauge (login states, outbox). */
+/** Scrapes within this time share one count of each table gauge (the outbox). */
 const TABLE_GAUGE_CACHE_MS = 5_000;
 
 /** A GraphQL request: a document (at most 20,000 characters, server/graphql/limits.ts) and its variables. */
@@ -190,12 +197,6 @@ export function createApp(config: Config, deps: AppDeps): App {
     { name: 'lti_access_token_requests_total', help: 'AGS access token requests.', type: 'counter', read: () => accessTokens.requestCount },
     // Shared by all processes: what cleanup and delivery must keep bounded.
     {
-      name: 'lti_login_states',
-      help: 'Login state rows (started logins; expired ones are deleted), read from the database at most every few seconds.',
-      type: 'gauge',
-      read: cachedFor(TABLE_GAUGE_CACHE_MS, () => now().getTime(), () => prisma.loginState.count()),
-    },
-    {
       name: 'lti_grade_outbox_pending',
       help: 'Grades waiting for delivery (state PENDING), read from the database at most every few seconds.',
       type: 'gauge',
@@ -225,6 +226,8 @@ export function createApp(config: Config, deps: AppDeps): App {
     },
   });
   const dashboard = createDashboard({ distDir: projectFile('dashboard/dist'), publicUrl: config.publicUrl, widgetPath: WIDGET_PATH });
+  const registrations = new RegistrationCache(REGISTRATION_CACHE, () => now().getTime());
+  const loginStateKey = new LoginStateKey(prisma);
   // The loggers come with each request (ltiRoute).
   const lti: Omit<LtiDeps, 'logger' | 'requestLogger'> = {
     prisma,
@@ -232,7 +235,8 @@ export function createApp(config: Config, deps: AppDeps): App {
     publicUrl: config.publicUrl,
     now,
     keysets,
-    registrations: new RegistrationCache(REGISTRATION_CACHE, () => now().getTime()),
+    registrations,
+    loginStateKey,
     loginStateTtlMs: config.loginStateTtlSeconds * 1000,
     launchCredentialTtlMs: config.launchCredentialTtlSeconds * 1000,
     clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
@@ -244,6 +248,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     toolKeys,
     outboundPolicy,
     onGradeQueued: () => deliveryWorker.wake(),
+    onMutationDone: () => registrations.clear(),
   });
 
   const limits = createRequestLimits({
@@ -397,6 +402,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     try {
       await prisma.$queryRaw`SELECT 1`;
       await toolKeys.signingKey();
+      await loginStateKey.get();
       return new Response(JSON.stringify({ status: 'ready' }), { headers: { ...JSON_HEADERS, 'cache-control': 'no-store' } });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'not ready');
@@ -409,12 +415,8 @@ export function createApp(config: Config, deps: AppDeps): App {
 
   function startBackgroundJobs(): () => Promise<void> {
     deliveryWorker.start();
-    const cleanupLog = logger.child({ job: 'login-cleanup' });
+    const cleanupLog = logger.child({ job: 'refusal-cleanup' });
     const timer = setInterval(() => {
-      deleteExpiredLoginStates(prisma, now()).then(
-        (count) => count > 0 && cleanupLog.debug({ count }, 'expired logins deleted'),
-        (err: unknown) => cleanupLog.warn({ err }, 'login cleanup failed'),
-      );
       deleteOldRefusals(prisma, now()).then(
         (count) => count > 0 && cleanupLog.debug({ count }, 'old launch refusals deleted'),
         (err: unknown) => cleanupLog.warn({ err }, 'launch refusal cleanup failed'),
@@ -472,6 +474,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     fetch: (request, client) => Promise.resolve(adapter.fetch(request, client?.address ? { clientAddress: client.address } : {})),
     nodeHandler,
     toolKeys,
+    loginStateKey,
     keysets,
     accessTokens,
     deliveryWorker,

@@ -209,12 +209,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: 'LOGIN_STATE_TTL_SECONDS',
     default: '600',
-    description: 'How long a learner has between the login redirect and the launch (60 to 3600); expired logins are deleted.',
+    description: 'How long a learner has between the login redirect and the launch (60 to 3600); the login lives in the browser\'s state cookie, not the database.',
   },
   {
     name: 'LOGIN_CLEANUP_INTERVAL_SECONDS',
     default: '60',
-    description: 'How often expired logins are deleted (1 to 3600).',
+    description: 'How often launch refusals older than 30 days are deleted (1 to 3600). The name is from when logins were database rows.',
   },
 ];
 

@@ -56,6 +56,8 @@ async function main(): Promise<void> {
   const publicUrl = process.env.PUBLIC_URL?.trim() ? config.publicUrl : `http://localhost:${port}`;
   const app = createApp({ ...config, publicUrl }, { db, logger, metrics });
   await app.toolKeys.ensureKey();
+  // Before the first request: so no login (an unauthenticated request) is ever the one that writes it.
+  await app.loginStateKey.get();
   const stopJobs = app.startBackgroundJobs();
   handler = app.nodeHandler;
   logger.info({ host: config.host, port, publicUrl }, 'listening');

@@ -1,4 +1,4 @@
-import { parse } from 'graphql';
+import { getOperationAST, parse } from 'graphql';
 import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { getSchema, type GraphQLContext } from '../../schema/index.ts';
 import { authenticateApiToken } from '../auth/api-tokens.ts';
@@ -19,9 +19,24 @@ export interface GraphQLDeps {
   outboundPolicy: OutboundPolicy;
   /** A grade was queued again (retry mutation): deliver it soon. */
   onGradeQueued: () => void;
+  /**
+   * A mutation ran (it may have changed an app or a registration): this process forgets the
+   * registrations it cached for logins and launches, so the owner's change applies here at once.
+   */
+  onMutationDone?: () => void;
 }
 
 export const GRAPHQL_PATH = '/graphql';
+
+/** Calls `done` after every executed mutation, whatever its result (a failure may have written too). */
+function afterMutations(done: () => void): Plugin {
+  return {
+    onExecute({ args }) {
+      if (getOperationAST(args.document, args.operationName)?.operation !== 'mutation') return;
+      return { onExecuteDone: () => done() };
+    },
+  };
+}
 
 /**
  * The GraphQL endpoint. Every request needs `Authorization: Bearer <api token>`;
@@ -43,7 +58,7 @@ export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<Grap
     maskedErrors: errorLogging.maskedErrors,
     // Size, tokens, depth, aliases and cost of each document (server/graphql/limits.ts);
     // cursors checked before anything runs (server/graphql/cursors.ts).
-    plugins: [authentication.plugin, useQueryLimits(), useCursorCheck(), errorLogging.plugin],
+    plugins: [authentication.plugin, useQueryLimits(), useCursorCheck(), errorLogging.plugin, ...(deps.onMutationDone ? [afterMutations(deps.onMutationDone)] : [])],
     // Yoga's logger is one for all requests, so its lines could not carry a reqId.
     logging: false,
     context: async ({ request, logger }): Promise<GraphQLContext> => {

@@ -2,16 +2,6 @@ import { sqlTimestamp as ts } from '../db/sql.ts';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 
 /**
- * How long after its expiry a login is kept. A launch reads its clock once, when it starts,
- * and consumes the login in its last statement, after verifying the token (keyset fetches
- * of up to 5 s each): a login that expired in between is still that launch's to consume.
- * Deleting it at once made such a launch fail (as ERR_LTI_NONCE_REUSED) in the moments after
- * another process's cleanup ran. The grace also absorbs small clock differences between
- * processes.
- */
-export const LOGIN_STATE_GRACE_MS = 30_000;
-
-/**
  * Rows deleted per statement. Each batch is its own short statement (and transaction): a
  * backlog never becomes one long delete holding its row locks (and, on PGlite, the one
  * connection) for its whole duration, and processes running the cleanup at once skip each
@@ -21,13 +11,12 @@ export const CLEANUP_BATCH_SIZE = 1000;
 
 /**
  * What a cleanup deletes: a table, its key, and the time column compared. Fixed names from
- * this file, never input; spliced as identifiers so that both cleanups share one statement.
+ * this file, never input; spliced as identifiers.
  */
-const LOGIN_STATES = { table: '"LoginState"', key: '"state"', time: '"expiresAt"' } as const;
 const REFUSALS = { table: '"LaunchRefusal"', key: '"id"', time: '"createdAt"' } as const;
 
 /** Deletes the target's rows whose time is before `before`, `batchSize` per statement, skipping rows another process holds. */
-async function deleteBefore(prisma: PrismaClient, target: typeof LOGIN_STATES | typeof REFUSALS, before: Date, batchSize: number): Promise<number> {
+async function deleteBefore(prisma: PrismaClient, target: typeof REFUSALS, before: Date, batchSize: number): Promise<number> {
   const [table, key, time] = [target.table, target.key, target.time].map((name) => Prisma.raw(name));
   let total = 0;
   for (;;) {
@@ -39,16 +28,6 @@ async function deleteBefore(prisma: PrismaClient, target: typeof LOGIN_STATES | 
     total += count;
     if (count < batchSize) return total;
   }
-}
-
-/**
- * Deletes logins that expired more than LOGIN_STATE_GRACE_MS ago. Used ones are kept until
- * then too, so a replay within the login lifetime still gets the precise
- * ERR_LTI_NONCE_REUSED. Safe to run from every process at once. Returns the number of rows
- * deleted.
- */
-export async function deleteExpiredLoginStates(prisma: PrismaClient, now: Date, batchSize = CLEANUP_BATCH_SIZE): Promise<number> {
-  return deleteBefore(prisma, LOGIN_STATES, new Date(now.getTime() - LOGIN_STATE_GRACE_MS), batchSize);
 }
 
 /** How long the owner's audit trail of refused launches is kept. */

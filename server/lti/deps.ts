@@ -1,6 +1,7 @@
 import type { SqlRunner } from '../db/sql-runner.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
+import type { LoginStateKey } from './login-state-key.ts';
 import type { PlatformKeysets } from './platform-keysets.ts';
 import type { RegistrationCache } from './registration-cache.ts';
 
@@ -18,6 +19,8 @@ export interface LtiDeps {
   keysets: PlatformKeysets;
   /** Registrations this process read recently; a launch re-checks them in its write. */
   registrations: RegistrationCache;
+  /** Authenticates the login state cookie (sealed-login.ts); the same in every process. */
+  loginStateKey: LoginStateKey;
   /** How long a login may take between initiation and launch. */
   loginStateTtlMs: number;
   /** How long the exercise page may use its launch credential. */

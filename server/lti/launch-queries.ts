@@ -1,6 +1,4 @@
-import { timestampParam, type SqlRunner } from '../db/sql-runner.ts';
-import type { PrismaClient } from '../generated/prisma/client.ts';
-import type { LoginStateRow } from './checks/state.ts';
+import type { SqlRunner } from '../db/sql-runner.ts';
 
 /**
  * The launch path's reads, each one SQL statement (the ORM would split each into one query
@@ -12,79 +10,33 @@ export interface LoginTarget {
   isPublic: boolean;
   /** Up to two matching registrations (two means client_id is needed to choose). */
   registrations: LaunchRegistration[];
-  /** Whether the login state was stored (exactly one public registration matched). */
-  stored: boolean;
 }
 
 /**
- * Finds the app and its registrations for (issuer[, clientId]) and, in the same statement,
- * stores the login state when the login is acceptable: the app is public, exactly one
- * registration matches, and the deployment (if the platform named one) is registered.
- * The caller diagnoses a refusal from the rows returned, so an accepted login costs one
- * statement and a refused one writes nothing. Undefined when there is no such app.
+ * Finds the app and up to two of its registrations for (issuer[, clientId]), in one read:
+ * the login diagnoses the rows (app missing, private, no or several registrations, unknown
+ * deployment). Undefined when there is no such app.
  */
-export async function storeLoginIfAcceptable(
+export async function findLoginTarget(
   sql: SqlRunner,
-  login: {
-    appId: string;
-    issuer: string;
-    clientId: string | undefined;
-    deploymentId: string | undefined;
-    state: string;
-    nonce: string;
-    createdAt: Date;
-    expiresAt: Date;
-  },
+  login: { appId: string; issuer: string; clientId: string | undefined },
 ): Promise<LoginTarget | undefined> {
-  const rows = await sql.rows<TargetRow & { stored: boolean }>({
-    name: 'lti_store_login',
+  const rows = await sql.rows<TargetRow>({
+    name: 'lti_login_target',
     text: `
-    WITH target AS (
-      SELECT a."isPublic", a."exerciseUrl", r."id", r."issuer", r."clientId", r."keysetUrl", r."authLoginUrl", r."deploymentIds"
-      FROM "App" a
-      LEFT JOIN "LtiRegistration" r
-        ON r."appId" = a."id" AND r."issuer" = $2
-        AND (CAST($3 AS text) IS NULL OR r."clientId" = CAST($3 AS text))
-      WHERE a."id" = $1
-      LIMIT 2
-    ), stored AS (
-      INSERT INTO "LoginState" ("state", "nonce", "appId", "registrationId", "createdAt", "expiresAt")
-      SELECT $5, $6, $1, t."id", CAST($7 AS timestamp(3)), CAST($8 AS timestamp(3))
-      FROM target t
-      WHERE t."isPublic" AND t."id" IS NOT NULL
-        AND (SELECT count(*) FROM target) = 1
-        AND (CAST($4 AS text) IS NULL OR CAST($4 AS text) = ANY (t."deploymentIds"))
-      RETURNING "state"
-    )
-    SELECT t.*, EXISTS (SELECT 1 FROM stored) AS "stored" FROM target t`,
-    values: [
-      login.appId,
-      login.issuer,
-      login.clientId ?? null,
-      login.deploymentId ?? null,
-      login.state,
-      login.nonce,
-      timestampParam(login.createdAt),
-      timestampParam(login.expiresAt),
-    ],
+    SELECT a."isPublic", a."exerciseUrl", r."id", r."issuer", r."clientId", r."keysetUrl", r."authLoginUrl", r."deploymentIds"
+    FROM "App" a
+    LEFT JOIN "LtiRegistration" r
+      ON r."appId" = a."id" AND r."issuer" = $2
+      AND (CAST($3 AS text) IS NULL OR r."clientId" = CAST($3 AS text))
+    WHERE a."id" = $1
+    LIMIT 2`,
+    values: [login.appId, login.issuer, login.clientId ?? null],
   });
   if (rows.length === 0) return undefined;
   return {
     isPublic: rows[0]!.isPublic,
-    stored: rows[0]!.stored,
-    registrations: rows
-      .filter((r) => r.id !== null)
-      .map((r) => ({
-        id: r.id!,
-        appId: login.appId,
-        issuer: r.issuer!,
-        clientId: r.clientId!,
-        keysetUrl: r.keysetUrl!,
-        authLoginUrl: r.authLoginUrl!,
-        deploymentIds: r.deploymentIds ?? [],
-        isPublic: r.isPublic,
-        exerciseUrl: r.exerciseUrl,
-      })),
+    registrations: rows.filter((r) => r.id !== null).map((r) => registrationOf(r, login.appId)),
   };
 }
 
@@ -111,44 +63,39 @@ export interface LaunchRegistration {
   exerciseUrl: string;
 }
 
-/** The login a launch finishes, with its registration and app (null once they were removed). */
-export async function findLoginForLaunch(
-  prisma: PrismaClient,
-  state: string,
-): Promise<{ login: LoginStateRow; registration: LaunchRegistration | null } | null> {
-  const rows = await prisma.$queryRaw<
-    Array<LoginStateRow & { rId: string | null; rAppId: string | null; issuer: string | null; clientId: string | null; keysetUrl: string | null; authLoginUrl: string | null; deploymentIds: string[] | null; isPublic: boolean | null; exerciseUrl: string | null }>
-  >`
-    SELECT s."state", s."nonce", s."appId", s."registrationId", s."expiresAt", s."usedAt",
-      r."id" AS "rId", r."appId" AS "rAppId", r."issuer", r."clientId", r."keysetUrl", r."authLoginUrl", r."deploymentIds",
-      a."isPublic", a."exerciseUrl"
-    FROM "LoginState" s
-    LEFT JOIN "LtiRegistration" r ON r."id" = s."registrationId"
-    LEFT JOIN "App" a ON a."id" = r."appId"
-    WHERE s."state" = ${state}`;
-  const row = rows[0];
-  if (!row) return null;
-  const login: LoginStateRow = {
-    state: row.state,
-    nonce: row.nonce,
-    appId: row.appId,
-    registrationId: row.registrationId,
-    expiresAt: new Date(row.expiresAt),
-    usedAt: row.usedAt === null ? null : new Date(row.usedAt),
+/**
+ * What the full launch path reads: the login's registration with its app (null once either
+ * was removed), and whether a launch already used the login's nonce. One statement.
+ */
+export async function findRegistrationForLaunch(
+  sql: SqlRunner,
+  login: { registrationId: string; nonce: string },
+): Promise<{ registration: LaunchRegistration | null; nonceUsed: boolean }> {
+  const rows = await sql.rows<TargetRow & { appId: string | null; nonceUsed: boolean }>({
+    name: 'lti_launch_registration',
+    text: `
+    SELECT r."id", r."appId", r."issuer", r."clientId", r."keysetUrl", r."authLoginUrl", r."deploymentIds",
+      a."isPublic", a."exerciseUrl",
+      EXISTS (SELECT 1 FROM "Launch" l WHERE l."nonce" = $2) AS "nonceUsed"
+    FROM (SELECT 1) AS one
+    LEFT JOIN "LtiRegistration" r ON r."id" = $1
+    LEFT JOIN "App" a ON a."id" = r."appId"`,
+    values: [login.registrationId, login.nonce],
+  });
+  const row = rows[0]!;
+  return { registration: row.id === null ? null : registrationOf(row, row.appId!), nonceUsed: row.nonceUsed };
+}
+
+function registrationOf(row: TargetRow, appId: string): LaunchRegistration {
+  return {
+    id: row.id!,
+    appId,
+    issuer: row.issuer!,
+    clientId: row.clientId!,
+    keysetUrl: row.keysetUrl!,
+    authLoginUrl: row.authLoginUrl!,
+    deploymentIds: row.deploymentIds ?? [],
+    isPublic: row.isPublic,
+    exerciseUrl: row.exerciseUrl,
   };
-  const registration =
-    row.rId === null
-      ? null
-      : {
-          id: row.rId,
-          appId: row.rAppId!,
-          issuer: row.issuer!,
-          clientId: row.clientId!,
-          keysetUrl: row.keysetUrl!,
-          authLoginUrl: row.authLoginUrl!,
-          deploymentIds: row.deploymentIds ?? [],
-          isPublic: row.isPublic!,
-          exerciseUrl: row.exerciseUrl!,
-        };
-  return { login, registration };
 }

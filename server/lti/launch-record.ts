@@ -1,4 +1,4 @@
-import { timestampParam, type SqlRunner, type SqlValue } from '../db/sql-runner.ts';
+import { timestampParam, type SqlRunner } from '../db/sql-runner.ts';
 import type { LaunchRegistration } from './launch-queries.ts';
 
 export interface LaunchData {
@@ -27,82 +27,41 @@ export interface LaunchData {
 }
 
 /**
- * `INSERT INTO "Launch" … FROM consumed RETURNING "id"`, its parameters numbered from `first`
- * (in the order of launchRowValues): both roads record a launch with this one text, so the
- * row they write cannot drift apart. One row comes back when the `consumed` CTE marked the
- * login used.
+ * The launch's single write, on both roads (see handleLaunch): it records the launch with the
+ * login's nonce, which is unique among launches, so a replayed (or raced) launch can never
+ * create a second record, on any number of processes. In the same statement it checks that
+ * the registration the token was verified against is still exactly as the caller has it
+ * (issuer, client id, keyset URL, exercise URL), still has the deployment, and that its app is
+ * still public: the caller's copy may be a cached one, or one read before a keyset fetch that
+ * took seconds. Nothing is written, and null comes back, when any of that does not hold.
  */
-function insertLaunchFromConsumed(first: number): string {
-  const p = (i: number) => `$${first + i}`;
-  return `
+const RECORD_LAUNCH_IF_REGISTRATION_MATCHES = `
+    WITH fresh AS (
+      SELECT 1 FROM "LtiRegistration" r JOIN "App" a ON a."id" = r."appId"
+      WHERE r."id" = $3 AND a."id" = $2 AND a."isPublic"
+        AND r."issuer" = $23 AND r."clientId" = $24 AND r."keysetUrl" = $25 AND a."exerciseUrl" = $26
+        AND CAST($4 AS text) = ANY (r."deploymentIds")
+    )
     INSERT INTO "Launch" (
       "id", "appId", "registrationId", "deploymentId", "subject", "name", "givenName", "familyName",
       "email", "roles", "contextId", "contextTitle", "contextLabel", "resourceLinkId", "resourceLinkTitle",
-      "agsLineitem", "agsLineitems", "agsScopes", "credentialHash", "credentialExpiresAt", "createdAt"
+      "agsLineitem", "agsLineitems", "agsScopes", "credentialHash", "credentialExpiresAt", "createdAt", "nonce"
     )
-    SELECT ${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, CAST(${p(9)} AS text[]),
-      ${p(10)}, ${p(11)}, ${p(12)}, ${p(13)}, ${p(14)}, ${p(15)}, ${p(16)}, CAST(${p(17)} AS text[]),
-      ${p(18)}, CAST(${p(19)} AS timestamp(3)), CAST(${p(20)} AS timestamp(3))
-    FROM consumed
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS text[]),
+      $11, $12, $13, $14, $15, $16, $17, CAST($18 AS text[]),
+      $19, CAST($20 AS timestamp(3)), CAST($21 AS timestamp(3)), $22
+    FROM fresh
+    ON CONFLICT ("nonce") DO NOTHING
     RETURNING "id"`;
-}
-
-/** The values for insertLaunchFromConsumed's parameters, in its column order. */
-function launchRowValues(launch: LaunchData, now: Date): SqlValue[] {
-  return [
-    launch.id,
-    launch.appId,
-    launch.registrationId,
-    launch.deploymentId,
-    launch.subject,
-    launch.name,
-    launch.givenName,
-    launch.familyName,
-    launch.email,
-    launch.roles,
-    launch.contextId,
-    launch.contextTitle,
-    launch.contextLabel,
-    launch.resourceLinkId,
-    launch.resourceLinkTitle,
-    launch.agsLineitem,
-    launch.agsLineitems,
-    launch.agsScopes,
-    launch.credentialHash,
-    timestampParam(launch.credentialExpiresAt),
-    timestampParam(now),
-  ];
-}
-
-const RECORD_LAUNCH_IF_LOGIN_AND_REGISTRATION_MATCH = `
-    WITH consumed AS (
-      UPDATE "LoginState" s SET "usedAt" = CAST($2 AS timestamp(3))
-      WHERE s."state" = $1 AND s."usedAt" IS NULL AND s."expiresAt" > CAST($2 AS timestamp(3))
-        AND s."nonce" = $3 AND s."appId" = $4 AND s."registrationId" = $5
-        AND EXISTS (
-          SELECT 1 FROM "LtiRegistration" r JOIN "App" a ON a."id" = r."appId"
-          WHERE r."id" = $5 AND a."id" = $4 AND a."isPublic"
-            AND r."issuer" = $6 AND r."clientId" = $7 AND r."keysetUrl" = $8 AND a."exerciseUrl" = $9
-            AND CAST($10 AS text) = ANY (r."deploymentIds")
-        )
-      RETURNING s."state"
-    )${insertLaunchFromConsumed(11)}`;
 
 /**
- * The launch's single write, on both roads (see handleLaunch): it consumes the login state
- * and records the launch in ONE statement, so the insert happens only if this call is the
- * one that marked the state used — a replayed (or raced) launch can never create a second
- * record, on any number of processes. It also checks that the login is for this app and
- * registration, unexpired, and carries the token's nonce, and that the registration the
- * token was verified against is still exactly as the caller has it (issuer, client id,
- * keyset URL, exercise URL), still has the deployment, and that its app is still public:
- * the caller's copy may be a cached one, or one read before a keyset fetch that took
- * seconds. False when any of that does not hold; nothing is written then.
+ * Records the launch (see RECORD_LAUNCH_IF_REGISTRATION_MATCHES). False when nothing was
+ * written: the nonce was used, or the registration or its app changed; the full path's
+ * read says which.
  */
-export async function recordLaunchIfLoginAndRegistrationMatch(
+export async function recordLaunchIfUnusedAndRegistrationMatches(
   sql: SqlRunner,
-  { state, nonce, registration, launch, now }: {
-    state: string;
+  { nonce, registration, launch, now }: {
     nonce: string;
     registration: LaunchRegistration;
     launch: LaunchData;
@@ -111,19 +70,34 @@ export async function recordLaunchIfLoginAndRegistrationMatch(
 ): Promise<boolean> {
   const rows = await sql.rows<{ id: string }>({
     name: 'lti_record_launch',
-    text: RECORD_LAUNCH_IF_LOGIN_AND_REGISTRATION_MATCH,
+    text: RECORD_LAUNCH_IF_REGISTRATION_MATCHES,
     values: [
-      state,
-      timestampParam(now),
-      nonce,
+      launch.id,
       launch.appId,
       registration.id,
+      launch.deploymentId,
+      launch.subject,
+      launch.name,
+      launch.givenName,
+      launch.familyName,
+      launch.email,
+      launch.roles,
+      launch.contextId,
+      launch.contextTitle,
+      launch.contextLabel,
+      launch.resourceLinkId,
+      launch.resourceLinkTitle,
+      launch.agsLineitem,
+      launch.agsLineitems,
+      launch.agsScopes,
+      launch.credentialHash,
+      timestampParam(launch.credentialExpiresAt),
+      timestampParam(now),
+      nonce,
       registration.issuer,
       registration.clientId,
       registration.keysetUrl,
       registration.exerciseUrl,
-      launch.deploymentId,
-      ...launchRowValues(launch, now),
     ],
   });
   return rows.length === 1;

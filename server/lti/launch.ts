@@ -1,5 +1,5 @@
 import { decodeJwt, type JWTPayload } from 'jose';
-import { RANDOM_TOKEN_PATTERN, randomToken, sha256Hex, uuidv7 } from '../ids.ts';
+import { randomToken, sha256Hex, uuidv7 } from '../ids.ts';
 import { cutText, isStorableText } from '../db/storable-text.ts';
 import { readForm } from '../http/form.ts';
 import { CLAIM } from './claims.ts';
@@ -16,13 +16,14 @@ import {
   checkVersion,
 } from './checks/claims.ts';
 import { checkAppStillPublic, checkLoginRegistration } from './checks/registration.ts';
-import { checkLoginState, checkStateCookie } from './checks/state.ts';
+import { checkLoginState, checkNonceUnused, checkStateCookie } from './checks/state.ts';
 import { checkTargetLinkUri } from './checks/target-link.ts';
 import { checkTokenHeader, verifyTokenSignature } from './checks/token.ts';
 import type { LtiDeps } from './deps.ts';
 import { LtiError } from './errors.ts';
-import { findLoginForLaunch, type LaunchRegistration } from './launch-queries.ts';
-import { recordLaunchIfLoginAndRegistrationMatch, type LaunchData } from './launch-record.ts';
+import { findRegistrationForLaunch, type LaunchRegistration } from './launch-queries.ts';
+import { recordLaunchIfUnusedAndRegistrationMatches, type LaunchData } from './launch-record.ts';
+import type { SealedLogin } from './sealed-login.ts';
 import { clearStateCookie } from './state-cookie.ts';
 import { ltiToolUrls } from './tool-urls.ts';
 
@@ -44,19 +45,20 @@ export function hashCredential(credential: string): string {
 
 /**
  * The launch (LTI 1.3 core §5.1.2, OIDC form_post): a pipeline of small checks, each of
- * which passes or throws an LtiError with its own code. Order: the browser binding and
- * the login it finishes, the token's header, its signature (only against the keyset of
- * the registration the login was for), then the claims. On success the login is consumed
- * and the launch recorded in one statement, which re-checks the login and the registration
- * against the current rows, and the browser goes to the exercise.
+ * which passes or throws an LtiError with its own code. Order: the browser binding and the
+ * login it finishes (both in the sealed state cookie: no read), the token's header, its
+ * signature (only against the keyset of the registration the login was for), then the
+ * claims. On success the launch is recorded with the login's nonce in one statement, which
+ * refuses a nonce already used and re-checks the registration against the current rows, and
+ * the browser goes to the exercise.
  *
  * Most launches take a shorter road to the same verdict (`launchFromCachedRegistration`):
- * when this process knows the registration the token names, it verifies the token against
- * it and lets the single write check the login (state, nonce, app, expiry, unused) and the
- * registration (unchanged, app public, deployment registered) in SQL. Anything short of a
- * recorded launch there falls through to the full path below, which reads the login and
- * names the precise reason — so both roads refuse exactly the same launches, with the
- * same codes. The one thing the full path does not repeat is a keyset fetch that just
+ * when this process knows the login's registration, it verifies the token against it and
+ * lets the single write check the nonce (unused) and the registration (unchanged, app
+ * public, deployment registered) in SQL. Anything short of a recorded launch there falls
+ * through to the full path below, which reads the registration and whether the nonce was
+ * used and names the precise reason — so both roads refuse exactly the same launches, with
+ * the same codes. The one thing the full path does not repeat is a keyset fetch that just
  * failed for the same URL: the learner would only wait for a second timeout.
  */
 export async function handleLaunch(request: Request, appId: string, deps: LtiDeps): Promise<Response> {
@@ -67,20 +69,23 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
     throw new LtiError('ERR_LTI_PLATFORM_ERROR', `platform answered error=${platformError.slice(0, 100)} ${form.get('error_description')?.slice(0, 300) ?? ''}`);
   }
   const now = deps.now();
-  const state = checkStateCookie(form.get('state'), request.headers.get('cookie'));
+  const key = await deps.loginStateKey.get();
+  const login = checkLoginState(checkStateCookie(form.get('state'), request.headers.get('cookie'), key, appId), now);
   const idToken = form.get('id_token');
-  const fast = await launchFromCachedRegistration(state, idToken, appId, now, deps);
+  const fast = await launchFromCachedRegistration(login, idToken, appId, now, deps);
   if (fast instanceof Response) return fast;
 
-  // The write re-checks the login and the registration as this path read them, and one of them
-  // may change while the keyset is fetched. Reading both again then names what changed, or
-  // records the launch against the registration as it now is. Two writes at most: a third
-  // read only names the reason.
+  // The write re-checks the registration as this path read it, and it may change while the
+  // keyset is fetched. Reading it again then names what changed, or records the launch against
+  // the registration as it now is. Two writes at most: a third read only names the reason.
   for (let attempt = 1; ; attempt++) {
-    const found = await findLoginForLaunch(deps.prisma, state);
-    const login = checkLoginState(found?.login ?? null, appId, now);
+    const found = await findRegistrationForLaunch(deps.sql, login);
+    // As read now, public or not, whatever this launch's fate (a replay's too, whose short road
+    // dropped the entry): the next logins and launches on this process start from it.
+    if (found.registration?.appId === appId) deps.registrations.set(found.registration);
+    checkNonceUnused(found.nonceUsed, login);
     checkTokenHeader(idToken);
-    const registration = checkLoginRegistration(found?.registration, login, appId);
+    const registration = checkLoginRegistration(found.registration, login, appId);
     const context = { appId, registrationId: registration.id };
     try {
       // Same URL as the fetch that just failed on the short road: its verdict stands (and the
@@ -91,9 +96,8 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
       if (attempt === 3) {
         throw new LtiError('ERR_LTI_STATE_UNKNOWN', 'the registration or its app changed during each of two launch attempts');
       }
-      if (await recordLaunchIfLoginAndRegistrationMatch(deps.sql, { state, nonce: login.nonce, registration, launch, now })) {
-        deps.registrations.set(registration);
-        return launched(launch, registration, state, deps);
+      if (await recordLaunchIfUnusedAndRegistrationMatches(deps.sql, { nonce: login.nonce, registration, launch, now })) {
+        return launched(launch, registration, login.state, deps);
       }
     } catch (err) {
       if (err instanceof LtiError) Object.assign(err.context, context);
@@ -111,14 +115,14 @@ interface ShortRoadMiss {
 
 /**
  * The short road: verify against the registration this process last read for the token's
- * (unverified) issuer and client id, then consume the login and record the launch in one
- * statement that re-checks, against the current rows, everything the cached registration
- * and the unread login were trusted for. Returns no Response — and the caller takes the
- * full path — when there is no cached registration or anything at all fails; a keyset
+ * (unverified) issuer and client id, when it is the login's, then record the launch in one
+ * statement that re-checks, against the current rows, everything the cached registration was
+ * trusted for, and that the nonce is unused. Returns no Response — and the caller takes the
+ * full path — when there is no such cached registration or anything at all fails; a keyset
  * that could not be fetched is reported so the full path does not fetch it again.
  */
 async function launchFromCachedRegistration(
-  state: string,
+  login: SealedLogin,
   idToken: string | null,
   appId: string,
   now: Date,
@@ -127,20 +131,18 @@ async function launchFromCachedRegistration(
   const target = unverifiedTarget(idToken);
   if (!target) return undefined;
   const registration = deps.registrations.get(appId, target.issuer, target.clientId);
-  if (!registration) return undefined;
+  if (!registration || registration.id !== login.registrationId) return undefined;
   try {
     checkTokenHeader(idToken);
     const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets, deps.requestLogger);
-    // Our nonces are randomToken()s: anything else cannot match a login (and a NUL would not
-    // even reach the database as text); the full path names the mismatch.
-    if (typeof claims.nonce !== 'string' || !RANDOM_TOKEN_PATTERN.test(claims.nonce)) return undefined;
-    const launch = checkClaims(claims, registration, now, deps);
-    if (!(await recordLaunchIfLoginAndRegistrationMatch(deps.sql, { state, nonce: claims.nonce, registration, launch, now }))) {
-      // A stale registration or an unacceptable login: the full path says which.
+    const launch = checkClaims(claims, registration, now, deps, login.nonce);
+    if (!(await recordLaunchIfUnusedAndRegistrationMatches(deps.sql, { nonce: login.nonce, registration, launch, now }))) {
+      // A used nonce or a stale registration: the full path says which, and caches the
+      // registration again as it reads it.
       deps.registrations.forget(registration);
       return undefined;
     }
-    return launched(launch, registration, state, deps);
+    return launched(launch, registration, login.state, deps);
   } catch (err) {
     if (err instanceof LtiError && err.code === 'ERR_LTI_KEYSET_UNAVAILABLE') {
       return { keysetUrl: registration.keysetUrl, keysetFailure: err };
@@ -164,21 +166,18 @@ function unverifiedTarget(idToken: string | null): { issuer: string; clientId: s
   return { issuer: claims.iss, clientId };
 }
 
-/**
- * Every claim check, and the launch to record. The nonce is checked here when the login was
- * read; on the short road the write compares it with the login's instead.
- */
+/** Every claim check (the nonce against the login's), and the launch to record. */
 function checkClaims(
   claims: JWTPayload,
   registration: LaunchRegistration,
   now: Date,
   deps: LtiDeps,
-  loginNonce?: string,
+  loginNonce: string,
 ): LaunchData {
   checkTimes(claims, now, deps.clockToleranceSeconds);
   checkIssuer(claims, registration.issuer);
   checkAudience(claims, registration.clientId);
-  if (loginNonce !== undefined) checkNonce(claims, loginNonce);
+  checkNonce(claims, loginNonce);
   const deploymentId = checkDeployment(claims, registration.deploymentIds);
   checkVersion(claims);
   checkMessageType(claims);

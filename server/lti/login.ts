@@ -3,7 +3,8 @@ import { readForm } from '../http/form.ts';
 import type { LtiDeps } from './deps.ts';
 import { checkTargetLinkUri } from './checks/target-link.ts';
 import { LtiError } from './errors.ts';
-import { storeLoginIfAcceptable } from './launch-queries.ts';
+import { findLoginTarget, type LaunchRegistration } from './launch-queries.ts';
+import { sealLogin } from './sealed-login.ts';
 import { stateCookie } from './state-cookie.ts';
 import { ltiToolUrls } from './tool-urls.ts';
 
@@ -47,54 +48,26 @@ export async function readLoginParams(request: Request): Promise<LoginParams> {
 }
 
 /**
- * OIDC third-party initiated login (LTI 1.3 core §5.1.1): find the registration, create
- * a single-use state + nonce in the database (any process can finish the launch), bind
- * the state to this browser with a cookie, and send the browser to the platform.
+ * OIDC third-party initiated login (LTI 1.3 core §5.1.1): find the registration, make a
+ * state and a nonce, seal them with the app, registration and expiry into a cookie bound to
+ * this browser (any process can open it; the database stores nothing), and send the browser
+ * to the platform.
  */
 export async function handleLogin(request: Request, appId: string, deps: LtiDeps): Promise<Response> {
   const params = await readLoginParams(request);
   checkTargetLinkUri(params.targetLinkUri, deps.publicUrl);
-  // Exactly as sent, never normalised: the launch compares the token's iss with the stored
-  // issuer exactly (checks/claims.ts), so an issuer that would fail there is refused here,
-  // before the learner makes the round trip to the platform.
-  const issuer = params.iss;
+  const registration = cachedLoginRegistration(appId, params, deps) ?? (await readLoginRegistration(appId, params, deps));
 
   const state = randomToken();
   const nonce = randomToken();
   const now = deps.now();
-  const app = await storeLoginIfAcceptable(deps.sql, {
-    appId,
-    issuer,
-    clientId: params.clientId,
-    deploymentId: params.deploymentId,
+  const sealed = sealLogin(await deps.loginStateKey.get(), {
     state,
     nonce,
-    createdAt: now,
+    appId,
+    registrationId: registration.id,
     expiresAt: new Date(now.getTime() + deps.loginStateTtlMs),
   });
-  // The statement above stored the login only if every check below passes; they name the
-  // reason when it did not.
-  if (!app) throw new LtiError('ERR_LTI_UNKNOWN_APP', `no app ${appId}`);
-  if (!app.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${appId} is not public`, { context: { appId } });
-  if (app.registrations.length === 0) {
-    throw new LtiError('ERR_LTI_UNKNOWN_REGISTRATION', `no registration for iss=${issuer} client_id=${params.clientId ?? '(none)'} on app ${appId}`, { context: { appId } });
-  }
-  if (app.registrations.length > 1) {
-    // Only possible without client_id: several registrations share the issuer.
-    throw new LtiError('ERR_LTI_CLIENT_ID_REQUIRED', `iss=${issuer} has several registrations on app ${appId} and no client_id was sent`, { context: { appId } });
-  }
-  const registration = app.registrations[0]!;
-  if (params.deploymentId !== undefined && !registration.deploymentIds.includes(params.deploymentId)) {
-    throw new LtiError('ERR_LTI_UNKNOWN_DEPLOYMENT', `deployment ${params.deploymentId} is not registered`, {
-      context: { appId, registrationId: registration.id },
-    });
-  }
-  if (!app.stored) {
-    // The SQL and the checks above disagree: a bug, not a client error.
-    throw new Error(`login for registration ${registration.id} passed every check but was not stored`);
-  }
-  // The launch that follows (usually on this process) can then skip its reads.
-  deps.registrations.set(registration);
 
   const { launchUrl } = ltiToolUrls(deps.publicUrl, appId);
   const auth = new URL(registration.authLoginUrl);
@@ -117,9 +90,53 @@ export async function handleLogin(request: Request, appId: string, deps: LtiDeps
     status: 302,
     headers: {
       location: auth.toString(),
-      'set-cookie': stateCookie(state, launchUrl, Math.floor(deps.loginStateTtlMs / 1000)),
+      'set-cookie': stateCookie(state, sealed, launchUrl, Math.floor(deps.loginStateTtlMs / 1000)),
       'cache-control': 'no-store',
       'referrer-policy': 'no-referrer',
     },
   });
+}
+
+/**
+ * The registration this process read recently for (app, issuer, client id), when it is still
+ * acceptable as read: a login grants nothing, and the launch's write re-checks every field it
+ * relies on against the current rows (registration-cache.ts). A stale entry can at worst send
+ * a learner to the platform for a launch that is then refused, or to an Auth Login URL the
+ * owner changed on another process in the last REGISTRATION_CACHE ttl (app.ts). Without a
+ * client id, or with an entry that would refuse the login, the rows are read: only they may
+ * refuse.
+ */
+function cachedLoginRegistration(appId: string, params: LoginParams, deps: LtiDeps): LaunchRegistration | undefined {
+  if (params.clientId === undefined) return undefined;
+  const cached = deps.registrations.get(appId, params.iss, params.clientId);
+  if (!cached || !cached.isPublic) return undefined;
+  if (params.deploymentId !== undefined && !cached.deploymentIds.includes(params.deploymentId)) return undefined;
+  return cached;
+}
+
+/** Reads the app and registration the login is for, and names the reason when it is refused. */
+async function readLoginRegistration(appId: string, params: LoginParams, deps: LtiDeps): Promise<LaunchRegistration> {
+  // Exactly as sent, never normalised: the launch compares the token's iss with the stored
+  // issuer exactly (checks/claims.ts), so an issuer that would fail there is refused here,
+  // before the learner makes the round trip to the platform.
+  const issuer = params.iss;
+  const app = await findLoginTarget(deps.sql, { appId, issuer, clientId: params.clientId });
+  if (!app) throw new LtiError('ERR_LTI_UNKNOWN_APP', `no app ${appId}`);
+  if (!app.isPublic) throw new LtiError('ERR_LTI_APP_NOT_PUBLIC', `app ${appId} is not public`, { context: { appId } });
+  if (app.registrations.length === 0) {
+    throw new LtiError('ERR_LTI_UNKNOWN_REGISTRATION', `no registration for iss=${issuer} client_id=${params.clientId ?? '(none)'} on app ${appId}`, { context: { appId } });
+  }
+  if (app.registrations.length > 1) {
+    // Only possible without client_id: several registrations share the issuer.
+    throw new LtiError('ERR_LTI_CLIENT_ID_REQUIRED', `iss=${issuer} has several registrations on app ${appId} and no client_id was sent`, { context: { appId } });
+  }
+  const registration = app.registrations[0]!;
+  if (params.deploymentId !== undefined && !registration.deploymentIds.includes(params.deploymentId)) {
+    throw new LtiError('ERR_LTI_UNKNOWN_DEPLOYMENT', `deployment ${params.deploymentId} is not registered`, {
+      context: { appId, registrationId: registration.id },
+    });
+  }
+  // The launch that follows (usually on this process) and the next logins can then skip their reads.
+  deps.registrations.set(registration);
+  return registration;
 }

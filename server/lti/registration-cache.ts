@@ -39,6 +39,11 @@ export class RegistrationCache {
     this.#entries.delete(cacheKey(registration.appId, registration.issuer, registration.clientId));
   }
 
+  /** Everything: an owner changed something (which, this cache cannot tell cheaply). */
+  clear(): void {
+    this.#entries.clear();
+  }
+
   get size(): number {
     return this.#entries.size;
   }

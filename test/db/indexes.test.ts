@@ -34,15 +34,61 @@ describe('foreign keys', () => {
 });
 
 describe('persistence', () => {
-  it('only LoginState is unlogged: every other table, launches and grades above all, is crash-safe', async () => {
-    // Login states are worthless after a crash (a minute's life): unlogged, a login's commit
-    // waits for no WAL flush. A crash or failover empties the table, which only refuses launches.
+  it('every table, launches and grades above all, is crash-safe (logged): the one unlogged table, LoginState, is gone', async () => {
+    // Logins are stateless (server/lti/sealed-login.ts): no table holds them, and nothing a
+    // crash or failover could empty is left unlogged.
     const tables = await db.prisma.$queryRawUnsafe<Array<{ name: string; persistence: string }>>(`
       SELECT relname AS "name", relpersistence::text AS "persistence"
       FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY 1`);
-    expect(tables.filter((t) => t.persistence === 'u').map((t) => t.name)).toEqual(['LoginState']);
-    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['Launch', 'Grade', 'ToolKey', '_prisma_migrations']));
-    expect(tables.filter((t) => t.persistence !== 'u').every((t) => t.persistence === 'p')).toBe(true);
+    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['Launch', 'Grade', 'ToolKey', 'ServerSecret', '_prisma_migrations']));
+    expect(tables.map((t) => t.name)).not.toContain('LoginState');
+    expect(tables.filter((t) => t.persistence !== 'p')).toEqual([]);
+  });
+});
+
+describe('the launch replay guard', () => {
+  /** The table's unique indexes, each as its name and its columns in order. */
+  async function uniqueIndexes(table: string): Promise<Array<{ name: string; columns: string[]; partial: boolean }>> {
+    const rows = await db.prisma.$queryRawUnsafe<Array<{ name: string; columns: string[]; partial: boolean }>>(
+      `
+      SELECT ic.relname AS "name",
+        ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n) AS "columns",
+        i.indpred IS NOT NULL AS "partial"
+      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+      WHERE i.indrelid = CAST($1 AS regclass) AND i.indisunique AND NOT i.indisprimary
+      ORDER BY 1`,
+      `"${table}"`,
+    );
+    return rows;
+  }
+
+  it('Launch has a unique index on exactly its nonce (whole, not partial): the launch insert\'s ON CONFLICT ("nonce")', async () => {
+    const nonce = (await uniqueIndexes('Launch')).filter((ix) => ix.columns.includes('nonce'));
+    expect(nonce).toEqual([{ name: 'Launch_nonce_key', columns: ['nonce'], partial: false }]);
+  });
+
+  it('a second launch with a used nonce is refused by the database itself', async () => {
+    const seed = [
+      `INSERT INTO "Owner" ("id", "name") VALUES ('nx-owner', 'o')`,
+      `INSERT INTO "App" ("id", "ownerId", "name", "exerciseUrl", "updatedAt") VALUES ('nx-app', 'nx-owner', 'a', 'https://x.test', now())`,
+      `INSERT INTO "LtiRegistration" ("id", "appId", "issuer", "clientId", "authLoginUrl", "authTokenUrl", "keysetUrl", "deploymentIds", "updatedAt")
+        VALUES ('nx-reg', 'nx-app', 'https://nx-iss.test', 'nx-c', 'https://l.test', 'https://t.test', 'https://k.test', '{d}', now())`,
+    ];
+    for (const statement of seed) await db.prisma.$executeRawUnsafe(statement);
+    const launch = (id: string, nonce: string | null) =>
+      db.prisma.$executeRawUnsafe(
+        `INSERT INTO "Launch" ("id", "appId", "registrationId", "deploymentId", "subject", "resourceLinkId", "credentialHash", "credentialExpiresAt", "roles", "agsScopes", "nonce")
+         VALUES ($1, 'nx-app', 'nx-reg', 'd', 's', 'rl', $1, now(), '{}', '{}', $2)`,
+        id,
+        nonce,
+      );
+    await launch('nx-l1', 'nx-nonce');
+    await expect(launch('nx-l2', 'nx-nonce')).rejects.toThrow(/Launch_nonce_key/);
+    // Launches from before the column (no nonce) are many.
+    await launch('nx-l3', null);
+    await launch('nx-l4', null);
+    expect(await db.prisma.launch.count({ where: { appId: 'nx-app' } })).toBe(3);
   });
 });
 

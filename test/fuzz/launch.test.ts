@@ -4,10 +4,12 @@
  * a hostile or wrong-typed value, hostile headers (alg none/HS256/PS256, missing, odd or
  * huge kid, crit), foreign keys, tampered segments, JWT-shaped garbage, payloads that are
  * not JSON objects (signed by a trusted key), and the browser side: missing, mismatched,
- * duplicated and garbage cookies, unknown/used/expired states, wrong apps, methods,
- * content types and oversized forms. Each sample predicts its outcome (one code, or a
- * small set when the mutation is blind); the server must agree, never answer 5xx, and
- * write only on a 303 (then exactly: the login marked used, one Launch) — except the audit
+ * duplicated, garbage and tampered cookies (the login is sealed in the state cookie, see
+ * server/lti/sealed-login.ts), unknown (a cookie that is not a sealed login)/used/expired
+ * states, wrong apps, methods, content types and oversized forms. Each sample predicts its
+ * outcome (one code, or a small set when the mutation is blind); the server must agree,
+ * never answer 5xx, and write only on a 303 (then exactly one Launch, which holds the
+ * login's nonce and so is also what makes the login used) — except the audit
  * trail: a refusal for an existing app stores exactly one LaunchRefusal row with its code
  * (server/lti/refusal-audit.ts), a refusal for an unknown app id none. The launch may take
  * the short road (launchFromCachedRegistration, after this process's own login) or the full
@@ -70,15 +72,23 @@ let audit: AuditModel;
 interface Login {
   state: string;
   nonce: string;
+  /** The state cookie's value: the sealed login. */
+  cookie: string;
+  /** The app it was sealed for. */
+  appId: string;
   sub: string;
   /** The platform's genuine id_token for it (platform logins only). */
   idToken: string;
 }
 /** Live logins: the one samples launch with, another browser's, and the own-key app's. */
 let logins: { primary: Login; secondary: Login; own: Login };
-/** A state whose launch already happened, and one that expired. */
-let usedState: string;
-let expiredState: string;
+/** A login whose launch already happened, and one that expired. */
+let usedLogin: Login;
+let expiredLogin: Login;
+/** Every login issued, by its sealed cookie: what the model knows the tool sealed. */
+const issued = new Map<string, Login>();
+/** Added to the tool's frozen clock (the expired login is made in the past). */
+let toolClockOffsetMs = 0;
 
 async function login(target: 'platform' | 'own'): Promise<Login> {
   const sub = randomBytes(8).toString('hex');
@@ -91,9 +101,21 @@ async function login(target: 'platform' | 'own'): Promise<Login> {
   expect(response.status).toBe(302);
   const location = response.headers.get('location')!;
   const params = new URL(location).searchParams;
+  const state = params.get('state')!;
+  const cookie = new RegExp(`^${stateCookieName(state)}=([^;]*);`).exec(response.headers.get('set-cookie') ?? '')?.[1];
+  expect(cookie).toMatch(SEALED_SHAPE);
   const idToken = target === 'platform' ? (await platform.authorize(location)).idToken : '';
-  return { state: params.get('state')!, nonce: params.get('nonce')!, sub, idToken };
+  const made: Login = { state, nonce: params.get('nonce')!, cookie: cookie!, appId: target === 'platform' ? publicApp.appId : ownApp.appId, sub, idToken };
+  issued.set(made.cookie, made);
+  return made;
 }
+
+/**
+ * The sealed login's layout (docs: `l1.<nonce>.<registrationId>.<expiresAtMs>.<mac>`): a
+ * cookie without it is no login of ours (ERR_LTI_STATE_UNKNOWN); one with it that the tool
+ * did not seal for this state and app is a forgery (ERR_LTI_STATE_MISMATCH).
+ */
+const SEALED_SHAPE = /^l1\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{1,64}\.[0-9]{1,15}\.[^.]{43}$/;
 
 beforeAll(async () => {
   watch = await WriteWatch.create();
@@ -111,7 +133,7 @@ beforeAll(async () => {
   app = createApp(testConfig({ rateLimits: NO_RATE_LIMITS }), {
     db,
     logger: recording.logger,
-    now: () => new Date(T0),
+    now: () => new Date(T0 + toolClockOffsetMs),
     // Unthrottled (on the frozen clock every refusal is in one minute): every refusal of an
     // existing app has its one row, which the model predicts (throttle: test/lti/refusal-audit.test.ts).
     refusalAuditLimits: UNTHROTTLED_REFUSAL_AUDIT,
@@ -130,13 +152,13 @@ beforeAll(async () => {
   });
   ownApp = { appId: own.id, launchUrl: ltiToolUrls(TEST_PUBLIC_URL, own.id).launchUrl };
   logins = { primary: await login('platform'), secondary: await login('platform'), own: await login('own') };
-  // A consumed login (one genuine launch) and an expired one.
-  const used = await login('platform');
-  const first = await app.fetch(launchRequest(publicApp.urls.launchUrl, `id_token=${used.idToken}&state=${used.state}`, `${stateCookieName(used.state)}=${used.state}`));
+  // A consumed login (one genuine launch) and an expired one (made one TTL and a second ago).
+  usedLogin = await login('platform');
+  const first = await app.fetch(launchRequest(publicApp.urls.launchUrl, `id_token=${usedLogin.idToken}&state=${usedLogin.state}`, `${stateCookieName(usedLogin.state)}=${usedLogin.cookie}`));
   expect(first.status).toBe(303);
-  usedState = used.state;
-  expiredState = (await login('platform')).state;
-  await db.prisma.loginState.update({ where: { state: expiredState }, data: { expiresAt: new Date(T0 - 1000) } });
+  toolClockOffsetMs = -(testConfig().loginStateTtlSeconds * 1000 + 1000);
+  expiredLogin = await login('platform');
+  toolClockOffsetMs = 0;
   baseline = await snapshotTables(db);
   audit = await AuditModel.read(db);
   await watch.sync();
@@ -386,7 +408,7 @@ async function buildToken(recipe: TokenRecipe, login: Login): Promise<{ idToken:
 // The request around the token
 
 type StateChoice = 'login' | 'missing' | 'malformed' | 'unknown' | 'otherBrowser' | 'used' | 'expired';
-type CookieChoice = 'right' | 'missing' | 'mismatch' | 'amongGarbage' | 'wrongFirst' | 'garbage';
+type CookieChoice = 'right' | 'missing' | 'mismatch' | 'amongGarbage' | 'wrongFirst' | 'garbage' | 'tampered' | 'bare';
 
 interface LaunchSample {
   method: string;
@@ -397,6 +419,9 @@ interface LaunchSample {
   malformedState: string;
   cookie: CookieChoice;
   garbageCookie: string | undefined;
+  /** For a tampered cookie: which character of the sealed value becomes which. */
+  tamperAt: number;
+  tamperChar: string;
   token: TokenRecipe;
   /** Form fields before / after the real ones (error=…, duplicates, junk, padding). */
   before: Array<[string, string]>;
@@ -411,8 +436,10 @@ const sampleArb: fc.Arbitrary<LaunchSample> = fc.record({
   unknownId: fc.uuid(),
   state: fc.oneof({ weight: 20, arbitrary: fc.constant('login' as const) }, { weight: 1, arbitrary: fc.constantFrom<StateChoice>('missing', 'malformed', 'unknown', 'otherBrowser', 'used', 'expired') }),
   malformedState: hostileString,
-  cookie: fc.oneof({ weight: 20, arbitrary: fc.constantFrom<CookieChoice>('right', 'amongGarbage') }, { weight: 1, arbitrary: fc.constantFrom<CookieChoice>('missing', 'mismatch', 'wrongFirst', 'garbage') }),
+  cookie: fc.oneof({ weight: 20, arbitrary: fc.constantFrom<CookieChoice>('right', 'amongGarbage') }, { weight: 1, arbitrary: fc.constantFrom<CookieChoice>('missing', 'mismatch', 'wrongFirst', 'garbage', 'tampered', 'bare') }),
   garbageCookie: anyCookieHeader,
+  tamperAt: fc.nat(),
+  tamperChar: fc.constantFrom('A', 'z', '_', '-', '0', '9', '.', '=', '+', '/', '%'),
   token: recipeArb,
   before: fc.oneof({ weight: 10, arbitrary: fc.constant<Array<[string, string]>>([]) }, { weight: 1, arbitrary: fc.array(fc.tuple(fc.constantFrom('error', 'id_token', 'state', 'x'), rawComponent), { maxLength: 2 }) }),
   after: fc.array(fc.tuple(fc.oneof({ weight: 10, arbitrary: rawComponent }, { weight: 1, arbitrary: fc.constantFrom('id_token', 'state', 'error') }), rawComponent), { maxLength: 2 }),
@@ -435,22 +462,31 @@ describe('fuzz: launch', () => {
         const appId = sample.target === 'loginApp' ? loginAppId : sample.target === 'otherApp' ? (useOwn ? publicApp.appId : ownApp.appId) : sample.unknownId;
         const url = ltiToolUrls(TEST_PUBLIC_URL, appId).launchUrl;
 
+        // The login whose state the form carries (none for a missing, malformed or unknown state).
+        const loginsByState: Partial<Record<StateChoice, Login>> = { login: current, otherBrowser: logins.secondary, used: usedLogin, expired: expiredLogin };
+        const formLogin = loginsByState[sample.state];
         const formState = {
           login: current.state,
           missing: undefined,
           malformed: sample.malformedState,
           unknown: randomBytesFrom(sample.unknownId),
           otherBrowser: logins.secondary.state,
-          used: usedState,
-          expired: expiredState,
+          used: usedLogin.state,
+          expired: expiredLogin.state,
         }[sample.state];
         // The cookie this browser holds: for otherBrowser, the primary login's (a different name).
-        const cookieState = sample.state === 'otherBrowser' ? current.state : formState;
+        const cookieLogin = sample.state === 'otherBrowser' ? current : formLogin;
+        const cookieState = cookieLogin?.state ?? formState;
         // (A malformed state goes into the cookie percent-encoded: header values must be visible ASCII.)
-        const cv = (v: string) => (/^[A-Za-z0-9_-]*$/.test(v) ? v : enc(v));
-        const right = cookieState ? `${cv(stateCookieName(cookieState))}=${cv(cookieState)}` : '';
-        const wrongValue = logins.secondary.state === cookieState ? current.state : logins.secondary.state;
+        const cv = (v: string) => (/^[A-Za-z0-9._-]*$/.test(v) ? v : enc(v));
+        // Its value: the sealed login; for a state never issued, the state itself (a cookie from
+        // before stateless logins, or one made up).
+        const rightValue = cookieLogin?.cookie ?? cookieState;
+        const right = cookieState ? `${cv(stateCookieName(cookieState))}=${cv(rightValue!)}` : '';
+        // Another login's genuine sealed cookie under this state's cookie name.
+        const wrongValue = logins.secondary.state === cookieState ? current.cookie : logins.secondary.cookie;
         const wrong = cookieState ? `${cv(stateCookieName(cookieState))}=${wrongValue}` : '';
+        const tamperedValue = rightValue ? rightValue.slice(0, sample.tamperAt % rightValue.length) + sample.tamperChar + rightValue.slice((sample.tamperAt % rightValue.length) + 1) : '';
         const cookie = {
           right,
           missing: undefined,
@@ -458,6 +494,10 @@ describe('fuzz: launch', () => {
           amongGarbage: [sample.garbageCookie, right].filter(Boolean).join('; '),
           wrongFirst: `${wrong}; ${right}`,
           garbage: sample.garbageCookie,
+          // (A sealed value and the tamper characters are visible ASCII: sent as they are.)
+          tampered: cookieState ? `${cv(stateCookieName(cookieState))}=${cookieLogin ? tamperedValue : cv(tamperedValue)}` : '',
+          // The pre-upgrade cookie: the bare state as its value.
+          bare: cookieState ? `${cv(stateCookieName(cookieState))}=${cv(cookieState)}` : '',
         }[sample.cookie];
 
         const { idToken, allowed } = await buildToken(sample.token, current);
@@ -486,11 +526,15 @@ describe('fuzz: launch', () => {
           }
           const sentCookie = parseFirstCookie(cookie, stateCookieName(sentState));
           if (sentCookie === undefined) return ['ERR_LTI_STATE_COOKIE_MISSING'];
-          if (sentCookie !== sentState) return ['ERR_LTI_STATE_MISMATCH'];
-          if (sample.state === 'unknown') return ['ERR_LTI_STATE_UNKNOWN'];
-          if (sample.state === 'used') return ['ERR_LTI_NONCE_REUSED'];
-          if (sample.state === 'expired') return ['ERR_LTI_STATE_EXPIRED'];
-          if (sample.target !== 'loginApp') return ['ERR_LTI_STATE_UNKNOWN'];
+          // Not a sealed login at all: unknown. Sealed, but not by the tool for this state and
+          // the app in the URL (altered, another login's, another app): a forgery.
+          if (!SEALED_SHAPE.test(sentCookie)) return ['ERR_LTI_STATE_UNKNOWN'];
+          const sealed = issued.get(sentCookie);
+          if (!sealed || sealed.state !== sentState || sealed.appId !== appId) return ['ERR_LTI_STATE_MISMATCH'];
+          if (sealed === expiredLogin) return ['ERR_LTI_STATE_EXPIRED'];
+          // A launch already used its nonce: refused before the token is even looked at.
+          if (sealed === usedLogin) return ['ERR_LTI_NONCE_REUSED'];
+          expect(sealed).toBe(current);
           if (idToken !== undefined && idToken.length > MAX_ID_TOKEN) return ['ERR_LTI_TOKEN_MALFORMED'];
           return allowed;
         })();
@@ -505,9 +549,10 @@ describe('fuzz: launch', () => {
         if (response.status === 303) {
           expect(expected).toContain('ok');
           expect(response.headers.get('location')).toMatch(/^https:\/\/ex(ercises)?\.example\.org\/.*#lti_launch=/);
-          // The only writes of a launch: its login marked used, and the Launch row.
-          expect(writes).toEqual({ LoginState: 1, Launch: 1 });
+          // The only write of a launch: the Launch row, with the login's nonce (its single use).
+          expect(writes).toEqual({ Launch: 1 });
           expect(audited).toBe(0);
+          expect(await db.prisma.launch.count({ where: { nonce: current.nonce } })).toBe(1);
           logins[loginName] = await login(useOwn ? 'own' : 'platform');
           await watch.sync();
           seen.set('ok', (seen.get('ok') ?? 0) + 1);
@@ -527,7 +572,7 @@ describe('fuzz: launch', () => {
     );
     // Back-up for the per-request check: all rows as they were, except the successful launches'.
     const after = await snapshotTables(db);
-    expect(changedTables(baseline, after).filter((t) => t !== 'LoginState' && t !== 'Launch')).toEqual([]);
+    expect(changedTables(baseline, after).filter((t) => t !== 'Launch')).toEqual([]);
     expect(after.Launch.rows - baseline.Launch.rows).toBe(seen.get('ok') ?? 0);
     await audit.expectStored();
     console.info('[fuzz] launch outcomes:', Object.fromEntries([...seen].sort()));

@@ -5,8 +5,9 @@
  * content types, random cookies, unknown/private/ambiguous apps. A model of docs/lti.md
  * ("Login initiation") and README "Request limits" (a URL over 8 KiB is 414 before any
  * check) predicts the outcome of each; the server must agree, never answer 5xx, and write
- * nothing unless it answers 302 (then exactly one LoginState row) — except the audit trail:
- * a refusal by the login handler for an existing app stores exactly one LaunchRefusal row
+ * nothing, a 302 included (the login is sealed into the state cookie, which must open as the
+ * login the platform was sent: server/lti/sealed-login.ts) — except the audit trail: a
+ * refusal by the login handler for an existing app stores exactly one LaunchRefusal row
  * (server/lti/refusal-audit.ts), an unknown app id or a 404/414 none.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,9 @@ import { createApp, type App } from '../../server/app.ts';
 import type { Database } from '../../server/db/client.ts';
 import { MAX_FORM_BYTES } from '../../server/http/form.ts';
 import type { LtiErrorCode } from '../../server/lti/errors.ts';
+import { LoginStateKey } from '../../server/lti/login-state-key.ts';
+import { openLogin } from '../../server/lti/sealed-login.ts';
+import { stateCookieName } from '../../server/lti/state-cookie.ts';
 import { publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 import { NO_RATE_LIMITS, TEST_PUBLIC_URL, testConfig } from '../helpers/server.ts';
@@ -47,8 +51,12 @@ let platform: TestPlatform;
 let publicApp: PublicApp;
 let baseline: TableSnapshot;
 let audit: AuditModel;
+/** The login state MAC key the app seals with (the same ServerSecret row). */
+let key: Buffer;
+/** The tool's login TTL. */
+const LOGIN_TTL_MS = testConfig().loginStateTtlSeconds * 1000;
 /** App id → what the model knows about it. */
-const apps = new Map<string, { isPublic: boolean; registrations: Array<{ issuer: string; clientId: string; deploymentIds: string[]; authLoginUrl: string }> }>();
+const apps = new Map<string, { isPublic: boolean; registrations: Array<{ id: string; issuer: string; clientId: string; deploymentIds: string[]; authLoginUrl: string }> }>();
 let ids: { public: string; private: string; twoRegs: string };
 /** The parameters the platform sends for the public app. */
 let validParams: Record<string, string>;
@@ -69,15 +77,18 @@ beforeAll(async () => {
   const privateApp = await db.prisma.app.create({ data: { ownerId, name: 'Private', exerciseUrl: 'https://ex.example.org/', isPublic: false } });
   await db.prisma.ltiRegistration.create({ data: { ...reg, appId: privateApp.id, clientId: randomUUID() } });
   const twoRegsApp = await db.prisma.app.create({ data: { ownerId, name: 'Two', exerciseUrl: 'https://ex.example.org/', isPublic: true } });
-  const twoRegs = [randomUUID(), randomUUID()].map((clientId) => ({ ...reg, clientId, appId: twoRegsApp.id }));
-  await db.prisma.ltiRegistration.createMany({ data: twoRegs });
+  const twoRegs = await Promise.all(
+    [randomUUID(), randomUUID()].map((clientId) => db.prisma.ltiRegistration.create({ data: { ...reg, clientId, appId: twoRegsApp.id } })),
+  );
   ids = { public: publicApp.appId, private: privateApp.id, twoRegs: twoRegsApp.id };
-  apps.set(ids.public, { isPublic: true, registrations: [reg] });
+  apps.set(ids.public, { isPublic: true, registrations: [{ ...reg, id: publicApp.registrationId }] });
   apps.set(ids.private, { isPublic: false, registrations: [] });
   apps.set(ids.twoRegs, { isPublic: true, registrations: twoRegs });
   const init = platform.loginInitiation(publicApp.urls.loginUrl, { targetLinkUri: publicApp.urls.launchUrl });
   validParams = Object.fromEntries(new URL(init.url).searchParams);
   expect(Object.keys(validParams).sort()).toEqual(['client_id', 'iss', 'login_hint', 'lti_deployment_id', 'lti_message_hint', 'target_link_uri']);
+  // The key exists before the baseline, as on any database past its first login or /readyz.
+  key = await new LoginStateKey(db.prisma).get();
   baseline = await snapshotTables(db);
   audit = await AuditModel.read(db);
   await watch.sync();
@@ -197,7 +208,7 @@ function pathFor({ target, unknownId }: LoginSample): { path: string; appId: str
 // ---------------------------------------------------------------------------------------
 // The model (docs/lti.md, "Login initiation")
 
-type Expected = { kind: 'notFound' } | { kind: 'refused'; code: LtiErrorCode } | { kind: 'redirect'; appId: string; authLoginUrl: string };
+type Expected = { kind: 'notFound' } | { kind: 'refused'; code: LtiErrorCode } | { kind: 'redirect'; appId: string; registrationId: string; authLoginUrl: string };
 
 const FETCH_NORMALISED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
 
@@ -234,7 +245,7 @@ function expectedOutcome(sample: LoginSample, url: string, method: string, appId
   if (matching.length > 1) return refused('ERR_LTI_CLIENT_ID_REQUIRED');
   const deploymentId = values.lti_deployment_id ?? values.deployment_id;
   if (deploymentId !== undefined && !matching[0]!.deploymentIds.includes(deploymentId)) return refused('ERR_LTI_UNKNOWN_DEPLOYMENT');
-  return { kind: 'redirect', appId, authLoginUrl: matching[0]!.authLoginUrl };
+  return { kind: 'redirect', appId, registrationId: matching[0]!.id, authLoginUrl: matching[0]!.authLoginUrl };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -260,6 +271,7 @@ describe('fuzz: login initiation', () => {
         const audits = expected.kind === 'refused' && expected.code !== 'ERR_LTI_URI_TOO_LONG' && appId !== undefined && apps.has(appId);
 
         let body = '';
+        const sentAt = Date.now();
         const { result: response, writes, audited } = await watch.observe(async () => {
           const answer = await app.fetch(request);
           body = await expectSaneResponse(answer, method, loggedErrors);
@@ -282,14 +294,19 @@ describe('fuzz: login initiation', () => {
           const location = new URL(response.headers.get('location')!);
           expect(`${location.origin}${location.pathname}`).toBe(expected.authLoginUrl);
           const state = location.searchParams.get('state')!;
-          expect(response.headers.get('set-cookie')).toContain(`=${state};`);
-          // A successful login legitimately writes exactly one row: this login's state.
-          expect(writes).toEqual({ LoginState: 1 });
-          const row = await db.prisma.loginState.findUniqueOrThrow({ where: { state } });
-          expect(row.appId).toBe(expected.appId);
-          expect(row.usedAt).toBeNull();
-          await db.prisma.loginState.delete({ where: { state } });
-          await watch.sync();
+          // A successful login writes nothing either: the login is in its state cookie…
+          expect(writes).toEqual({});
+          const cookie = new RegExp(`^${stateCookieName(state)}=([^;]+);`).exec(response.headers.get('set-cookie') ?? '')?.[1];
+          expect(cookie).toBeDefined();
+          // …sealed for this state and this app, with the nonce the platform was sent, the
+          // registration the model chose, and the tool's TTL from now.
+          const opened = openLogin(key, cookie!, state, expected.appId);
+          expect(opened.ok).toBe(true);
+          const login = (opened as Extract<typeof opened, { ok: true }>).login;
+          expect(login.nonce).toBe(location.searchParams.get('nonce'));
+          expect(login.registrationId).toBe(expected.registrationId);
+          expect(login.expiresAt.getTime()).toBeGreaterThanOrEqual(sentAt + LOGIN_TTL_MS);
+          expect(login.expiresAt.getTime()).toBeLessThanOrEqual(Date.now() + LOGIN_TTL_MS);
         }
         const label = expected.kind === 'refused' ? expected.code : expected.kind;
         seen.set(label, (seen.get(label) ?? 0) + 1);

@@ -74,11 +74,14 @@ export function expectUriTooLong(request: Request, response: Response, body: str
 
 /**
  * Every table a request could write. A refused request must leave all of them exactly as
- * they were. Add new tables here. The one table a refusal does write, the audit trail of
- * refused logins and launches (`AUDIT_TABLE`), is deliberately not among them: its rows
- * are counted apart (`observe(…).audited`) and predicted by the login and launch fuzz.
+ * they were (and a login, refused or not, writes none: it is stateless). Add new tables here.
+ * ServerSecret holds the login state MAC key: created once per database (the fuzz creates it
+ * before its baseline), never by a request after that. The one table a refusal does write,
+ * the audit trail of refused logins and launches (`AUDIT_TABLE`), is deliberately not among
+ * them: its rows are counted apart (`observe(…).audited`) and predicted by the login and
+ * launch fuzz.
  */
-export const GUARDED_TABLES = ['Owner', 'ApiToken', 'App', 'LtiRegistration', 'ToolKey', 'LoginState', 'Launch', 'Grade'] as const;
+export const GUARDED_TABLES = ['Owner', 'ApiToken', 'App', 'LtiRegistration', 'ToolKey', 'ServerSecret', 'Launch', 'Grade'] as const;
 export type GuardedTable = (typeof GUARDED_TABLES)[number];
 export type TableSnapshot = Record<GuardedTable, { rows: number; digest: string }>;
 /** Rows written (inserted, updated or deleted) per table by one request. */

@@ -55,6 +55,7 @@ export async function startToolServer(
     ...(options.refusalAuditLimits ? { refusalAuditLimits: options.refusalAuditLimits } : {}),
   });
   await app.toolKeys.ensureKey();
+  await app.loginStateKey.get();
   handler = app.nodeHandler;
   return {
     app,

@@ -14,6 +14,7 @@ import { LtiError } from '../../server/lti/errors.ts';
 import type { LtiDeps } from '../../server/lti/deps.ts';
 import { handleLaunch } from '../../server/lti/launch.ts';
 import { handleLogin } from '../../server/lti/login.ts';
+import { LoginStateKey } from '../../server/lti/login-state-key.ts';
 import { PlatformKeysets } from '../../server/lti/platform-keysets.ts';
 import { RegistrationCache } from '../../server/lti/registration-cache.ts';
 import { createLogger, createSilentLogger } from '../../server/logger.ts';
@@ -21,6 +22,7 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { CookieJar, errorCode, initiateLogin, postLaunch, publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 import { startToolServer, type ToolServer } from '../helpers/tool-server.ts';
+import { tableDigests } from '../helpers/table-digests.ts';
 
 /** Keysets served by the tool's (stubbed) outbound fetch, by URL. */
 const KEYS_ORIGIN = 'https://keys.example.test';
@@ -77,11 +79,13 @@ async function loggedIn(platform: TestPlatform, app: PublicApp) {
   return { jar, auth };
 }
 
+
+/** The launches, this app's keyset refusals, and every other table's rows. */
 async function counts(appId: string) {
   return {
     launches: await db.prisma.launch.count(),
-    usedLogins: await db.prisma.loginState.count({ where: { usedAt: { not: null } } }),
     refusals: await db.prisma.launchRefusal.count({ where: { appId, code: 'ERR_LTI_KEYSET_UNAVAILABLE' } }),
+    otherTables: await tableDigests(db.prisma, ['LaunchRefusal']),
   };
 }
 
@@ -96,6 +100,8 @@ async function expectKeysetUnavailable({ platform, app }: { platform: TestPlatfo
   expect(await errorCode(response)).toBe('ERR_LTI_KEYSET_UNAVAILABLE');
   expect(page).not.toContain(KEYS_ORIGIN);
   expect(await counts(app.appId)).toEqual({ ...before, refusals: before.refusals + 1 });
+  // The login is not used up: no launch carries its nonce.
+  expect(await db.prisma.launch.count({ where: { nonce: auth.nonce } })).toBe(0);
   // The log says why, and quotes nothing of the token.
   const logText = JSON.stringify(lines.slice(logged));
   for (const part of auth.idToken.split('.')) expect(logText).not.toContain(part);
@@ -202,6 +208,7 @@ describe('within one launch, a keyset that failed is not fetched again (failure 
         failureMemoryMs: 0,
       }),
       registrations: new RegistrationCache({ ttlMs: 60_000, maxEntries: 100 }, () => now().getTime()),
+      loginStateKey: new LoginStateKey(db.prisma),
       loginStateTtlMs: 600_000,
       launchCredentialTtlMs: 3_600_000,
       clockToleranceSeconds: 5,

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import { hashCredential, LAUNCH_FRAGMENT_PARAM } from '../../server/lti/launch.ts';
+import { LoginStateKey } from '../../server/lti/login-state-key.ts';
+import { openLogin } from '../../server/lti/sealed-login.ts';
+import { stateCookieName } from '../../server/lti/state-cookie.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { CookieJar, errorCode, launch, publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
@@ -46,6 +49,24 @@ describe('a launch from Open edX', () => {
     expect(setCookie).toMatch(/HttpOnly/);
     expect(setCookie).toContain(`Path=${new URL(app.urls.launchUrl).pathname}`);
     expect(setCookie).toMatch(/Max-Age=600/);
+    // The login is the cookie: sealed (with the key every process shares) for this state and
+    // app, it carries the nonce sent to the platform, the registration and the expiry.
+    const state = auth.searchParams.get('state')!;
+    const nonce = auth.searchParams.get('nonce')!;
+    expect(state).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const [cookieName, sealed] = setCookie.split(';')[0]!.split('=') as [string, string];
+    expect(cookieName).toBe(stateCookieName(state));
+    const key = await new LoginStateKey(db.prisma).get();
+    const opened = openLogin(key, sealed, state, app.appId);
+    expect(opened).toMatchObject({ ok: true, login: { state, nonce, appId: app.appId, registrationId: app.registrationId } });
+    const expiresAt = opened.ok ? opened.login.expiresAt.getTime() : 0;
+    expect(expiresAt).toBeGreaterThan(Date.now() + 590_000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 600_000);
+    // Not for another state or app.
+    expect(openLogin(key, sealed, result.auth.nonce, app.appId)).toEqual({ ok: false, reason: 'forged' });
+    expect(openLogin(key, sealed, state, app.registrationId)).toEqual({ ok: false, reason: 'forged' });
+    expect(result.auth).toMatchObject({ state, nonce });
 
     // Launch: 303 to the exercise, the credential only in the fragment.
     expect(result.response.status).toBe(303);
@@ -71,8 +92,8 @@ describe('a launch from Open edX', () => {
     });
     expect(row.roles.length).toBeGreaterThan(0);
     expect(row.credentialExpiresAt.getTime()).toBeGreaterThan(Date.now() + 5 * 3600_000);
-    const state = await db.prisma.loginState.findUniqueOrThrow({ where: { state: result.auth.state } });
-    expect(state.usedAt).not.toBeNull();
+    // The launch used the login: recorded under its nonce.
+    expect(row.nonce).toBe(nonce);
   });
 
   it('fetches the platform keyset once, not per launch', async () => {
@@ -85,8 +106,10 @@ describe('a launch from Open edX', () => {
     const first = await launch(openedx, app);
     expect(first.response.status).toBe(303);
     const launchesBefore = await db.prisma.launch.count({ where: { appId: app.appId } });
+    // The browser's cookie as the login set it (the launch cleared it from the jar since).
     const jar = new CookieJar();
-    jar.cookies.set(`lti_state_${first.auth.state.slice(0, 16)}`, first.auth.state);
+    jar.store(first.login.response);
+    expect(jar.cookies.size).toBe(1);
     const replay = await fetch(app.urls.launchUrl, {
       method: 'POST',
       redirect: 'manual',
@@ -96,5 +119,6 @@ describe('a launch from Open edX', () => {
     expect(replay.status).toBe(400);
     expect(await errorCode(replay)).toBe('ERR_LTI_NONCE_REUSED');
     expect(await db.prisma.launch.count({ where: { appId: app.appId } })).toBe(launchesBefore);
+    expect(await db.prisma.launch.count({ where: { nonce: first.auth.nonce } })).toBe(1);
   });
 });

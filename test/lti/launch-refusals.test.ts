@@ -1,13 +1,21 @@
 /**
  * Every way a login or launch is refused, over real HTTP: one test per check. Each asserts
  * the status, the stable ERR_LTI_ code on a small HTML page without stack traces or the
- * token, that no Launch was recorded, and (where the login exists) that it is still unused.
+ * token, that no Launch was recorded, and (where the login exists) that it is still unused:
+ * no launch carries its nonce, and, where the refusal did not come from the app, the clock or
+ * the keyset, the genuine token for the same login still launches afterwards.
+ * A login keeps nothing in the database (its state is the sealed cookie): a refused login
+ * changes no row but its audit row.
  */
 import { randomUUID } from 'node:crypto';
 import { base64url } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
+import type { SqlRunner } from '../../server/db/sql-runner.ts';
+import { randomToken } from '../../server/ids.ts';
 import { LTI_ERRORS, type LtiErrorCode } from '../../server/lti/errors.ts';
+import { LOGIN_STATE_SECRET_NAME } from '../../server/lti/login-state-key.ts';
+import { openLogin } from '../../server/lti/sealed-login.ts';
 import { capturingLogger } from '../helpers/log-capture.ts';
 import { parseExposition } from '../helpers/metrics.ts';
 import { stateCookieName } from '../../server/lti/state-cookie.ts';
@@ -23,6 +31,7 @@ import {
 } from '../helpers/lti-flow.ts';
 import { LTI_CLAIM, startTestPlatform, type LaunchOverrides, type TestPlatform } from '../helpers/platform.ts';
 import { startToolServer, type ToolServer } from '../helpers/tool-server.ts';
+import { tableDigests } from '../helpers/table-digests.ts';
 
 let db: Database;
 let tool: ToolServer;
@@ -87,6 +96,10 @@ interface PreparedLaunch {
   idToken: string;
   state: string;
   nonce: string;
+  /** The platform and app of the login, and our redirect to the platform: the genuine token can be asked for again. */
+  platform: TestPlatform;
+  app: PublicApp;
+  location: string;
 }
 
 async function prepare(
@@ -99,16 +112,33 @@ async function prepare(
   const login = await initiateLogin(platform, target, jar);
   expect(login.response.status).toBe(302);
   const auth = await platform.authorize(login.location!, { expectedRedirectUri: target.urls.launchUrl, ...overrides });
-  return { jar, idToken: auth.idToken, state: auth.state, nonce: auth.nonce };
+  return { jar, idToken: auth.idToken, state: auth.state, nonce: auth.nonce, platform, app: target, location: login.location! };
+}
+
+/** Launches recorded with this nonce (the login's single use). */
+function launchesWithNonce(nonce: string): Promise<number> {
+  return db.prisma.launch.count({ where: { nonce } });
+}
+
+/**
+ * The login is still good: the platform's genuine token for it (same state and nonce), posted
+ * with the same browser's cookie, launches — once.
+ */
+async function expectStillLaunches(prepared: PreparedLaunch): Promise<void> {
+  const auth = await prepared.platform.authorize(prepared.location, { expectedRedirectUri: prepared.app.urls.launchUrl });
+  expect(auth.nonce).toBe(prepared.nonce);
+  const response = await postLaunch(prepared.app.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, prepared.jar.header());
+  expect(response.status, await response.clone().text()).toBe(303);
+  expect(await launchesWithNonce(prepared.nonce)).toBe(1);
 }
 
 /**
  * Runs a launch POST that must be refused: checks the page, that no Launch row appeared,
- * and that the login (if any) is still unused.
+ * and that the login (if any) is still unused: no launch carries its nonce.
  */
 async function expectLaunchRefused(
   send: () => Promise<Response>,
-  expected: { status: number; code: LtiErrorCode; idToken?: string; unusedState?: string; secrets?: string[] },
+  expected: { status: number; code: LtiErrorCode; idToken?: string; unused?: PreparedLaunch; secrets?: string[] },
 ): Promise<void> {
   const launchesBefore = await db.prisma.launch.count();
   const response = await send();
@@ -116,26 +146,43 @@ async function expectLaunchRefused(
   await expectRefusalPage(response, expected.status, expected.code, secrets);
   expect(response.headers.get('location')).toBeNull();
   expect(await db.prisma.launch.count()).toBe(launchesBefore);
-  if (expected.unusedState) {
-    const login = await db.prisma.loginState.findUniqueOrThrow({ where: { state: expected.unusedState } });
-    expect(login.usedAt).toBeNull();
-  }
+  if (expected.unused) expect(await launchesWithNonce(expected.unused.nonce)).toBe(0);
 }
 
-/** Posts a prepared launch (optionally with another token, cookie or URL) and expects a refusal. */
+/**
+ * Posts a prepared launch (optionally with another token, cookie or URL) and expects a
+ * refusal; then (unless `stillLaunches: false`, for refusals that would refuse the genuine
+ * token too) that the login still launches with the genuine token.
+ */
 async function refuse(
   prepared: PreparedLaunch,
   status: number,
   code: LtiErrorCode,
-  options: { idToken?: string; cookie?: string; launchUrl?: string } = {},
+  options: { idToken?: string; cookie?: string; launchUrl?: string; stillLaunches?: boolean } = {},
 ): Promise<void> {
   const idToken = options.idToken ?? prepared.idToken;
   await expectLaunchRefused(
     () =>
-      postLaunch(options.launchUrl ?? app.urls.launchUrl, { id_token: idToken, state: prepared.state }, options.cookie ?? prepared.jar.header()),
-    { status, code, idToken, unusedState: prepared.state },
+      postLaunch(options.launchUrl ?? prepared.app.urls.launchUrl, { id_token: idToken, state: prepared.state }, options.cookie ?? prepared.jar.header()),
+    { status, code, idToken, unused: prepared },
   );
+  if (options.stillLaunches !== false) await expectStillLaunches(prepared);
 }
+
+/** The state cookie a login set (name and sealed value), from the browser's jar. */
+function stateCookieOf(prepared: PreparedLaunch): { name: string; value: string } {
+  const name = stateCookieName(prepared.state);
+  const value = prepared.jar.cookies.get(name);
+  expect(value, `the login's cookie ${name}`).toBeDefined();
+  return { name, value: value! };
+}
+
+/** The login state MAC key every process shares (its ServerSecret row). */
+async function loginStateKey(): Promise<Buffer> {
+  const row = await db.prisma.serverSecret.findUniqueOrThrow({ where: { name: LOGIN_STATE_SECRET_NAME } });
+  return Buffer.from(row.value, 'base64url');
+}
+
 
 /** The login initiation URL the platform would send, as a mutable URL. */
 function loginUrl(platform: TestPlatform = openedx, target: PublicApp = app): URL {
@@ -143,13 +190,14 @@ function loginUrl(platform: TestPlatform = openedx, target: PublicApp = app): UR
   return new URL(init.url);
 }
 
+/** A refused login: no state cookie, no redirect, and no row changed but its audit row. */
 async function expectLoginRefused(url: URL | string, status: number, code: LtiErrorCode, init: RequestInit = {}) {
-  const statesBefore = await db.prisma.loginState.count();
+  const before = await tableDigests(db.prisma, ['LaunchRefusal']);
   const response = await fetch(url, { redirect: 'manual', ...init });
   expect(response.headers.get('set-cookie')).toBeNull();
   expect(response.headers.get('location')).toBeNull();
   await expectRefusalPage(response, status, code);
-  expect(await db.prisma.loginState.count()).toBe(statesBefore);
+  expect(await tableDigests(db.prisma, ['LaunchRefusal'])).toEqual(before);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -215,17 +263,18 @@ describe('launch refusals: the token', () => {
 
   it('not a JWS → ERR_LTI_TOKEN_MALFORMED; no id_token → ERR_LTI_BAD_REQUEST', async () => {
     const prepared = await prepare();
-    await refuse(prepared, 400, 'ERR_LTI_TOKEN_MALFORMED', { idToken: 'this.is-not.a-token' });
     await expectLaunchRefused(() => postLaunch(app.urls.launchUrl, { state: prepared.state }, prepared.jar.header()), {
       status: 400,
       code: 'ERR_LTI_BAD_REQUEST',
-      unusedState: prepared.state,
+      unused: prepared,
     });
+    await refuse(prepared, 400, 'ERR_LTI_TOKEN_MALFORMED', { idToken: 'this.is-not.a-token' });
   });
 
   it('keyset URL unreachable (HTTP 404) → 502 ERR_LTI_KEYSET_UNAVAILABLE', async () => {
     const prepared = await prepare({}, { platform: brokenKeyset, app: brokenApp });
-    await refuse(prepared, 502, 'ERR_LTI_KEYSET_UNAVAILABLE', { launchUrl: brokenApp.urls.launchUrl });
+    // The genuine token would meet the same keyset.
+    await refuse(prepared, 502, 'ERR_LTI_KEYSET_UNAVAILABLE', { stillLaunches: false });
   });
 });
 
@@ -275,7 +324,32 @@ describe('launch refusals: the claims', () => {
     const other = await prepare();
     const prepared = await prepare({ claims: { nonce: other.nonce } });
     await refuse(prepared, 400, 'ERR_LTI_NONCE_MISMATCH');
-    expect((await db.prisma.loginState.findUniqueOrThrow({ where: { state: other.state } })).usedAt).toBeNull();
+    expect(await launchesWithNonce(other.nonce)).toBe(0);
+    await expectStillLaunches(other);
+  });
+
+  it('the nonce sent to the platform is the one the token must carry: another valid-looking nonce → ERR_LTI_NONCE_MISMATCH', async () => {
+    const jar = new CookieJar();
+    const login = await initiateLogin(openedx, app, jar);
+    expect(login.response.status).toBe(302);
+    const sent = new URL(login.location!).searchParams;
+    const state = sent.get('state')!;
+    const nonce = sent.get('nonce')!;
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(nonce).not.toBe(state);
+    // The nonce sealed into this browser's cookie is the one sent to the platform.
+    const opened = openLogin(await loginStateKey(), jar.cookies.get(stateCookieName(state))!, state, app.appId);
+    expect(opened).toMatchObject({ ok: true, login: { nonce, registrationId: app.registrationId } });
+
+    const prepared: PreparedLaunch = { jar, idToken: '', state, nonce, platform: openedx, app, location: login.location! };
+    // Well-formed, but not this login's: a fresh random one, and the state in the nonce's place.
+    for (const other of [randomToken(), state]) {
+      const forged = await openedx.authorize(login.location!, { expectedRedirectUri: app.urls.launchUrl, claims: { nonce: other } });
+      await refuse({ ...prepared, idToken: forged.idToken }, 400, 'ERR_LTI_NONCE_MISMATCH', { stillLaunches: false });
+      expect(await launchesWithNonce(other)).toBe(0);
+    }
+    // The token carrying the nonce sent to the platform launches, recorded under that nonce.
+    await expectStillLaunches(prepared);
   });
 
   it('a reused nonce (the same form posted twice, cookie and all) → ERR_LTI_NONCE_REUSED', async () => {
@@ -289,14 +363,61 @@ describe('launch refusals: the claims', () => {
     );
   });
 
+  it('a replayed launch (same form and cookie, again and again) → ERR_LTI_NONCE_REUSED each time, one Launch row', async () => {
+    const prepared = await prepare();
+    const cookie = prepared.jar.header();
+    const form = { id_token: prepared.idToken, state: prepared.state };
+    expect((await postLaunch(app.urls.launchUrl, form, cookie)).status).toBe(303);
+    expect(await launchesWithNonce(prepared.nonce)).toBe(1);
+    // The first replay misses on the short road and is named by the full path, which caches
+    // the registration again: the second replay takes the short road again.
+    for (let i = 0; i < 3; i++) {
+      await expectLaunchRefused(() => postLaunch(app.urls.launchUrl, form, cookie), {
+        status: 400,
+        code: 'ERR_LTI_NONCE_REUSED',
+        idToken: prepared.idToken,
+      });
+    }
+    // Another process (nothing in memory of this login) refuses it too: the guard is the database's.
+    const other = await startToolServer(db);
+    try {
+      const otherLaunchUrl = app.urls.launchUrl.replace(tool.baseUrl, other.baseUrl);
+      await expectLaunchRefused(() => postLaunch(otherLaunchUrl, form, cookie), {
+        status: 400,
+        code: 'ERR_LTI_NONCE_REUSED',
+        idToken: prepared.idToken,
+      });
+    } finally {
+      await other.close();
+    }
+    expect(await launchesWithNonce(prepared.nonce)).toBe(1);
+  });
+
+  it('a nonce some launch already recorded → ERR_LTI_NONCE_REUSED, although this login never launched', async () => {
+    const prepared = await prepare();
+    const used = await db.prisma.launch.findFirstOrThrow({ where: { appId: app.appId, nonce: { not: null } } });
+    const { id: _id, credentialHash: _hash, ...rest } = used;
+    await db.prisma.launch.create({
+      data: { ...rest, id: randomUUID(), credentialHash: randomToken(), nonce: prepared.nonce },
+    });
+    await expectLaunchRefused(() => postLaunch(app.urls.launchUrl, { id_token: prepared.idToken, state: prepared.state }, prepared.jar.header()), {
+      status: 400,
+      code: 'ERR_LTI_NONCE_REUSED',
+      idToken: prepared.idToken,
+    });
+    expect(await launchesWithNonce(prepared.nonce)).toBe(1);
+  });
+
   it('the app was made private between login and launch → 403 ERR_LTI_APP_NOT_PUBLIC', async () => {
     const prepared = await prepare();
     await db.prisma.app.update({ where: { id: app.appId }, data: { isPublic: false } });
     try {
-      await refuse(prepared, 403, 'ERR_LTI_APP_NOT_PUBLIC');
+      await refuse(prepared, 403, 'ERR_LTI_APP_NOT_PUBLIC', { stillLaunches: false });
     } finally {
       await db.prisma.app.update({ where: { id: app.appId }, data: { isPublic: true } });
     }
+    // The refusal consumed nothing: public again, the login launches.
+    await expectStillLaunches(prepared);
   });
 });
 
@@ -309,29 +430,92 @@ describe('launch refusals: state and browser binding', () => {
     const mine = await prepare();
     const theirs = await prepare();
     await refuse(theirs, 400, 'ERR_LTI_STATE_COOKIE_MISSING', { cookie: mine.jar.header() });
-    expect((await db.prisma.loginState.findUniqueOrThrow({ where: { state: mine.state } })).usedAt).toBeNull();
+    expect(await launchesWithNonce(mine.nonce)).toBe(0);
+    await expectStillLaunches(mine);
   });
 
-  it("a cookie under this state's name holding a different login's state → ERR_LTI_STATE_MISMATCH", async () => {
+  it("a cookie under this state's name holding a different login (its sealed value) → ERR_LTI_STATE_MISMATCH", async () => {
     const mine = await prepare();
     const theirs = await prepare();
-    await refuse(theirs, 400, 'ERR_LTI_STATE_MISMATCH', { cookie: `${stateCookieName(theirs.state)}=${mine.state}` });
+    await refuse(theirs, 400, 'ERR_LTI_STATE_MISMATCH', { cookie: `${stateCookieName(theirs.state)}=${stateCookieOf(mine).value}` });
+    expect(await launchesWithNonce(mine.nonce)).toBe(0);
   });
 
-  it('a state that was never issued → ERR_LTI_STATE_UNKNOWN', async () => {
+  it('a cookie with one field of its sealed value altered (nonce, registration, expiry, MAC) → ERR_LTI_STATE_MISMATCH, nothing recorded', async () => {
+    const prepared = await prepare();
+    const { name, value } = stateCookieOf(prepared);
+    const parts = value.split('.');
+    expect(parts).toHaveLength(5);
+    const [version, nonce, registrationId, expiresAtMs, mac] = parts as [string, string, string, string, string];
+    // The sealed value is the login this browser started.
+    expect(version).toBe('l1');
+    expect(nonce).toBe(prepared.nonce);
+    expect(registrationId).toBe(app.registrationId);
+    const other = await prepare();
+    const flip = (text: string, at: number) => `${text.slice(0, at)}${text[at] === 'A' ? 'B' : 'A'}${text.slice(at + 1)}`;
+    const altered: Array<[string, string]> = [
+      ['nonce: another login’s', [version, other.nonce, registrationId, expiresAtMs, mac].join('.')],
+      ['nonce: one character', [version, flip(nonce, 0), registrationId, expiresAtMs, mac].join('.')],
+      ['nonce: a made-up one', [version, randomToken(), registrationId, expiresAtMs, mac].join('.')],
+      ['registration: another app’s', [version, nonce, brokenApp.registrationId, expiresAtMs, mac].join('.')],
+      ['registration: one character', [version, nonce, flip(registrationId, 0), expiresAtMs, mac].join('.')],
+      ['expiry: an hour later', [version, nonce, registrationId, String(Number(expiresAtMs) + 3600_000), mac].join('.')],
+      ['expiry: one millisecond earlier', [version, nonce, registrationId, String(Number(expiresAtMs) - 1), mac].join('.')],
+      ['MAC: first character', [version, nonce, registrationId, expiresAtMs, flip(mac, 0)].join('.')],
+      ['MAC: last character', [version, nonce, registrationId, expiresAtMs, flip(mac, mac.length - 1)].join('.')],
+      ['MAC: another login’s', [version, nonce, registrationId, expiresAtMs, stateCookieOf(other).value.split('.')[4]!].join('.')],
+    ];
+    for (const [label, cookie] of altered) {
+      expect(cookie, label).not.toBe(value);
+      const digests = await tableDigests(db.prisma, ['LaunchRefusal']);
+      await expectLaunchRefused(() => postLaunch(app.urls.launchUrl, { id_token: prepared.idToken, state: prepared.state }, `${name}=${cookie}`), {
+        status: 400,
+        code: 'ERR_LTI_STATE_MISMATCH',
+        idToken: prepared.idToken,
+        unused: prepared,
+      });
+      expect(await tableDigests(db.prisma, ['LaunchRefusal']), label).toEqual(digests);
+    }
+    expect(await launchesWithNonce(other.nonce)).toBe(0);
+    // The cookie as sealed still launches.
+    await expectStillLaunches(prepared);
+  });
+
+  it('a cookie that is not a sealed login (e.g. the bare state, as before stateless logins) → ERR_LTI_STATE_UNKNOWN', async () => {
+    const prepared = await prepare();
+    const { name, value } = stateCookieOf(prepared);
+    for (const cookie of [prepared.state, value.replace(/^l1\./, 'l0.'), value.split('.').slice(0, 4).join('.'), `${value}.x`]) {
+      await expectLaunchRefused(() => postLaunch(app.urls.launchUrl, { id_token: prepared.idToken, state: prepared.state }, `${name}=${cookie}`), {
+        status: 400,
+        code: 'ERR_LTI_STATE_UNKNOWN',
+        idToken: prepared.idToken,
+        unused: prepared,
+      });
+    }
+    await expectStillLaunches(prepared);
+  });
+
+  it('a state that was never issued → ERR_LTI_STATE_UNKNOWN (a bare cookie), ERR_LTI_STATE_MISMATCH (a sealed-looking one)', async () => {
     const prepared = await prepare();
     const madeUp = `${prepared.state.slice(0, 16)}${'x'.repeat(27)}`;
     await expectLaunchRefused(
       () => postLaunch(app.urls.launchUrl, { id_token: prepared.idToken, state: madeUp }, `${stateCookieName(madeUp)}=${madeUp}`),
-      { status: 400, code: 'ERR_LTI_STATE_UNKNOWN', idToken: prepared.idToken, unusedState: prepared.state },
+      { status: 400, code: 'ERR_LTI_STATE_UNKNOWN', idToken: prepared.idToken, unused: prepared },
     );
+    // A made-up login in the sealed format, with this login's nonce and registration: the MAC cannot be made up.
+    const forged = ['l1', prepared.nonce, app.registrationId, String(Date.now() + 600_000), randomToken()].join('.');
+    await expectLaunchRefused(
+      () => postLaunch(app.urls.launchUrl, { id_token: prepared.idToken, state: madeUp }, `${stateCookieName(madeUp)}=${forged}`),
+      { status: 400, code: 'ERR_LTI_STATE_MISMATCH', idToken: prepared.idToken, unused: prepared },
+    );
+    await expectStillLaunches(prepared);
   });
 
   it('a malformed state → ERR_LTI_BAD_REQUEST', async () => {
     const prepared = await prepare();
     await expectLaunchRefused(
       () => postLaunch(app.urls.launchUrl, { id_token: prepared.idToken, state: 'short' }, `${stateCookieName('short')}=short`),
-      { status: 400, code: 'ERR_LTI_BAD_REQUEST', idToken: prepared.idToken, unusedState: prepared.state },
+      { status: 400, code: 'ERR_LTI_BAD_REQUEST', idToken: prepared.idToken, unused: prepared },
     );
   });
 
@@ -339,18 +523,37 @@ describe('launch refusals: state and browser binding', () => {
     const prepared = await prepare();
     clockOffsetMs = 11 * 60_000;
     try {
-      await refuse(prepared, 400, 'ERR_LTI_STATE_EXPIRED');
+      await refuse(prepared, 400, 'ERR_LTI_STATE_EXPIRED', { stillLaunches: false });
     } finally {
       clockOffsetMs = 0;
     }
   });
 
-  it("posted to another app's launch URL with a valid state and cookie → ERR_LTI_STATE_UNKNOWN", async () => {
+  it('the login expires when its cookie says: refused from that millisecond on, not the one before', async () => {
     const prepared = await prepare();
-    await refuse(prepared, 400, 'ERR_LTI_STATE_UNKNOWN', { launchUrl: brokenApp.urls.launchUrl });
-    // The login is still good for its own app.
-    const ok = await postLaunch(app.urls.launchUrl, { id_token: prepared.idToken, state: prepared.state }, prepared.jar.header());
-    expect(ok.status).toBe(303);
+    const expiresAtMs = Number(stateCookieOf(prepared).value.split('.')[3]);
+    expect(expiresAtMs - Date.now()).toBeGreaterThan(590_000);
+    expect(expiresAtMs - Date.now()).toBeLessThanOrEqual(600_000);
+    // The tool's clock at the expiry: refused.
+    clockOffsetMs = expiresAtMs - Date.now();
+    try {
+      await refuse(prepared, 400, 'ERR_LTI_STATE_EXPIRED', { stillLaunches: false });
+    } finally {
+      clockOffsetMs = 0;
+    }
+    // The tool's clock just short of it (minus the time the request takes): the same login launches.
+    clockOffsetMs = expiresAtMs - Date.now() - 2_000;
+    try {
+      await expectStillLaunches(prepared);
+    } finally {
+      clockOffsetMs = 0;
+    }
+  });
+
+  it("posted to another app's launch URL with a valid state and cookie → ERR_LTI_STATE_MISMATCH (the cookie is sealed for its app)", async () => {
+    const prepared = await prepare();
+    // Then (refuse's last step) the login is still good for its own app.
+    await refuse(prepared, 400, 'ERR_LTI_STATE_MISMATCH', { launchUrl: brokenApp.urls.launchUrl });
   });
 });
 
@@ -365,7 +568,7 @@ describe('launch refusals: the request itself', () => {
           prepared.jar.header(),
         ),
       // The platform's words are logged, never echoed into the page.
-      { status: 400, code: 'ERR_LTI_PLATFORM_ERROR', unusedState: prepared.state, secrets: ['<script>', 'login_required'] },
+      { status: 400, code: 'ERR_LTI_PLATFORM_ERROR', unused: prepared, secrets: ['<script>', 'login_required'] },
     );
   });
 
@@ -385,7 +588,7 @@ describe('launch refusals: the request itself', () => {
           headers: { 'content-type': 'application/json', cookie: prepared.jar.header() },
           body: JSON.stringify({ id_token: prepared.idToken, state: prepared.state }),
         }),
-      { status: 400, code: 'ERR_LTI_BAD_REQUEST', idToken: prepared.idToken, unusedState: prepared.state },
+      { status: 400, code: 'ERR_LTI_BAD_REQUEST', idToken: prepared.idToken, unused: prepared },
     );
   });
 
@@ -393,7 +596,7 @@ describe('launch refusals: the request itself', () => {
     const prepared = await prepare();
     await expectLaunchRefused(
       () => postLaunch(app.urls.launchUrl, { id_token: prepared.idToken, state: prepared.state, pad: 'x'.repeat(70_000) }, prepared.jar.header()),
-      { status: 413, code: 'ERR_LTI_BODY_TOO_LARGE', idToken: prepared.idToken, unusedState: prepared.state },
+      { status: 413, code: 'ERR_LTI_BODY_TOO_LARGE', idToken: prepared.idToken, unused: prepared },
     );
   });
 
@@ -416,7 +619,7 @@ describe('launch refusals: the request itself', () => {
           body,
           duplex: 'half',
         } as RequestInit),
-      { status: 413, code: 'ERR_LTI_BODY_TOO_LARGE', unusedState: prepared.state },
+      { status: 413, code: 'ERR_LTI_BODY_TOO_LARGE', unused: prepared },
     );
   });
 });
@@ -429,11 +632,18 @@ describe('login refusals', () => {
   });
 
   it('a private app → 403 ERR_LTI_APP_NOT_PUBLIC', async () => {
+    // On a process that has not cached the app's registration as public (the process that has
+    // may start the login, and its launch is refused: test/lti/login-cache.test.ts).
+    const other = await startToolServer(db);
     await db.prisma.app.update({ where: { id: app.appId }, data: { isPublic: false } });
     try {
-      await expectLoginRefused(loginUrl(), 403, 'ERR_LTI_APP_NOT_PUBLIC');
+      const url = loginUrl();
+      url.host = new URL(other.baseUrl).host;
+      url.searchParams.set('target_link_uri', app.urls.launchUrl.replace(tool.baseUrl, other.baseUrl));
+      await expectLoginRefused(url, 403, 'ERR_LTI_APP_NOT_PUBLIC');
     } finally {
       await db.prisma.app.update({ where: { id: app.appId }, data: { isPublic: true } });
+      await other.close();
     }
   });
 
@@ -520,11 +730,25 @@ describe('login refusals', () => {
 });
 
 describe('an unexpected error (a bug, or a dependency failing)', () => {
-  /** A tool server whose log lines are kept, `now` may throw, and a platform with a public app on it. */
+  /**
+   * A tool server whose log lines are kept, `now` may throw, whose login read may be replaced
+   * by a statement the database refuses, and a platform with a public app on it.
+   */
   async function brokenServer() {
     const { logger, lines } = capturingLogger();
     const clock = { failing: false, detail: '' };
-    const server = await startToolServer(db, {
+    const loginRead = { refused: false, diverted: 0 };
+    const sql: SqlRunner = {
+      rows<T>(statement: Parameters<SqlRunner['rows']>[0]): Promise<T[]> {
+        // The login's one read (launch-queries.ts findLoginTarget), when asked to fail: a statement the database refuses.
+        if (loginRead.refused && statement.name === 'lti_login_target') {
+          loginRead.diverted++;
+          return db.sql.rows<T>({ name: 'test_refuse_login', text: 'SELECT "test_refuse_login"()', values: [] });
+        }
+        return db.sql.rows<T>(statement);
+      },
+    };
+    const server = await startToolServer({ ...db, sql }, {
       logger,
       now: () => {
         if (clock.failing) throw new Error(`clock exploded: ${clock.detail}`);
@@ -540,6 +764,7 @@ describe('an unexpected error (a bug, or a dependency failing)', () => {
     return {
       lines,
       clock,
+      loginRead,
       server,
       app: brokenApp,
       loginUrl: url,
@@ -555,15 +780,18 @@ describe('an unexpected error (a bug, or a dependency failing)', () => {
     const detail = `internal-detail-${randomUUID()}`;
     try {
       await db.prisma.$executeRawUnsafe(`
-        CREATE FUNCTION "test_refuse_login"() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION "test_refuse_login"() RETURNS integer LANGUAGE plpgsql AS $$
         BEGIN
-          IF NEW."appId" = '${broken.app.appId}' THEN RAISE EXCEPTION 'injected: ${detail}'; END IF;
-          RETURN NEW;
+          RAISE EXCEPTION 'injected: ${detail}';
         END $$`);
-      await db.prisma.$executeRawUnsafe('CREATE TRIGGER "test_refuse_login" BEFORE INSERT ON "LoginState" FOR EACH ROW EXECUTE FUNCTION "test_refuse_login"()');
       const audited = await db.prisma.launchRefusal.count({ where: { appId: broken.app.appId, code: 'ERR_LTI_INTERNAL' } });
+      // A new process: the registration is not cached, the login reads it (and the database refuses).
+      broken.loginRead.refused = true;
       const response = await fetch(broken.loginUrl, { redirect: 'manual' });
+      broken.loginRead.refused = false;
+      expect(broken.loginRead.diverted, 'the login read the registration').toBe(1);
       await expectRefusalPage(response, 500, 'ERR_LTI_INTERNAL', [detail, 'injected']);
+      expect(response.headers.get('set-cookie')).toBeNull();
       const logged = broken.lines.find((l) => l.msg === 'lti request failed');
       expect(logged, JSON.stringify(broken.lines)).toBeDefined();
       expect(logged!.level).toBe(50); // error
@@ -571,7 +799,7 @@ describe('an unexpected error (a bug, or a dependency failing)', () => {
       expect((logged!.err as { stack?: string }).stack).toMatch(/\bat /);
       expect(await db.prisma.launchRefusal.count({ where: { appId: broken.app.appId, code: 'ERR_LTI_INTERNAL' } })).toBe(audited + 1);
     } finally {
-      await db.prisma.$executeRawUnsafe('DROP TRIGGER IF EXISTS "test_refuse_login" ON "LoginState"');
+      broken.loginRead.refused = false;
       await db.prisma.$executeRawUnsafe('DROP FUNCTION IF EXISTS "test_refuse_login"()');
       await broken.close();
     }

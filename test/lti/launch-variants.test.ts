@@ -99,15 +99,22 @@ describe('other platforms', () => {
 
   it('the issuer is compared exactly at login: a trailing slash the launch would refuse (ERR_LTI_ISSUER) is refused here, before the round trip', async () => {
     const { platform, app } = openedx;
-    const logins = await db.prisma.loginState.count();
     for (const iss of [`${platform.issuer}/`, `${platform.issuer}//`, platform.issuer.toUpperCase()]) {
       const url = new URL(platform.loginInitiation(app.urls.loginUrl, { targetLinkUri: app.urls.launchUrl }).url);
       url.searchParams.set('iss', iss);
       const response = await fetch(url, { redirect: 'manual' });
       expect(response.status, iss).toBe(400);
       expect(await errorCode(response), iss).toBe('ERR_LTI_UNKNOWN_REGISTRATION');
+      // No login was issued: no state cookie, no redirect to the platform.
+      expect(response.headers.get('set-cookie'), iss).toBeNull();
+      expect(response.headers.get('location'), iss).toBeNull();
     }
-    expect(await db.prisma.loginState.count()).toBe(logins);
+    // The exact issuer still logs in.
+    const url = new URL(platform.loginInitiation(app.urls.loginUrl, { targetLinkUri: app.urls.launchUrl }).url);
+    expect(url.searchParams.get('iss')).toBe(platform.issuer);
+    const exact = await fetch(url, { redirect: 'manual' });
+    expect(exact.status).toBe(302);
+    expect(exact.headers.get('set-cookie')).toMatch(/^lti_state_/);
   });
 });
 

@@ -1,26 +1,39 @@
 /**
- * Database work per launch: a whole successful login + launch is two statements when the
- * process knows the registration (the login's check-and-store, then one statement that
- * checks and consumes the login and records the launch) and runs no audit statement; a
- * refusal writes only its row of the owner's audit trail (LaunchRefusal) and changes nothing else.
+ * Database work per launch: a whole successful login + launch is one statement when the
+ * process knows the registration (the login writes and reads nothing: its state is the sealed
+ * cookie; the launch's one statement checks the registration and records the launch under the
+ * login's nonce, unique among launches) and runs no audit statement; a login never changes a
+ * row; a refusal writes only its row of the owner's audit trail (LaunchRefusal) and changes
+ * nothing else; a launch, replayed or raced, is recorded once.
  * Statements are seen through the Prisma client's query events (DatabaseTarget.onQuery),
  * on PGlite and on PostgreSQL alike.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../server/app.ts';
 import type { Database } from '../../server/db/client.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { CookieJar, errorCode, initiateLogin, launch, postLaunch, publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
+import { CookieJar, errorCode, initiateLogin, launch, postLaunch, publicAppFor, type LaunchResult, type PublicApp } from '../helpers/lti-flow.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
+import { registerConfigSecrets, testConfig } from '../helpers/server.ts';
+import { createTestLogger } from '../helpers/test-logger.ts';
 import { startToolServer, type ToolServer } from '../helpers/tool-server.ts';
+import { tableDigests } from '../helpers/table-digests.ts';
 
 let db: Database;
 let tool: ToolServer;
 let openedx: TestPlatform;
 let app: PublicApp;
 let recorded: string[] | undefined;
+/** Sees every statement's SQL too (a test waits for statements with it). */
+let onStatement: ((sql: string) => void) | undefined;
 
 beforeAll(async () => {
-  db = await createTestDatabase({ onQuery: (sql) => recorded?.push(sql) });
+  db = await createTestDatabase({
+    onQuery: (sql) => {
+      recorded?.push(sql);
+      onStatement?.(sql);
+    },
+  });
   tool = await startToolServer(db);
   openedx = await startTestPlatform();
   app = await publicAppFor(db, openedx, tool.baseUrl);
@@ -63,10 +76,11 @@ async function statementsOf(fn: () => Promise<unknown>): Promise<string[]> {
 
 describe('isWrite', () => {
   it('classifies statements', () => {
-    expect(isWrite('INSERT INTO "public"."LoginState" ("state") VALUES ($1)')).toBe(true);
-    expect(isWrite('  update "LoginState" set "usedAt" = $1')).toBe(true);
-    expect(isWrite('DELETE FROM "LoginState" WHERE "expiresAt" < $1')).toBe(true);
-    expect(isWrite('WITH consumed AS (UPDATE "LoginState" SET x = 1 RETURNING "state") INSERT INTO "Launch" SELECT 1 FROM consumed')).toBe(true);
+    expect(isWrite('INSERT INTO "public"."ServerSecret" ("name") VALUES ($1)')).toBe(true);
+    expect(isWrite('  update "Launch" set "completedAt" = $1')).toBe(true);
+    expect(isWrite('DELETE FROM "LaunchRefusal" WHERE "createdAt" < $1')).toBe(true);
+    expect(isWrite('WITH fresh AS (SELECT 1 FROM "LtiRegistration") INSERT INTO "Launch" SELECT 1 FROM fresh')).toBe(true);
+    expect(isWrite('WITH gone AS (DELETE FROM "Launch" RETURNING "id") SELECT count(*) FROM gone')).toBe(true);
     expect(isWrite('-- comment\nINSERT INTO t VALUES (1)')).toBe(true);
     expect(isWrite('SELECT "public"."App"."id" FROM "public"."App" WHERE "id" = $1')).toBe(false);
     expect(isWrite('WITH a AS (SELECT 1) SELECT * FROM a')).toBe(false);
@@ -91,31 +105,75 @@ async function auditRows(): Promise<number> {
   return db.prisma.launchRefusal.count();
 }
 
-/** Row counts a refused request must leave as they were (its audit row aside). */
-async function rowCounts(): Promise<Record<string, number>> {
-  const [row] = await db.prisma.$queryRaw<Array<Record<string, bigint>>>`
-    SELECT (SELECT count(*) FROM "LoginState") AS "logins",
-      (SELECT count(*) FROM "LoginState" WHERE "usedAt" IS NOT NULL) AS "usedLogins",
-      (SELECT count(*) FROM "Launch") AS "launches"`;
-  return Object.fromEntries(Object.entries(row!).map(([k, v]) => [k, Number(v)]));
+
+/** What a refused request must leave as it was (its audit row aside): the launches, and every other table's rows. */
+async function rowCounts(): Promise<{ launches: number; tables: Record<string, string> }> {
+  return { launches: await db.prisma.launch.count(), tables: await tableDigests(db.prisma, ['LaunchRefusal']) };
+}
+
+/** Launches recorded with this nonce (a login's single use). */
+function launchesWithNonce(nonce: string): Promise<number> {
+  return db.prisma.launch.count({ where: { nonce } });
+}
+
+/** The state cookie a login set, as the browser sends it back (`name=sealed value`). */
+function loginCookie(result: LaunchResult): string {
+  const [setCookie] = result.login.response.headers.getSetCookie();
+  expect(setCookie).toMatch(/^lti_state_[A-Za-z0-9_-]{16}=l1\./);
+  return setCookie!.split(';')[0]!;
 }
 
 describe('statements per launch', () => {
-  it('a whole successful login + launch is two statements, both writes, on a warm process', async () => {
-    let status = 0;
+  it('a whole successful login + launch is one statement, a write, on a warm process', async () => {
+    let result: LaunchResult | undefined;
     const statements = await statementsOf(async () => {
-      status = (await launch(openedx, app)).response.status;
+      result = await launch(openedx, app);
     });
-    expect(status).toBe(303);
-    expect(statements, statements.join('\n---\n')).toHaveLength(2);
+    expect(result!.response.status).toBe(303);
+    expect(statements, statements.join('\n---\n')).toHaveLength(1);
     expect(statements.every(isWrite)).toBe(true);
-    expect(statements[0]).toMatch(/INSERT INTO "(public"\.")?LoginState"/);
-    // The second checks the login and the registration, consumes the login and records the launch.
-    expect(statements[1]).toMatch(/UPDATE "LoginState"/);
-    expect(statements[1]).toMatch(/INSERT INTO "Launch"/);
-    expect(statements[1]).toMatch(/"LtiRegistration"/);
+    // It checks the registration and records the launch under the login's nonce (unique: the replay guard).
+    expect(statements[0]).toMatch(/INSERT INTO "Launch"/);
+    expect(statements[0]).toMatch(/"LtiRegistration"/);
+    expect(statements[0]).toMatch(/ON CONFLICT \("nonce"\) DO NOTHING/);
+    expect(await launchesWithNonce(result!.auth.nonce)).toBe(1);
     // Success pays nothing for the audit trail of refusals.
     expect(statements.filter((sql) => /LaunchRefusal/.test(sql))).toEqual([]);
+  });
+
+  it('a login changes no row of any table, on a warm process (no statement at all) and on a new one', async () => {
+    const before = await tableDigests(db.prisma);
+    const statements = await statementsOf(async () => {
+      const login = await initiateLogin(openedx, app, new CookieJar());
+      expect(login.response.status).toBe(302);
+    });
+    expect(statements, statements.join('\n---\n')).toEqual([]);
+    expect(await tableDigests(db.prisma)).toEqual(before);
+
+    // A process that has not read the registration, nor the login state key, yet.
+    const other = await startToolServer(db);
+    try {
+      const { platform, app: otherApp } = await anotherPlatformApp(other.baseUrl);
+      const fresh = await tableDigests(db.prisma);
+      const otherStatements = await statementsOf(async () => {
+        const jar = new CookieJar();
+        for (let i = 0; i < 3; i++) expect((await initiateLogin(platform, otherApp, jar)).response.status).toBe(302);
+        expect(jar.cookies.size).toBe(3);
+      });
+      expect(await tableDigests(db.prisma)).toEqual(fresh);
+      // Whatever the first login on a process runs, the next ones run nothing.
+      expect(otherStatements.filter((sql) => /FROM "App"/.test(sql))).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+
+    // The digests do see writes: a launch changes the Launch table's (and only it).
+    const beforeLaunch = await tableDigests(db.prisma);
+    const result = await launch(openedx, app);
+    expect(result.response.status).toBe(303);
+    const after = await tableDigests(db.prisma);
+    expect(after.Launch).not.toBe(beforeLaunch.Launch);
+    expect({ ...after, Launch: beforeLaunch.Launch }).toEqual(beforeLaunch);
   });
 
   it('a refused launch changes no row but its audit row', async () => {
@@ -133,13 +191,14 @@ describe('statements per launch', () => {
   it('a replayed launch changes no row but its audit row', async () => {
     const first = await launch(openedx, app);
     expect(first.response.status).toBe(303);
-    const cookie = `lti_state_${first.auth.state.slice(0, 16)}=${first.auth.state}`;
+    const cookie = loginCookie(first);
     const before = await rowCounts();
     const audited = await auditRows();
     const replay = await postLaunch(app.urls.launchUrl, { id_token: first.auth.idToken, state: first.auth.state }, cookie);
     expect(await errorCode(replay)).toBe('ERR_LTI_NONCE_REUSED');
     expect(await rowCounts()).toEqual(before);
     expect(await auditRows()).toBe(audited + 1);
+    expect(await launchesWithNonce(first.auth.nonce)).toBe(1);
   });
 
   it('a refused login changes no row but its audit row', async () => {
@@ -151,8 +210,9 @@ describe('statements per launch', () => {
       const response = await fetch(init, { redirect: 'manual' });
       expect(await errorCode(response)).toBe('ERR_LTI_UNKNOWN_DEPLOYMENT');
     });
-    // The login's check-and-store (which stored nothing), then the audit row.
+    // The read of the registration (the cached one cannot vouch for the deployment), then the audit row.
     expect(statements, statements.join('\n---\n')).toHaveLength(2);
+    expect(isWrite(statements[0]!)).toBe(false);
     expect(statements[1]).toMatch(/^\s*INSERT INTO "LaunchRefusal"/);
     expect(await rowCounts()).toEqual(before);
     expect(await auditRows()).toBe(audited + 1);
@@ -266,7 +326,7 @@ describe('statements per launch', () => {
      */
     async function launchWithChangeDuringKeysetFetch(
       ...changes: Array<(app: PublicApp) => Promise<unknown>>
-    ): Promise<{ response: Response; app: PublicApp }> {
+    ): Promise<{ response: Response; app: PublicApp; nonce: string }> {
       let offsetMs = 0;
       // One change per keyset fetch, in order.
       const pending: Array<() => Promise<unknown>> = [];
@@ -286,7 +346,7 @@ describe('statements per launch', () => {
         pending.push(...changes.map((change) => () => change(changed)));
         const response = await postLaunch(changed.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
         expect(pending, 'a keyset fetch for each change').toEqual([]);
-        return { response, app: changed };
+        return { response, app: changed, nonce: auth.nonce };
       } finally {
         await other.close();
       }
@@ -298,12 +358,11 @@ describe('statements per launch', () => {
       ['registration removed', 'ERR_LTI_UNKNOWN_REGISTRATION', (a) => db.prisma.ltiRegistration.delete({ where: { id: a.registrationId } })],
       ['issuer changed', 'ERR_LTI_ISSUER', (a) => db.prisma.ltiRegistration.update({ where: { id: a.registrationId }, data: { issuer: 'https://moved-lms.example.org' } })],
     ])('%s → %s, nothing recorded', async (_label, code, change) => {
-      const before = await rowCounts();
-      const { response } = await launchWithChangeDuringKeysetFetch(change);
+      const before = await db.prisma.launch.count();
+      const { response, nonce } = await launchWithChangeDuringKeysetFetch(change);
       expect(await errorCode(response)).toBe(code);
-      const after = await rowCounts();
-      expect(after.launches).toBe(before.launches);
-      expect(after.usedLogins).toBe(before.usedLogins);
+      expect(await db.prisma.launch.count()).toBe(before);
+      expect(await launchesWithNonce(nonce)).toBe(0);
     });
 
     /** The registration's keyset URL moves (the platform serves the same keys there): the re-read fetches it. */
@@ -313,46 +372,119 @@ describe('statements per launch', () => {
     };
 
     it('a second change during the re-read\'s own keyset fetch (app made private) → ERR_LTI_APP_NOT_PUBLIC, named by a last read', async () => {
-      const before = await rowCounts();
-      const { response } = await launchWithChangeDuringKeysetFetch(rotateKeyset, (a) =>
+      const before = await db.prisma.launch.count();
+      const { response, nonce } = await launchWithChangeDuringKeysetFetch(rotateKeyset, (a) =>
         db.prisma.app.update({ where: { id: a.appId }, data: { isPublic: false } }),
       );
       expect(await errorCode(response)).toBe('ERR_LTI_APP_NOT_PUBLIC');
-      expect((await rowCounts()).launches).toBe(before.launches);
+      expect(await db.prisma.launch.count()).toBe(before);
+      expect(await launchesWithNonce(nonce)).toBe(0);
     });
 
     it('a second change that leaves the launch acceptable (exercise URL) → ERR_LTI_STATE_UNKNOWN: no third write', async () => {
-      const before = await rowCounts();
-      const { response } = await launchWithChangeDuringKeysetFetch(rotateKeyset, (a) =>
+      const before = await db.prisma.launch.count();
+      const { response, nonce } = await launchWithChangeDuringKeysetFetch(rotateKeyset, (a) =>
         db.prisma.app.update({ where: { id: a.appId }, data: { exerciseUrl: 'https://exercises.example.test/moved-twice' } }),
       );
       expect(await errorCode(response)).toBe('ERR_LTI_STATE_UNKNOWN');
-      const after = await rowCounts();
-      expect(after.launches).toBe(before.launches);
-      expect(after.usedLogins).toBe(before.usedLogins);
+      expect(await db.prisma.launch.count()).toBe(before);
+      expect(await launchesWithNonce(nonce)).toBe(0);
     });
 
     it('exercise URL changed → recorded, and the learner lands on the new one', async () => {
-      const before = await rowCounts();
-      const { response } = await launchWithChangeDuringKeysetFetch((a) =>
+      const before = await db.prisma.launch.count();
+      const { response, nonce } = await launchWithChangeDuringKeysetFetch((a) =>
         db.prisma.app.update({ where: { id: a.appId }, data: { exerciseUrl: 'https://exercises.example.test/moved-meanwhile' } }),
       );
       expect(response.status).toBe(303);
       expect(response.headers.get('location')).toMatch(/^https:\/\/exercises\.example\.test\/moved-meanwhile#/);
-      expect((await rowCounts()).launches).toBe(before.launches! + 1);
+      expect(await db.prisma.launch.count()).toBe(before + 1);
+      expect(await launchesWithNonce(nonce)).toBe(1);
     });
   });
 
-  it('the same form posted twice at once records one launch', async () => {
-    const jar = new CookieJar();
-    const login = await initiateLogin(openedx, app, jar);
-    const auth = await openedx.authorize(login.location!);
-    const before = await db.prisma.launch.count({ where: { appId: app.appId } });
-    const fields = { id_token: auth.idToken, state: auth.state };
-    const responses = await Promise.all([postLaunch(app.urls.launchUrl, fields, jar.header()), postLaunch(app.urls.launchUrl, fields, jar.header())]);
-    expect(responses.map((r) => r.status).sort()).toEqual([303, 400]);
-    const refused = responses.find((r) => r.status === 400)!;
-    expect(await errorCode(refused)).toBe('ERR_LTI_NONCE_REUSED');
-    expect(await db.prisma.launch.count({ where: { appId: app.appId } })).toBe(before + 1);
+  describe('the same form and cookie posted several times at once: one launch recorded, the others ERR_LTI_NONCE_REUSED', () => {
+    /** Posts `fields` `times` at once; expects one 303 and the rest refused as reused, and returns nothing else. */
+    async function expectOneRecorded(launchUrl: string, fields: Record<string, string>, cookie: string, nonce: string, times: number) {
+      const before = await db.prisma.launch.count();
+      const responses = await Promise.all(Array.from({ length: times }, () => postLaunch(launchUrl, fields, cookie)));
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.filter((s) => s === 303), statuses.join()).toHaveLength(1);
+      for (const refused of responses.filter((r) => r.status !== 303)) {
+        expect(refused.status).toBe(400);
+        expect(await errorCode(refused)).toBe('ERR_LTI_NONCE_REUSED');
+      }
+      expect(await launchesWithNonce(nonce)).toBe(1);
+      expect(await db.prisma.launch.count()).toBe(before + 1);
+    }
+
+    it('on a warm process (the short road: the insert itself refuses the second)', async () => {
+      const jar = new CookieJar();
+      const login = await initiateLogin(openedx, app, jar);
+      const auth = await openedx.authorize(login.location!);
+      await expectOneRecorded(app.urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header(), auth.nonce, 2);
+    });
+
+    it('on several processes without the registration, all of them having read the nonce as unused before any writes', async () => {
+      const times = 4;
+      // Processes of one deployment (one PUBLIC_URL, one database), requests handed to each in-process.
+      // Each one's keyset fetch waits until every process has read the registration and found
+      // the nonce unused: then they all verify the token and write, and only the insert's
+      // unique nonce can keep the others out.
+      let reads = 0;
+      let allRead: () => void = () => {};
+      const readsDone = new Promise<void>((resolve) => (allRead = resolve));
+      const config = testConfig();
+      registerConfigSecrets(config);
+      const start = () =>
+        createApp(config, {
+          db,
+          logger: createTestLogger(),
+          fetch: async (input, init) => {
+            await Promise.race([readsDone, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+            return globalThis.fetch(input, init);
+          },
+        });
+      // The login on a process of its own: none of the launching processes has the registration.
+      const [loginProcess, ...processes] = Array.from({ length: times + 1 }, start);
+      const platform = await startTestPlatform();
+      extraPlatforms.push(platform);
+      try {
+        const target = await publicAppFor(db, platform, config.publicUrl);
+        const init = platform.loginInitiation(target.urls.loginUrl, { targetLinkUri: target.urls.launchUrl });
+        const login = await loginProcess!.fetch(new Request(init.url));
+        expect(login.status).toBe(302);
+        const cookie = login.headers.getSetCookie()[0]!.split(';')[0]!;
+        const auth = await platform.authorize(login.headers.get('location')!, { expectedRedirectUri: target.urls.launchUrl });
+        onStatement = (sql) => {
+          if (/"nonceUsed"/.test(sql) && ++reads === times) allRead();
+        };
+        const before = await db.prisma.launch.count();
+        const responses = await Promise.all(
+          processes.map((process) =>
+            process.fetch(
+              new Request(target.urls.launchUrl, {
+                method: 'POST',
+                headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+                body: new URLSearchParams({ id_token: auth.idToken, state: auth.state }),
+              }),
+            ),
+          ),
+        );
+        const statuses = responses.map((r) => r.status);
+        expect(statuses.filter((s) => s === 303), statuses.join()).toHaveLength(1);
+        for (const refused of responses.filter((r) => r.status !== 303)) {
+          expect(refused.status).toBe(400);
+          expect(await errorCode(refused)).toBe('ERR_LTI_NONCE_REUSED');
+        }
+        expect(await launchesWithNonce(auth.nonce)).toBe(1);
+        expect(await db.prisma.launch.count()).toBe(before + 1);
+        // The race was run: every process read before any keyset came, and the losers read again to name the reason.
+        expect(reads).toBe(2 * times - 1);
+      } finally {
+        onStatement = undefined;
+        await Promise.all([loginProcess!, ...processes].map((process) => process.deliveryWorker.stop()));
+      }
+    });
   });
 });

@@ -186,12 +186,12 @@ describe('what is written', () => {
     // Launch: refused by checks that run before any app lookup.
     expect(await errorCode(await launchWithoutCookie(urls.launchUrl))).toBe('ERR_LTI_STATE_COOKIE_MISSING');
     expect(await errorCode(await fetch(urls.launchUrl, { redirect: 'manual' }))).toBe('ERR_LTI_METHOD');
-    // A real login of our app finished at the unknown app's URL.
+    // A real login of our app finished at the unknown app's URL: its cookie is sealed for our app.
     const jar = new CookieJar();
     const started = await initiateLogin(openedx, app, jar);
     const auth = await openedx.authorize(started.location!, { expectedRedirectUri: app.urls.launchUrl });
     const misdirected = await postLaunch(urls.launchUrl, { id_token: auth.idToken, state: auth.state }, jar.header());
-    expect(await errorCode(misdirected)).toBe('ERR_LTI_STATE_UNKNOWN');
+    expect(await errorCode(misdirected)).toBe('ERR_LTI_STATE_MISMATCH');
 
     expect(await db.prisma.launchRefusal.count()).toBe(before);
     // Not by a write the foreign key refused: no attempt failed.

@@ -1,7 +1,9 @@
 /**
  * Scale-out on one PostgreSQL: three real server processes started together on an empty
- * database, a login started on one process finished on another, nonces single-use across
- * processes, and 1,000 completions spread over the processes delivered exactly once.
+ * database, a login started on one process finished on another (the login is sealed in the
+ * state cookie with a key all processes share through the database: no login row), nonces
+ * single-use across processes (the launch's unique nonce), and 1,000 completions spread over
+ * the processes delivered exactly once.
  * Runs in the PostgreSQL pass only (`*.pg.test.ts`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -92,14 +94,15 @@ async function launchAcross(a: Proc, b: Proc, sub: string) {
   jar.store(login);
   expect(login.status).toBe(302);
   const form = await platform.authorize(login.headers.get('location')!, { expectedRedirectUri: launchUrl });
-  const post = () =>
-    fetch(on(b, form.redirectUri), {
+  /** The same form and cookie, posted to `to` (default `b`). */
+  const post = (to: Proc = b) =>
+    fetch(on(to, form.redirectUri), {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
       body: new URLSearchParams({ id_token: form.idToken, state: form.state }),
     });
-  return { post, form };
+  return { post, form, cookie: jar.header() };
 }
 
 beforeAll(async () => {
@@ -146,13 +149,24 @@ describe('three processes on one PostgreSQL', () => {
   });
 
   it('a login started on one process completes on another; its nonce works once across all', async () => {
-    const { post } = await launchAcross(procs[0]!, procs[1]!, 'cross-process');
+    const { post, form, cookie } = await launchAcross(procs[0]!, procs[1]!, 'cross-process');
+    // The login is in its cookie (sealed, not the bare state), with a key the processes share.
+    expect(cookie).toMatch(/^lti_state_[A-Za-z0-9_-]{16}=l1\.[^;]+$/);
     const first = await post();
     expect(first.status).toBe(303);
     expect(await db.prisma.launch.count({ where: { subject: 'cross-process' } })).toBe(1);
+    expect((await db.prisma.launch.findFirstOrThrow({ where: { subject: 'cross-process' } })).nonce).toBe(form.nonce);
+    expect(await db.prisma.serverSecret.count()).toBe(1);
+    // Replayed later on every process, the one that launched it included: the nonce is used.
+    for (const proc of procs) {
+      const replay = await post(proc);
+      expect(replay.status).toBe(400);
+      expect(await errorCode(replay)).toBe('ERR_LTI_NONCE_REUSED');
+    }
+    expect(await db.prisma.launch.count({ where: { subject: 'cross-process' } })).toBe(1);
     const { post: raced } = await launchAcross(procs[2]!, procs[0]!, 'raced');
     // The same form posted to all three processes at once: exactly one launch.
-    const results = await Promise.all([raced(), raced(), raced()]);
+    const results = await Promise.all(procs.map((proc) => raced(proc)));
     expect(results.map((r) => r.status).sort()).toEqual([303, 400, 400]);
     const refused = results.filter((r) => r.status === 400);
     for (const r of refused) expect(await errorCode(r)).toBe('ERR_LTI_NONCE_REUSED');

@@ -16,12 +16,13 @@ import {
   checkVersion,
 } from '../../server/lti/checks/claims.ts';
 import { checkAppStillPublic, checkLoginRegistration } from '../../server/lti/checks/registration.ts';
-import { checkLoginState, checkStateCookie, type LoginStateRow } from '../../server/lti/checks/state.ts';
+import { checkLoginState, checkNonceUnused, checkStateCookie } from '../../server/lti/checks/state.ts';
 import { checkTargetLinkUri } from '../../server/lti/checks/target-link.ts';
 import { checkAlgorithm, checkTokenHeader, mapVerifyError } from '../../server/lti/checks/token.ts';
 import { LTI_ERRORS, LtiError, type LtiErrorCode } from '../../server/lti/errors.ts';
 import type { LaunchRegistration } from '../../server/lti/launch-queries.ts';
 import { KeysetUnavailableError, UnusableKeyError } from '../../server/lti/platform-keysets.ts';
+import { sealLogin, type SealedLogin } from '../../server/lti/sealed-login.ts';
 import { clearStateCookie, stateCookie, stateCookieName } from '../../server/lti/state-cookie.ts';
 import { InputChecker, withoutTrailingSlashes } from '../../server/validation.ts';
 import { scoresUrl } from '../../server/grades/ags.ts';
@@ -233,56 +234,82 @@ describe('checkTokenHeader', () => {
 
 describe('checkStateCookie', () => {
   const state = 'A'.repeat(21) + '_' + 'b'.repeat(21);
-  const cookieFor = (s: string, value = s) => `${stateCookieName(s)}=${value}`;
+  const key = Buffer.alloc(32, 7);
+  const login: SealedLogin = { state, nonce: 'N'.repeat(43), appId: 'app-1', registrationId: 'reg-1', expiresAt: new Date(NOW.getTime() + 60_000) };
+  const sealed = sealLogin(key, login);
+  const cookieFor = (s: string, value: string) => `${stateCookieName(s)}=${value}`;
+  /** The sealed value with its character at `at` replaced (by one that differs). */
+  const altered = (at: number) => sealed.slice(0, at) + (sealed[at] === 'x' ? 'y' : 'x') + sealed.slice(at + 1);
 
-  it('passes when this browser holds the cookie for the state (among others)', () => {
+  it('returns the sealed login when this browser holds its cookie for the state (among others)', () => {
     const other = 'Z'.repeat(43);
-    expect(checkStateCookie(state, `x=1; ${cookieFor(other)}; ${cookieFor(state)}`)).toBe(state);
+    const cookies = `x=1; ${cookieFor(other, sealLogin(key, { ...login, state: other }))}; ${cookieFor(state, sealed)}`;
+    expect(checkStateCookie(state, cookies, key, 'app-1')).toEqual(login);
   });
   it('refuses a missing or malformed form state', () => {
-    expect(codeOf(() => checkStateCookie(null, cookieFor(state)))).toBe('ERR_LTI_BAD_REQUEST');
-    expect(codeOf(() => checkStateCookie('short', cookieFor(state)))).toBe('ERR_LTI_BAD_REQUEST');
-    expect(codeOf(() => checkStateCookie(`${state.slice(0, 42)}=`, null))).toBe('ERR_LTI_BAD_REQUEST');
+    expect(codeOf(() => checkStateCookie(null, cookieFor(state, sealed), key, 'app-1'))).toBe('ERR_LTI_BAD_REQUEST');
+    expect(codeOf(() => checkStateCookie('short', cookieFor(state, sealed), key, 'app-1'))).toBe('ERR_LTI_BAD_REQUEST');
+    expect(codeOf(() => checkStateCookie(`${state.slice(0, 42)}=`, null, key, 'app-1'))).toBe('ERR_LTI_BAD_REQUEST');
   });
   it('refuses when there is no cookie for this state', () => {
-    expect(codeOf(() => checkStateCookie(state, null))).toBe('ERR_LTI_STATE_COOKIE_MISSING');
-    expect(codeOf(() => checkStateCookie(state, cookieFor('Z'.repeat(43))))).toBe('ERR_LTI_STATE_COOKIE_MISSING');
+    expect(codeOf(() => checkStateCookie(state, null, key, 'app-1'))).toBe('ERR_LTI_STATE_COOKIE_MISSING');
+    expect(codeOf(() => checkStateCookie(state, cookieFor('Z'.repeat(43), sealed), key, 'app-1'))).toBe('ERR_LTI_STATE_COOKIE_MISSING');
   });
-  it('refuses a cookie of the same name holding another state', () => {
+  it('refuses a cookie that is not a sealed login (the bare state, as before stateless logins; garbage) as unknown', () => {
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, state), key, 'app-1'))).toBe('ERR_LTI_STATE_UNKNOWN');
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, 'x'), key, 'app-1'))).toBe('ERR_LTI_STATE_UNKNOWN');
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, ''), key, 'app-1'))).toBe('ERR_LTI_STATE_UNKNOWN');
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, `l2${sealed.slice(2)}`), key, 'app-1'))).toBe('ERR_LTI_STATE_UNKNOWN');
+  });
+  it('refuses a sealed cookie of the same name made for another state (same first 16 characters)', () => {
     const sibling = state.slice(0, 16) + 'c'.repeat(27);
-    expect(codeOf(() => checkStateCookie(state, cookieFor(state, sibling)))).toBe('ERR_LTI_STATE_MISMATCH');
-    expect(codeOf(() => checkStateCookie(state, cookieFor(state, 'x')))).toBe('ERR_LTI_STATE_MISMATCH');
+    expect(stateCookieName(sibling)).toBe(stateCookieName(state));
+    const siblings = sealLogin(key, { ...login, state: sibling });
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, siblings), key, 'app-1'))).toBe('ERR_LTI_STATE_MISMATCH');
+  });
+  it('refuses a login sealed for another app, or with another key', () => {
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, sealed), key, 'app-2'))).toBe('ERR_LTI_STATE_MISMATCH');
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, sealed), Buffer.alloc(32, 8), 'app-1'))).toBe('ERR_LTI_STATE_MISMATCH');
+  });
+  it('refuses the sealed cookie with any one character of its nonce, registration, expiry or MAC changed', () => {
+    const dots = [...sealed].flatMap((c, i) => (c === '.' ? [i] : []));
+    expect(dots).toHaveLength(4);
+    // One position inside each field after the version: nonce, registration, expiry, MAC.
+    for (const at of [dots[0]! + 1, dots[1]! + 1, dots[2]! + 1, dots[3]! + 1, sealed.length - 1]) {
+      const value = altered(at);
+      // A digit replaced by a letter makes the expiry malformed (unknown); any other change is a forgery.
+      const expected = at > dots[2]! && at < dots[3]! ? 'ERR_LTI_STATE_UNKNOWN' : 'ERR_LTI_STATE_MISMATCH';
+      expect(codeOf(() => checkStateCookie(state, cookieFor(state, value), key, 'app-1')), value).toBe(expected);
+    }
+    // The expiry pushed later, still digits: a forgery.
+    const later = sealed.replace(`.${login.expiresAt.getTime()}.`, `.${login.expiresAt.getTime() + 3600_000}.`);
+    expect(later).not.toBe(sealed);
+    expect(codeOf(() => checkStateCookie(state, cookieFor(state, later), key, 'app-1'))).toBe('ERR_LTI_STATE_MISMATCH');
   });
 });
 
-describe('checkLoginState', () => {
-  const row = (overrides: Partial<LoginStateRow> = {}): LoginStateRow => ({
+describe('checkLoginState and checkNonceUnused', () => {
+  const login = (overrides: Partial<SealedLogin> = {}): SealedLogin => ({
     state: 's',
     nonce: 'n',
     appId: 'app-1',
     registrationId: 'reg-1',
     expiresAt: new Date(NOW.getTime() + 60_000),
-    usedAt: null,
     ...overrides,
   });
 
-  it('passes an unused, live login for this app', () => {
-    const r = row();
-    expect(checkLoginState(r, 'app-1', NOW)).toBe(r);
-  });
-  it('refuses an unknown login', () => {
-    expect(codeOf(() => checkLoginState(null, 'app-1', NOW))).toBe('ERR_LTI_STATE_UNKNOWN');
-  });
-  it('refuses a used login (replay), even once expired', () => {
-    expect(codeOf(() => checkLoginState(row({ usedAt: NOW }), 'app-1', NOW))).toBe('ERR_LTI_NONCE_REUSED');
-    expect(codeOf(() => checkLoginState(row({ usedAt: NOW, expiresAt: new Date(0) }), 'app-1', NOW))).toBe('ERR_LTI_NONCE_REUSED');
+  it('passes a live login', () => {
+    const l = login();
+    expect(checkLoginState(l, NOW)).toBe(l);
+    expect(checkLoginState(login({ expiresAt: new Date(NOW.getTime() + 1) }), NOW).registrationId).toBe('reg-1');
   });
   it('refuses an expired login, the expiry instant included', () => {
-    expect(codeOf(() => checkLoginState(row({ expiresAt: NOW }), 'app-1', NOW))).toBe('ERR_LTI_STATE_EXPIRED');
-    expect(codeOf(() => checkLoginState(row({ expiresAt: new Date(NOW.getTime() - 1) }), 'app-1', NOW))).toBe('ERR_LTI_STATE_EXPIRED');
+    expect(codeOf(() => checkLoginState(login({ expiresAt: NOW }), NOW))).toBe('ERR_LTI_STATE_EXPIRED');
+    expect(codeOf(() => checkLoginState(login({ expiresAt: new Date(NOW.getTime() - 1) }), NOW))).toBe('ERR_LTI_STATE_EXPIRED');
   });
-  it('refuses a login made for another app', () => {
-    expect(codeOf(() => checkLoginState(row(), 'app-2', NOW))).toBe('ERR_LTI_STATE_UNKNOWN');
+  it('refuses a login whose nonce a launch already used (replay), and passes an unused one', () => {
+    expect(() => checkNonceUnused(false, login())).not.toThrow();
+    expect(codeOf(() => checkNonceUnused(true, login()))).toBe('ERR_LTI_NONCE_REUSED');
   });
 });
 
@@ -378,21 +405,28 @@ describe('the state cookie', () => {
     };
   };
 
+  const sealed = sealLogin(Buffer.alloc(32, 7), { state, nonce: 'N'.repeat(43), appId: 'x', registrationId: 'reg-1', expiresAt: new Date(NOW.getTime() + 600_000) });
+
+  it('its value, the sealed login, is sent as it is: only cookie-safe characters, nothing to quote or encode', () => {
+    expect(sealed).toMatch(/^[A-Za-z0-9._-]+$/);
+    expect(attributes(stateCookie(state, sealed, 'https://tool.example.org/lti/apps/x/launch', 600)).pair).toBe(`lti_state_${state.slice(0, 16)}=${sealed}`);
+  });
   it('on https: HttpOnly, Secure, SameSite=None, Partitioned, the launch path, the given Max-Age', () => {
-    const { pair, attrs, count } = attributes(stateCookie(state, 'https://tool.example.org/prefix/lti/apps/x/launch', 600));
-    expect(pair).toBe(`${stateCookieName(state)}=${state}`);
+    const { pair, attrs, count } = attributes(stateCookie(state, sealed, 'https://tool.example.org/prefix/lti/apps/x/launch', 600));
+    expect(pair).toBe(`${stateCookieName(state)}=${sealed}`);
     expect(attrs).toEqual({ path: '/prefix/lti/apps/x/launch', 'max-age': '600', httponly: true, samesite: 'None', secure: true, partitioned: true });
     expect(count).toBe(6);
   });
   it('on plain-http loopback: HttpOnly, SameSite=Lax, neither Secure nor Partitioned', () => {
-    const { attrs } = attributes(stateCookie(state, 'http://localhost:3000/lti/apps/x/launch', 120));
+    const { attrs } = attributes(stateCookie(state, sealed, 'http://localhost:3000/lti/apps/x/launch', 120));
     expect(attrs).toEqual({ path: '/lti/apps/x/launch', 'max-age': '120', httponly: true, samesite: 'Lax' });
   });
   it('clearing keeps the same name, path and attributes with Max-Age=0 (browsers match on them)', () => {
     for (const launchUrl of ['https://tool.example.org/lti/apps/x/launch', 'http://localhost:3000/lti/apps/x/launch']) {
-      const set = attributes(stateCookie(state, launchUrl, 600));
+      const set = attributes(stateCookie(state, sealed, launchUrl, 600));
       const cleared = attributes(clearStateCookie(state, launchUrl));
-      expect(cleared.pair).toBe(set.pair);
+      expect(set.pair).toBe(`${stateCookieName(state)}=${sealed}`);
+      expect(cleared.pair).toBe(`${stateCookieName(state)}=`);
       expect(cleared.attrs).toEqual({ ...set.attrs, 'max-age': '0' });
     }
   });
