@@ -49,9 +49,9 @@ export interface Config {
   gradeDeliveryLeaseSeconds: number;
   /** Timeout of one outbound grade request (access token or score POST). */
   gradeDeliveryTimeoutSeconds: number;
-  /** How long a started login (state + nonce) may be finished. */
+  /** How long a started login (sealed in its state cookie) may be finished. */
   loginStateTtlSeconds: number;
-  /** How often expired logins are deleted. */
+  /** How often launch refusals older than 30 days are deleted (the env name is from when logins were rows). */
   loginCleanupIntervalSeconds: number;
 }
 
