@@ -36,7 +36,8 @@ export function notGradableReason(launch: { agsLineitem: string | null; agsScope
  * The exercise page says the learner finished. In one transaction: the launch is marked
  * completed, its grade created (full marks), and — when the launch can be graded — the
  * delivery queued (state PENDING, due now). Nothing is answered before that commit, so a
- * grade the learner was told about is never lost. Repeats return the first result.
+ * grade the learner was told about is never lost. Repeats return the first result (also
+ * once the credential has expired).
  * The request has no say in the score.
  */
 export async function recordCompletion(
@@ -60,11 +61,15 @@ export async function recordCompletion(
     },
   });
   if (!launch) throw new CompletionError('unknown credential');
-  // Expired is refused even for a repeat: the credential's life is the only thing it proves.
-  if (launch.credentialExpiresAt <= now) throw new CompletionError('expired credential');
+  // A repeat is answered with what is stored, even once the credential has expired: it writes
+  // nothing and tells the credential's holder only what it told them while it was live. A
+  // widget whose answer was lost, retrying (or a second Finish) after the expiry, so learns
+  // that the completion is recorded instead of being sent to open the exercise again.
   if (launch.completedAt && launch.grade) {
     return { launchId: launch.id, completedAt: launch.completedAt, gradeState: launch.grade.state, firstTime: false };
   }
+  // A new completion needs a live credential: its life is the only thing it proves.
+  if (launch.credentialExpiresAt <= now) throw new CompletionError('expired credential');
 
   const reason = notGradableReason(launch);
   const state: GradeState = reason ? 'NOT_GRADABLE' : 'PENDING';

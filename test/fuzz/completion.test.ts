@@ -3,8 +3,9 @@
  * credentials that are unknown, expired, malformed, almost right, of another scheme, or
  * right (first report and repeats), with any method, content type, body and cookie.
  * Only a known, unexpired credential is accepted: the first time it writes exactly the
- * launch's completion and its grade, afterwards nothing; everything else is a 401 (or
- * 204 / 405 by method) that writes nothing.
+ * launch's completion and its grade, afterwards nothing; a known credential whose launch
+ * was completed is answered with that result even once expired, writing nothing; everything
+ * else is a 401 (or 204 / 405 by method) that writes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -36,8 +37,11 @@ let watch: WriteWatch;
 let app: App;
 let loggedErrors: string[];
 let baseline: TableSnapshot;
-/** Credentials by role; `fresh` has not reported completion yet when the run starts. */
-const credentials = { fresh: '', completed: '', expired: '' };
+/**
+ * Credentials by role; `fresh` has not reported completion yet when the run starts,
+ * `expiredCompleted` reported it and then expired.
+ */
+const credentials = { fresh: '', completed: '', expired: '', expiredCompleted: '' };
 let freshCompleted = false;
 
 async function insertLaunch(appId: string, registrationId: string, expiresAt: Date): Promise<string> {
@@ -78,8 +82,12 @@ beforeAll(async () => {
   credentials.fresh = await insertLaunch(exercise.id, registration.id, later);
   credentials.completed = await insertLaunch(exercise.id, registration.id, later);
   credentials.expired = await insertLaunch(exercise.id, registration.id, new Date(T0 - 1));
-  const first = await app.fetch(new Request(`${TEST_PUBLIC_URL}/api/completions`, { method: 'POST', headers: { authorization: `Bearer ${credentials.completed}` } }));
-  expect(first.status).toBe(200);
+  credentials.expiredCompleted = await insertLaunch(exercise.id, registration.id, later);
+  for (const credential of [credentials.completed, credentials.expiredCompleted]) {
+    const first = await app.fetch(new Request(`${TEST_PUBLIC_URL}/api/completions`, { method: 'POST', headers: { authorization: `Bearer ${credential}` } }));
+    expect(first.status).toBe(200);
+  }
+  await db.prisma.launch.update({ where: { credentialHash: hashCredential(credentials.expiredCompleted) }, data: { credentialExpiresAt: new Date(T0 - 1) } });
   baseline = await snapshotTables(db);
   await watch.sync();
 });
@@ -87,7 +95,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-type CredentialChoice = 'fresh' | 'completed' | 'expired' | 'unknown' | 'flipped' | 'extended' | 'truncated' | 'apiToken';
+type CredentialChoice = 'fresh' | 'completed' | 'expired' | 'expiredCompleted' | 'unknown' | 'flipped' | 'extended' | 'truncated' | 'apiToken';
 
 const authorizationArb = fc.oneof(
   {
@@ -95,7 +103,7 @@ const authorizationArb = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('bearer' as const),
       scheme: fc.constantFrom('Bearer ', 'bearer ', 'BEARER ', 'Bearer  ', 'Bearer', 'Basic ', 'Bearer\t', 'Token '),
-      credential: fc.constantFrom<CredentialChoice>('fresh', 'completed', 'completed', 'expired', 'unknown', 'flipped', 'extended', 'truncated', 'apiToken'),
+      credential: fc.constantFrom<CredentialChoice>('fresh', 'completed', 'completed', 'expired', 'expiredCompleted', 'unknown', 'flipped', 'extended', 'truncated', 'apiToken'),
       position: fc.nat(42),
       suffix: fc.constantFrom('', ' ', '  ', ' x', ',', '\t'),
     }),
@@ -127,12 +135,14 @@ describe('fuzz: completion', () => {
         const auth = sample.authorization;
         if (auth.kind === 'raw') authorization = auth.value;
         else if (auth.kind === 'bearer') {
-          const base = auth.credential === 'unknown' || auth.credential === 'apiToken' ? sample.unknown : credentials[auth.credential === 'fresh' || auth.credential === 'expired' ? auth.credential : 'completed'];
+          const named = auth.credential === 'fresh' || auth.credential === 'expired' || auth.credential === 'expiredCompleted' ? auth.credential : 'completed';
+          const base = auth.credential === 'unknown' || auth.credential === 'apiToken' ? sample.unknown : credentials[named];
           const flip = (s: string) => s.slice(0, auth.position) + (s[auth.position] === 'A' ? 'B' : 'A') + s.slice(auth.position + 1);
           const credential = {
             fresh: base,
             completed: base,
             expired: base,
+            expiredCompleted: base,
             unknown: base,
             flipped: flip(base),
             extended: `${base}A`,
@@ -156,7 +166,9 @@ describe('fuzz: completion', () => {
         // The model: the bearer token as the server reads it, then which launch it names.
         const token = request.headers.get('authorization')?.match(/^Bearer[ ]+(\S+)\s*$/i)?.[1];
         const live = token !== undefined && CREDENTIAL_PATTERN.test(token) && (token === credentials.fresh || token === credentials.completed);
-        const expected = method === 'OPTIONS' ? 204 : method !== 'POST' ? 405 : live ? 200 : 401;
+        // Expired, but its completion was recorded while it was live: the stored result.
+        const recordedRepeat = token !== undefined && token === credentials.expiredCompleted;
+        const expected = method === 'OPTIONS' ? 204 : method !== 'POST' ? 405 : live || recordedRepeat ? 200 : 401;
         const firstReport = live && token === credentials.fresh && !freshCompleted;
 
         let body = '';
@@ -179,7 +191,7 @@ describe('fuzz: completion', () => {
         } else {
           expect(writes).toEqual({});
         }
-        const label = `${expected}${firstReport ? ' first' : ''}`;
+        const label = `${expected}${firstReport ? ' first' : ''}${recordedRepeat && expected === 200 ? ' after expiry' : ''}`;
         seen.set(label, (seen.get(label) ?? 0) + 1);
       }),
       fuzzParameters('completion'),
@@ -187,6 +199,6 @@ describe('fuzz: completion', () => {
     const after = await snapshotTables(db);
     expect(changedTables(baseline, after)).toEqual(freshCompleted ? ['Launch', 'Grade'] : []);
     console.info('[fuzz] completion statuses:', Object.fromEntries(seen));
-    for (const label of ['200', '200 first', '204', '401', '405']) expect(seen.get(label) ?? 0, label).toBeGreaterThan(0);
+    for (const label of ['200', '200 first', '200 after expiry', '204', '401', '405']) expect(seen.get(label) ?? 0, label).toBeGreaterThan(0);
   }, FUZZ_TIMEOUT_MS);
 });

@@ -2,7 +2,7 @@
  * POST /api/completions is authenticated by the launch credential alone and called
  * cross-origin by the exercise page. Refusals (forged, malformed, expired credentials,
  * wrong methods) change nothing in the database; a credential completes exactly its own
- * launch; repeats are idempotent; the page has no say in the score; launches without a
+ * launch; repeats are idempotent (also once the credential has expired); the page has no say in the score; launches without a
  * way to send a score are recorded as completed and "not gradable".
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
@@ -128,12 +128,21 @@ describe('credentials', () => {
     shared = undefined; // expired too by now
   });
 
-  it('refuses an expired credential even when its launch was completed before', async () => {
+  it('answers a repeat with the stored result after the credential has expired, and writes nothing', async () => {
     const done = await bench.launch();
-    expect((await bench.complete(done.credential)).status).toBe(200);
+    const first = (await (await bench.complete(done.credential)).json()) as CompletionBody;
+    expect(await bench.worker.runOnce()).toBe(1);
     const expiresAt = (await db.prisma.launch.findUniqueOrThrow({ where: { id: done.launchId } })).credentialExpiresAt;
+    const before = await databaseSnapshot(db);
     clock.advanceTo(expiresAt);
-    await expectRefused(() => bench.complete(done.credential));
+    for (const wait of [0, 86_400_000]) {
+      clock.advance(wait);
+      const repeat = await bench.complete(done.credential);
+      expect(repeat.status).toBe(200);
+      expect(await repeat.json()).toEqual({ ...first, grade: { state: 'delivered' } });
+    }
+    expect(await databaseSnapshot(db)).toEqual(before);
+    expect(bench.scoresOf(done.sub)).toHaveLength(1);
     shared = undefined;
   });
 
