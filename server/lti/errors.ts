@@ -18,6 +18,7 @@ export const LTI_ERRORS = {
   ERR_LTI_STATE_MISMATCH: [400, 'This sign-in was started in another browser or tab. Open the exercise from your course again.'],
   ERR_LTI_STATE_UNKNOWN: [400, 'This sign-in is unknown or has expired. Open the exercise from your course again.'],
   ERR_LTI_STATE_EXPIRED: [400, 'This sign-in took too long. Open the exercise from your course again.'],
+  ERR_LTI_REGISTRATION_CHANGED: [409, "This exercise's LTI settings changed while you were signing in. Open the exercise from your course again."],
   ERR_LTI_NONCE_REUSED: [400, 'This sign-in was already used. Open the exercise from your course again.'],
   ERR_LTI_NONCE_MISMATCH: [400, 'The sign-in does not belong to this launch.'],
   ERR_LTI_TOKEN_MALFORMED: [400, 'The launch token is not a valid LTI token.'],

@@ -94,7 +94,7 @@ export async function handleLaunch(request: Request, appId: string, deps: LtiDep
       const claims = await verifyTokenSignature(idToken!, registration.keysetUrl, deps.keysets, deps.requestLogger);
       const launch = checkClaims(claims, registration, now, deps, login.nonce);
       if (attempt === 3) {
-        throw new LtiError('ERR_LTI_STATE_UNKNOWN', 'the registration or its app changed during each of two launch attempts');
+        throw new LtiError('ERR_LTI_REGISTRATION_CHANGED', 'the registration or its app changed during each of two launch attempts');
       }
       if (await recordLaunchIfUnusedAndRegistrationMatches(deps.sql, { nonce: login.nonce, registration, launch, now })) {
         return launched(launch, registration, login.state, deps);

@@ -381,12 +381,13 @@ describe('statements per launch', () => {
       expect(await launchesWithNonce(nonce)).toBe(0);
     });
 
-    it('a second change that leaves the launch acceptable (exercise URL) → ERR_LTI_STATE_UNKNOWN: no third write', async () => {
+    it('a second change that leaves the launch acceptable (exercise URL) → ERR_LTI_REGISTRATION_CHANGED (409): no third write', async () => {
       const before = await db.prisma.launch.count();
       const { response, nonce } = await launchWithChangeDuringKeysetFetch(rotateKeyset, (a) =>
         db.prisma.app.update({ where: { id: a.appId }, data: { exerciseUrl: 'https://exercises.example.test/moved-twice' } }),
       );
-      expect(await errorCode(response)).toBe('ERR_LTI_STATE_UNKNOWN');
+      expect(response.status).toBe(409);
+      expect(await errorCode(response)).toBe('ERR_LTI_REGISTRATION_CHANGED');
       expect(await db.prisma.launch.count()).toBe(before);
       expect(await launchesWithNonce(nonce)).toBe(0);
     });
