@@ -251,7 +251,7 @@ function expectedOutcome(sample: LoginSample, url: string, method: string, appId
 // ---------------------------------------------------------------------------------------
 
 describe('fuzz: login initiation', () => {
-  it('never 5xx, answers as docs/lti.md says, writes only for a 302', async () => {
+  it('never 5xx, answers as docs/lti.md says, writes nothing but the refusal audit row (a 302 nothing at all)', async () => {
     const seen = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(sampleArb, async (sample) => {
