@@ -79,6 +79,12 @@ export interface App {
   metrics: Metrics;
   /** Grade delivery and housekeeping (old launch refusals); resolves the returned stop function when stopped. */
   startBackgroundJobs(): () => Promise<void>;
+  /**
+   * Hears the other processes' change notices (PostgreSQL; db/change-notices.ts) and drops this
+   * process's cached registrations on each. Part of startBackgroundJobs; resolves once listening
+   * (or, should the connection fail, once retrying in the background), with the stop function.
+   */
+  listenForChanges(): Promise<() => Promise<void>>;
 }
 
 /** The widget's URL carries the release version, so it can be cached for a year. */
@@ -90,7 +96,8 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 /**
  * A stale entry only costs a launch its short road (the write re-checks it), and can at most
  * send a login to the platform for a launch that is then refused (login.ts), so a minute is
- * fine. A mutation on this process clears it at once.
+ * fine. A mutation on this process clears it at once, and on the other processes through their
+ * change notices (db/change-notices.ts); the expiry bounds it when a notice is missed.
  */
 const REGISTRATION_CACHE = { ttlMs: 60_000, maxEntries: 10_000 };
 /** Scrapes within this time share one count of each table gauge (the outbox). */
@@ -227,6 +234,8 @@ export function createApp(config: Config, deps: AppDeps): App {
   });
   const dashboard = createDashboard({ distDir: projectFile('dashboard/dist'), publicUrl: config.publicUrl, widgetPath: WIDGET_PATH });
   const registrations = new RegistrationCache(REGISTRATION_CACHE, () => now().getTime());
+  // The other processes on this database clear theirs when a mutation here announces a change.
+  const changeNotices = deps.db.changeNotices(logger.child({ component: 'change-notices' }));
   const loginStateKey = new LoginStateKey(prisma);
   // The loggers come with each request (ltiRoute).
   const lti: Omit<LtiDeps, 'logger' | 'requestLogger'> = {
@@ -248,7 +257,10 @@ export function createApp(config: Config, deps: AppDeps): App {
     toolKeys,
     outboundPolicy,
     onGradeQueued: () => deliveryWorker.wake(),
-    onMutationDone: () => registrations.clear(),
+    onMutationDone: () => {
+      registrations.clear();
+      void changeNotices.announce();
+    },
   });
 
   const limits = createRequestLimits({
@@ -413,8 +425,13 @@ export function createApp(config: Config, deps: AppDeps): App {
     }
   }
 
+  function listenForChanges(): Promise<() => Promise<void>> {
+    return changeNotices.listen(() => registrations.clear());
+  }
+
   function startBackgroundJobs(): () => Promise<void> {
     deliveryWorker.start();
+    const listening = listenForChanges();
     const cleanupLog = logger.child({ job: 'refusal-cleanup' });
     const timer = setInterval(() => {
       deleteOldRefusals(prisma, now()).then(
@@ -425,6 +442,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     timer.unref();
     return async () => {
       clearInterval(timer);
+      await (await listening)();
       await deliveryWorker.stop();
     };
   }
@@ -480,6 +498,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     deliveryWorker,
     metrics,
     startBackgroundJobs,
+    listenForChanges,
   };
 }
 

@@ -5,6 +5,8 @@ import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import { NO_OTHER_PROCESSES, pgChangeNotices, type ChangeNotices } from './change-notices.ts';
 import { isPostgresUrl } from './connection-url.ts';
 import { lockPgliteDir } from './pglite-lock.ts';
 import { pgliteSqlRunner, pgSqlRunner, type SqlRunner } from './sql-runner.ts';
@@ -23,6 +25,8 @@ export interface Database {
   describe: string;
   /** PostgreSQL only: the connection string, for the migration lock's own connection. */
   url?: string;
+  /** Word to and from the other server processes on this database (change-notices.ts). */
+  changeNotices(logger: Logger): ChangeNotices;
   close(): Promise<void>;
 }
 
@@ -83,6 +87,15 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       adapterFactory,
       describe: redactDatabaseUrl(target.url),
       url: target.url,
+      changeNotices: (logger) =>
+        pgChangeNotices({
+          notify: async (channel) => {
+            await pool.query('SELECT pg_notify($1, NULL)', [channel]);
+            target.onQuery?.('SELECT pg_notify($1, NULL)');
+          },
+          newClient: () => new pg.Client({ connectionString: target.url }),
+          logger,
+        }),
       async close() {
         await prisma.$disconnect();
         await pool.end();
@@ -120,6 +133,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     sql: pgliteSqlRunner(pglite, target.onQuery),
     adapterFactory,
     describe: `pglite:${dir}`,
+    changeNotices: () => NO_OTHER_PROCESSES,
     async close() {
       try {
         await prisma.$disconnect();
