@@ -199,9 +199,18 @@ export function createApp(config: Config, deps: AppDeps): App {
     metrics,
     policy: deliveryPolicy,
   });
+  // Word to and from the other processes on this database: their registration caches are
+  // cleared when a mutation here announces a change, and this one's when theirs do.
+  const changeNotices = deps.db.changeNotices(logger.child({ component: 'change-notices' }));
   metrics.collected.push(
     { name: 'lti_platform_keyset_fetches_total', help: 'Platform keyset HTTP fetches.', type: 'counter', read: () => keysets.fetchCount },
     { name: 'lti_access_token_requests_total', help: 'AGS access token requests.', type: 'counter', read: () => accessTokens.requestCount },
+    {
+      name: 'lti_change_notices_listening',
+      help: "1 while this process hears the other processes' change notices (always on PGlite, which has no others), 0 while it does not.",
+      type: 'gauge',
+      read: () => (changeNotices.listening ? 1 : 0),
+    },
     // Shared by all processes: what cleanup and delivery must keep bounded.
     {
       name: 'lti_grade_outbox_pending',
@@ -234,8 +243,6 @@ export function createApp(config: Config, deps: AppDeps): App {
   });
   const dashboard = createDashboard({ distDir: projectFile('dashboard/dist'), publicUrl: config.publicUrl, widgetPath: WIDGET_PATH });
   const registrations = new RegistrationCache(REGISTRATION_CACHE, () => now().getTime());
-  // The other processes on this database clear theirs when a mutation here announces a change.
-  const changeNotices = deps.db.changeNotices(logger.child({ component: 'change-notices' }));
   const loginStateKey = new LoginStateKey(prisma);
   // The loggers come with each request (ltiRoute).
   const lti: Omit<LtiDeps, 'logger' | 'requestLogger'> = {

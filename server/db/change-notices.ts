@@ -20,12 +20,15 @@ export interface ChangeNotices {
    * function.
    */
   listen(onChange: () => void): Promise<() => Promise<void>>;
+  /** True while this process hears the others (PGlite: always; there are none). For the metrics. */
+  readonly listening: boolean;
 }
 
 /** PGlite: one process per data directory (pglite-lock.ts), so there is no one to tell. */
 export const NO_OTHER_PROCESSES: ChangeNotices = {
   announce: async () => {},
   listen: async () => async () => {},
+  listening: true,
 };
 
 /** The channel name: fixed, so every version of the server hears every other. */
@@ -52,7 +55,12 @@ export interface PgChangeNoticesOptions {
 export function pgChangeNotices(options: PgChangeNoticesOptions): ChangeNotices {
   const { first, max } = options.reconnectDelaysMs ?? { first: 1_000, max: 30_000 };
   const log = options.logger;
+  let listening = false;
   return {
+    get listening() {
+      return listening;
+    },
+
     async announce() {
       try {
         await options.notify(CHANGE_CHANNEL);
@@ -74,6 +82,7 @@ export function pgChangeNotices(options: PgChangeNoticesOptions): ChangeNotices 
         // first would crash the process.
         next.on('error', (err) => log.warn({ err: err.message }, 'change notice connection failed'));
         next.on('end', () => {
+          if (client === next) listening = false;
           if (stopped || client !== next) return;
           log.warn({ retryInMs: delay }, 'change notice connection lost; reconnecting');
           scheduleReconnect();
@@ -84,6 +93,7 @@ export function pgChangeNotices(options: PgChangeNoticesOptions): ChangeNotices 
         try {
           await next.connect();
           await next.query(`LISTEN ${CHANGE_CHANNEL}`);
+          listening = true;
         } catch (err) {
           await next.end().catch(() => {});
           throw err;
@@ -119,6 +129,7 @@ export function pgChangeNotices(options: PgChangeNoticesOptions): ChangeNotices 
 
       return async () => {
         stopped = true;
+        listening = false;
         if (retry) clearTimeout(retry);
         await client?.end().catch(() => {});
       };

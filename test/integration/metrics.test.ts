@@ -10,7 +10,7 @@ import { LAUNCH_FRAGMENT_PARAM } from '../../server/lti/launch.ts';
 import { ltiToolUrls } from '../../server/lti/tool-urls.ts';
 import { cachedFor, Metrics } from '../../server/metrics.ts';
 import { HTTP_ROUTES, httpRouteOf, type HttpRoute } from '../../server/app.ts';
-import { createTestDatabase } from '../helpers/db.ts';
+import { createTestDatabase, usingPostgres } from '../helpers/db.ts';
 import { errorCode, launch, publicAppFor, type PublicApp } from '../helpers/lti-flow.ts';
 import { parseExposition, type Exposition } from '../helpers/metrics.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
@@ -101,6 +101,7 @@ describe('the exposition', () => {
       lti_grade_delivery_latency_seconds: 'histogram',
       lti_grade_delivery_attempt_duration_seconds: 'histogram',
       lti_grade_outbox_pending: 'gauge',
+      lti_change_notices_listening: 'gauge',
       lti_platform_keyset_fetches_total: 'counter',
       lti_access_token_requests_total: 'counter',
       process_cpu_seconds_total: 'counter',
@@ -113,6 +114,9 @@ describe('the exposition', () => {
       lti_http_request_duration_seconds: 'histogram',
     };
     for (const [name, type] of Object.entries(expected)) expect(m.types.get(name), name).toBe(type);
+    // PGlite has no other processes to hear; on PostgreSQL this server's background jobs, which
+    // listen, are not started (test/scale/change-notices.pg.test.ts covers the listening).
+    expect(m.value('lti_change_notices_listening')).toBe(usingPostgres ? 0 : 1);
     expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(1_000_000);
     expect(m.value('process_cpu_seconds_total')).toBeGreaterThan(0);
     // Outside the V8 heap: Buffers and ArrayBuffers at least (PGlite's wasm memory too). One

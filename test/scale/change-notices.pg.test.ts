@@ -116,21 +116,25 @@ describe('change notices between processes', () => {
       notify: (channel) => db.prisma.$executeRaw`SELECT pg_notify(${channel}, NULL)`,
       newClient: () => new pg.Client({ connectionString: db.url!, application_name: 'change-notices-test' }),
       logger,
-      reconnectDelaysMs: { first: 100, max: 400 },
+      reconnectDelaysMs: { first: 300, max: 600 },
     });
     const listeners = () =>
       db.prisma.$queryRaw<Array<{ pid: number }>>`
         SELECT pid FROM pg_stat_activity WHERE application_name = 'change-notices-test' AND datname = current_database()`;
+    expect(notices.listening).toBe(false);
     const stop = await notices.listen(() => changes++);
     try {
+      expect(notices.listening).toBe(true);
       const [listener] = await listeners();
       expect(listener).toBeDefined();
       await notices.announce();
       expect(await eventually(async () => changes, 1, 5_000)).toBe(1);
 
       await db.prisma.$queryRaw`SELECT pg_terminate_backend(${listener!.pid})`;
+      expect(await eventually(async () => notices.listening, false, 5_000)).toBe(false);
       // No announcement: the reconnection alone counts as a change.
       expect(await eventually(async () => changes, 2, 5_000)).toBe(2);
+      expect(notices.listening).toBe(true);
       const [back] = await listeners();
       expect(back?.pid).toBeDefined();
       expect(back!.pid).not.toBe(listener!.pid);
@@ -140,6 +144,7 @@ describe('change notices between processes', () => {
     } finally {
       await stop();
     }
+    expect(notices.listening).toBe(false);
     // Stopped: its connection is closed, and not opened again.
     const open = async () => (await listeners()).length;
     expect(await eventually(open, 0, 5_000)).toBe(0);
