@@ -93,11 +93,17 @@ export function pgChangeNotices(options: PgChangeNoticesOptions): ChangeNotices 
         try {
           await next.connect();
           await next.query(`LISTEN ${CHANGE_CHANNEL}`);
-          listening = true;
         } catch (err) {
+          // Ended here, not lost: the caller logs the failure and retries (no 'end' warning).
+          if (client === next) client = undefined;
           await next.end().catch(() => {});
           throw err;
         }
+        if (stopped) {
+          await next.end().catch(() => {});
+          return;
+        }
+        listening = true;
         delay = first;
         // Changes announced while this process was deaf were not heard.
         if (reconnecting) {

@@ -152,6 +152,37 @@ describe('change notices between processes', () => {
     expect(await open()).toBe(0);
   });
 
+  it('a process that cannot listen at start still starts, and listens once the database answers', async () => {
+    const lines: string[] = [];
+    let attempts = 0;
+    let changes = 0;
+    const notices = pgChangeNotices({
+      notify: (channel) => db.prisma.$executeRaw`SELECT pg_notify(${channel}, NULL)`,
+      // The first two connections are refused (nothing listens on port 1).
+      newClient: () => new pg.Client(++attempts <= 2 ? { host: '127.0.0.1', port: 1 } : { connectionString: db.url! }),
+      logger: pino({ level: 'info', base: undefined }, { write: (line: string) => void lines.push(line) }),
+      reconnectDelaysMs: { first: 100, max: 200 },
+    });
+    const stop = await notices.listen(() => changes++);
+    try {
+      expect(notices.listening).toBe(false);
+      expect(await eventually(async () => notices.listening, true, 5_000)).toBe(true);
+      expect(attempts).toBe(3);
+      // It may have missed a change while it could not listen.
+      expect(changes).toBe(1);
+      await notices.announce();
+      expect(await eventually(async () => changes, 2, 5_000)).toBe(2);
+      const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+      expect(messages).toEqual([
+        'change notice connection failed; retrying',
+        'change notice connection failed; retrying',
+        'change notice connection back',
+      ]);
+    } finally {
+      await stop();
+    }
+  });
+
   it('a notice that cannot be sent is logged, never thrown (the mutation it follows has committed)', async () => {
     const lines: string[] = [];
     const notices = pgChangeNotices({
