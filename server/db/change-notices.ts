@@ -116,22 +116,19 @@ export function pgChangeNotices(options: PgChangeNoticesOptions): ChangeNotices 
         if (stopped || retry) return;
         retry = setTimeout(() => {
           retry = undefined;
-          connect(true).catch((err: unknown) => {
-            log.warn({ err: (err as Error).message, retryInMs: delay }, 'change notice connection failed; retrying');
-            scheduleReconnect();
-          });
+          connect(true).catch(retryLater);
           delay = Math.min(max, delay * 2);
         }, delay);
         retry.unref();
       };
 
-      try {
-        await connect(false);
-      } catch (err) {
-        // Starting without it is safe (entries expire); keep trying in the background.
+      const retryLater = (err: unknown): void => {
         log.warn({ err: (err as Error).message, retryInMs: delay }, 'change notice connection failed; retrying');
         scheduleReconnect();
-      }
+      };
+
+      // Starting without it is safe (entries expire): a failure here retries in the background.
+      await connect(false).catch(retryLater);
 
       return async () => {
         stopped = true;
