@@ -2,8 +2,9 @@
  * POST /api/completions is authenticated by the launch credential alone and called
  * cross-origin by the exercise page. Refusals (forged, malformed, expired credentials,
  * wrong methods) change nothing in the database; a credential completes exactly its own
- * launch; repeats are idempotent (also once the credential has expired); the page has no say in the score; launches without a
- * way to send a score are recorded as completed and "not gradable".
+ * launch; repeats are idempotent (also once the credential has expired); the page has no say
+ * in the score; launches without a way to send a score are recorded as completed and "not
+ * gradable".
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -71,17 +71,6 @@ async function moveAuthLoginUrlOnA(to: string): Promise<void> {
   expect(await response.json()).toEqual({ data: { updateLtiRegistration: { __typename: 'LtiRegistrationPayload' } } });
 }
 
-/** Polls `read` until it gives `expected` or `withinMs` pass; returns what it last gave. */
-async function eventually<T>(read: () => Promise<T>, expected: T, withinMs: number): Promise<T> {
-  const until = Date.now() + withinMs;
-  let value = await read();
-  while (value !== expected && Date.now() < until) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    value = await read();
-  }
-  return value;
-}
-
 describe('change notices between processes', () => {
   it("an Auth Login URL changed through one process is used by another's next logins, not a minute later", async () => {
     const original = platform.registration().authLoginUrl;
@@ -90,7 +79,7 @@ describe('change notices between processes', () => {
     const moved = new URL('/moved/auth', original).toString();
     await moveAuthLoginUrlOnA(moved);
     // The cache's entries live 60 s: 5 s tells the notice from the expiry.
-    expect(await eventually(() => loginGoesTo(onB), moved, 5_000)).toBe(moved);
+    await expect.poll(() => loginGoesTo(onB), { timeout: 5_000, interval: 25 }).toBe(moved);
     expect(await loginGoesTo(app)).toBe(moved);
   });
 
@@ -101,7 +90,7 @@ describe('change notices between processes', () => {
       const before = await loginGoesTo(onDeaf);
       const moved = new URL('/moved/again', before).toString();
       await moveAuthLoginUrlOnA(moved);
-      expect(await eventually(() => loginGoesTo(onB), moved, 5_000)).toBe(moved);
+      await expect.poll(() => loginGoesTo(onB), { timeout: 5_000, interval: 25 }).toBe(moved);
       // B heard it; the process that does not listen still sends learners to the old URL.
       expect(await loginGoesTo(onDeaf)).toBe(before);
     } finally {
@@ -128,26 +117,26 @@ describe('change notices between processes', () => {
       const [listener] = await listeners();
       expect(listener).toBeDefined();
       await notices.announce();
-      expect(await eventually(async () => changes, 1, 5_000)).toBe(1);
+      await expect.poll(() => changes, { timeout: 5_000, interval: 25 }).toBe(1);
 
       await db.prisma.$queryRaw`SELECT pg_terminate_backend(${listener!.pid})`;
-      expect(await eventually(async () => notices.listening, false, 5_000)).toBe(false);
+      await expect.poll(() => notices.listening, { timeout: 5_000, interval: 25 }).toBe(false);
       // No announcement: the reconnection alone counts as a change.
-      expect(await eventually(async () => changes, 2, 5_000)).toBe(2);
+      await expect.poll(() => changes, { timeout: 5_000, interval: 25 }).toBe(2);
       expect(notices.listening).toBe(true);
       const [back] = await listeners();
       expect(back?.pid).toBeDefined();
       expect(back!.pid).not.toBe(listener!.pid);
       // And it listens again.
       await notices.announce();
-      expect(await eventually(async () => changes, 3, 5_000)).toBe(3);
+      await expect.poll(() => changes, { timeout: 5_000, interval: 25 }).toBe(3);
     } finally {
       await stop();
     }
     expect(notices.listening).toBe(false);
     // Stopped: its connection is closed, and not opened again.
     const open = async () => (await listeners()).length;
-    expect(await eventually(open, 0, 5_000)).toBe(0);
+    await expect.poll(open, { timeout: 5_000, interval: 25 }).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await open()).toBe(0);
   });
@@ -166,12 +155,12 @@ describe('change notices between processes', () => {
     const stop = await notices.listen(() => changes++);
     try {
       expect(notices.listening).toBe(false);
-      expect(await eventually(async () => notices.listening, true, 5_000)).toBe(true);
+      await expect.poll(() => notices.listening, { timeout: 5_000, interval: 25 }).toBe(true);
       expect(attempts).toBe(3);
       // It may have missed a change while it could not listen.
       expect(changes).toBe(1);
       await notices.announce();
-      expect(await eventually(async () => changes, 2, 5_000)).toBe(2);
+      await expect.poll(() => changes, { timeout: 5_000, interval: 25 }).toBe(2);
       const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
       expect(messages).toEqual([
         'change notice connection failed; retrying',
