@@ -8,7 +8,7 @@ import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDatabase, type Database } from '../db/client.ts';
 import { isPostgresUrl, unreadableDatabaseUrl } from '../db/connection-url.ts';
-import { createMigration, deployMigrations, markMigrationRolledBack, migrationStatus } from '../db/migrate.ts';
+import { createMigration, deployMigrations, markMigrationRolledBack, migrationStatus, type MigrateLogger } from '../db/migrate.ts';
 
 const USAGE = 'usage: tsx server/cli/migrate.ts dev [--name <name>] | deploy | status | resolve --rolled-back <name>';
 
@@ -61,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
       await markMigrationRolledBack(db, name);
       console.log(`Marked ${name} rolled back in ${db.describe}. Fix its migration.sql, then deploy.`);
     } else {
-      const applied = await deployMigrations(db);
+      const applied = await deployMigrations(db, { logger: cliLogger });
       console.log(
         applied.length
           ? `Applied ${applied.length} migration(s) to ${db.describe}:\n${applied.map((n) => `  ${n}`).join('\n')}`
@@ -74,12 +74,22 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** deploy's warnings (an interrupted migration settled) on stderr; its progress stays quiet. */
+const cliLogger = {
+  debug() {},
+  info() {},
+  warn(fields: { migration?: string }, message?: string) {
+    console.warn(`${fields.migration}: ${message}`);
+  },
+} as unknown as MigrateLogger;
+
 function printStatus(db: Database, status: Awaited<ReturnType<typeof migrationStatus>>): void {
   const list = (names: string[]) => names.map((n) => `\n  ${n}`).join('');
   console.log(`Database: ${db.describe}`);
   console.log(`Applied: ${status.applied.length}${list(status.applied)}`);
   console.log(`Pending: ${status.pending.length}${list(status.pending)}`);
   const p = status.problems;
+  if (p?.interrupted.length) console.log(`Interrupted by a process that died (the next deploy or server start settles them):${list(p.interrupted)}`);
   if (p?.failed.length) console.log(`Failed (fix, then \`npm run db:migrate:resolve -- --rolled-back NAME\` and deploy):${list(p.failed)}`);
   if (p?.edited.length) console.log(`Edited after being applied:${list(p.edited)}`);
   if (p?.missingLocally.length) console.log(`Applied but missing from prisma/migrations:${list(p.missingLocally)}`);

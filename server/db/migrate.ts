@@ -4,6 +4,7 @@
  * talks to the database through the same driver adapter factory as the Prisma client, and keeps
  * Prisma's usual `_prisma_migrations` table, so the native CLI (where it exists) agrees with it.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -31,6 +32,14 @@ export const DEFAULT_SCHEMA_PATH = fileURLToPath(new URL('../../prisma/schema.pr
  * and holding the same key on our connection would deadlock against it.
  */
 const MIGRATION_LOCK_KEY = '30527293640763250';
+
+/**
+ * Held by every migration script for as long as its transaction runs (taken by its first
+ * statement, see scriptForEngine): a process that finds a migration left unfinished waits on it,
+ * so that a script still running on a dead process's connection has committed or rolled back
+ * before anyone decides which it did.
+ */
+const SCRIPT_LOCK_KEY = '30527293640763251';
 
 const NO_FILTERS: SchemaFilter = { externalTables: [], externalEnums: [] };
 const LOCKFILE = 'migration_lock.toml';
@@ -63,7 +72,10 @@ export interface MigrationStatus {
   pending: string[];
   /** Present only when the history needs a human. */
   problems?: {
+    /** Stopped by an error the engine logged: fix the script, then mark it rolled back. */
     failed: string[];
+    /** Left unfinished by a process that died mid-deploy: the next deploy settles them. */
+    interrupted: string[];
     /** Applied, but `migration.sql` changed since (checksum mismatch). */
     edited: string[];
     /** Applied to the database but missing from the migrations directory. */
@@ -71,7 +83,7 @@ export interface MigrationStatus {
   };
 }
 
-type MigrateLogger = Pick<Logger, 'info' | 'debug'>;
+export type MigrateLogger = Pick<Logger, 'info' | 'warn' | 'debug'>;
 
 // ---------------------------------------------------------------------------------------------
 // Loading the engine
@@ -162,7 +174,7 @@ function adapterFactoryForEngine(factory: SqlMigrationAwareDriverAdapterFactory)
     }
     adapter.executeScript = async (script) => {
       try {
-        await run.call(client, script);
+        await run.call(client, scriptForEngine(script));
       } catch (error) {
         onError.call(adapter, error); // converts to DriverAdapterError, which the engine reports
       }
@@ -179,6 +191,62 @@ function adapterFactoryForEngine(factory: SqlMigrationAwareDriverAdapterFactory)
     // PGlite's dispose is a no-op, so this never closes the caller's database.
     dispose: () => Promise.allSettled(connected.map((adapter) => adapter.dispose())),
   };
+}
+
+/**
+ * A migration script as the engine's executeScript runs it: one simple-protocol query, hence
+ * one transaction, that first takes SCRIPT_LOCK_KEY and last marks its own `_prisma_migrations`
+ * row (the one the engine inserted, unfinished, just before; its checksum is the script's
+ * sha256) with `applied_steps_count = 1`. The mark commits with the script or not at all, so a
+ * process killed between the script's commit and the engine's "finished" update leaves a row
+ * that says the script is in (see finishInterruptedMigrations).
+ */
+function scriptForEngine(script: string): string {
+  const checksum = createHash('sha256').update(script).digest('hex');
+  return `SELECT pg_advisory_xact_lock(${SCRIPT_LOCK_KEY});
+${script}
+;
+DO $lti_migration_mark$ BEGIN
+  IF to_regclass('"_prisma_migrations"') IS NOT NULL THEN
+    UPDATE "_prisma_migrations" SET "applied_steps_count" = 1
+    WHERE "checksum" = '${checksum}' AND "finished_at" IS NULL AND "rolled_back_at" IS NULL;
+  END IF;
+END $lti_migration_mark$;`;
+}
+
+type RunSql = (text: string, values?: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+/**
+ * Settles migrations a killed process left unfinished, which Prisma would otherwise refuse to go
+ * past (P3009) until someone ran `migrate resolve`. Runs before the engine, with the deploy's
+ * lock held (PostgreSQL), so no live process is migrating. A row that is unfinished, not rolled
+ * back and has no error logged was interrupted, not failed:
+ * - marked (`applied_steps_count = 1`): its script committed; it is recorded as finished;
+ * - not marked: its transaction never committed, so nothing of it is in the database; it is
+ *   recorded as rolled back and the engine applies it again.
+ * A migration that failed with an error (logged by the engine) still needs a human.
+ */
+async function finishInterruptedMigrations(run: RunSql, kind: Database['kind'], logger: MigrateLogger | undefined): Promise<void> {
+  const [table] = await run(`SELECT to_regclass('"_prisma_migrations"') IS NOT NULL AS "present"`);
+  if (!table?.present) return;
+  // PGlite is one session: nothing else can be running a script.
+  if (kind === 'postgresql') await run(`SELECT 1 AS "locked" FROM pg_advisory_lock(${SCRIPT_LOCK_KEY})`);
+  try {
+    const rows = await run(`SELECT "id", "migration_name", "applied_steps_count" FROM "_prisma_migrations"
+      WHERE "finished_at" IS NULL AND "rolled_back_at" IS NULL AND "logs" IS NULL ORDER BY "started_at"`);
+    for (const row of rows) {
+      const migration = String(row.migration_name);
+      if (Number(row.applied_steps_count) >= 1) {
+        await run(`UPDATE "_prisma_migrations" SET "finished_at" = now() WHERE "id" = $1 AND "finished_at" IS NULL`, [row.id]);
+        logger?.warn({ migration }, 'migration was interrupted after its script committed; recorded as applied');
+      } else {
+        await run(`UPDATE "_prisma_migrations" SET "rolled_back_at" = now() WHERE "id" = $1 AND "finished_at" IS NULL`, [row.id]);
+        logger?.warn({ migration }, 'migration was interrupted before its script committed (nothing of it is in the database); applying it again');
+      }
+    }
+  } finally {
+    if (kind === 'postgresql') await run(`SELECT 1 AS "unlocked" FROM pg_advisory_unlock(${SCRIPT_LOCK_KEY})`);
+  }
 }
 
 /** Runs `fn` on a fresh engine bound to `factory`, freeing it (and its connections) afterwards. */
@@ -250,18 +318,24 @@ export interface DeployOptions {
 export async function deployMigrations(db: Database, options: DeployOptions = {}): Promise<string[]> {
   const { logger } = options;
   const migrationsList = readMigrations(options.migrationsDir);
-  const apply = () =>
-    withEngine(db.adapterFactory, logger, async (engine) => {
+  const apply = async (run: RunSql) => {
+    await finishInterruptedMigrations(run, db.kind, logger);
+    return withEngine(db.adapterFactory, logger, async (engine) => {
       const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: NO_FILTERS });
       return appliedMigrationNames;
     });
+  };
   // PGlite is one process with one connection: nothing can race it.
-  const applied = db.kind === 'postgresql' ? await withMigrationLock(db, logger, apply) : await apply();
+  const applied =
+    db.kind === 'postgresql'
+      ? await withMigrationLock(db, logger, apply)
+      : await apply((text, values = []) => db.prisma.$queryRawUnsafe<Array<Record<string, unknown>>>(text, ...values));
   logger?.info({ applied, database: db.describe }, applied.length ? 'migrations applied' : 'database schema up to date');
   return applied;
 }
 
-async function withMigrationLock<T>(db: Database, logger: MigrateLogger | undefined, fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` holding the deploy lock; `fn` gets the lock's connection for its own statements. */
+async function withMigrationLock<T>(db: Database, logger: MigrateLogger | undefined, fn: (run: RunSql) => Promise<T>): Promise<T> {
   if (!db.url) throw new MigrationError('ERR_MIGRATION_NO_URL', 'PostgreSQL Database has no url for the migration lock');
   // A session-level lock lives as long as this one connection; if the process dies, PostgreSQL
   // drops the connection and with it the lock, so a crash never leaves the lock held.
@@ -285,7 +359,7 @@ async function withMigrationLock<T>(db: Database, logger: MigrateLogger | undefi
       await client.query('SELECT pg_advisory_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
     }
     try {
-      return await fn();
+      return await fn(async (text, values) => (await client.query(text, values)).rows);
     } finally {
       await client.query('SELECT pg_advisory_unlock($1::bigint)', [MIGRATION_LOCK_KEY]);
     }
@@ -301,6 +375,9 @@ async function withMigrationLock<T>(db: Database, logger: MigrateLogger | undefi
  */
 export async function markMigrationRolledBack(db: Database, name: string, options: Omit<DeployOptions, 'logger'> = {}): Promise<void> {
   const { problems } = await migrationStatus(db, options);
+  if (problems?.interrupted.includes(name)) {
+    throw new MigrationError('ERR_MIGRATION_NOT_FAILED', `${name} was interrupted, not failed: the next deploy (or server start) settles it`);
+  }
   if (!problems?.failed.includes(name)) {
     throw new MigrationError('ERR_MIGRATION_NOT_FAILED', `${name} is not a failed migration (see db:migrate:status)`);
   }
@@ -326,13 +403,23 @@ export async function migrationStatus(db: Database, options: Omit<DeployOptions,
   const history = diagnosis.history;
   const pending = history && 'unappliedMigrationNames' in history ? history.unappliedMigrationNames : [];
   const missingLocally = history && 'unpersistedMigrationNames' in history ? history.unpersistedMigrationNames : [];
-  const failed = diagnosis.failedMigrationNames;
-  const applied = [...local.filter((name) => !pending.includes(name) && !failed.includes(name)), ...missingLocally];
+  const unsettled = diagnosis.failedMigrationNames;
+  const interrupted = unsettled.length ? await interruptedMigrationNames(db) : [];
+  const failed = unsettled.filter((name) => !interrupted.includes(name));
+  const applied = [...local.filter((name) => !pending.includes(name) && !unsettled.includes(name)), ...missingLocally];
   const status: MigrationStatus = { applied, pending };
-  if (failed.length || diagnosis.editedMigrationNames.length || missingLocally.length) {
-    status.problems = { failed, edited: diagnosis.editedMigrationNames, missingLocally };
+  if (unsettled.length || diagnosis.editedMigrationNames.length || missingLocally.length) {
+    status.problems = { failed, interrupted, edited: diagnosis.editedMigrationNames, missingLocally };
   }
   return status;
+}
+
+/** Unfinished, not rolled back, no error logged: what finishInterruptedMigrations settles. */
+async function interruptedMigrationNames(db: Database): Promise<string[]> {
+  const rows = await db.prisma.$queryRawUnsafe<Array<{ migration_name: string }>>(
+    `SELECT "migration_name" FROM "_prisma_migrations" WHERE "finished_at" IS NULL AND "rolled_back_at" IS NULL AND "logs" IS NULL`,
+  );
+  return rows.map((row) => row.migration_name);
 }
 
 export interface CreateMigrationOptions {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../server/db/client.ts';
 import { deployMigrations, migrationStatus, readMigrations } from '../../server/db/migrate.ts';
+import { capturingLogger } from '../helpers/log-capture.ts';
 
 // Runs only in the PostgreSQL pass (`*.pg.test.ts` are included when TEST_DATABASE_URL is set).
 const SLOW = { timeout: 60_000 };
@@ -79,6 +81,67 @@ describe('deployMigrations on PostgreSQL', SLOW, () => {
       expect(results.flat()).toEqual(['1_slow']);
     } finally {
       await Promise.all([first.close(), second.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a process killed mid-migration leaves nothing for a human: the next deploy settles it', async () => {
+    // The killed process's backend may still be running the script (PostgreSQL notices a
+    // vanished client only when it next talks to it): the next deploy must wait for that
+    // script to commit or roll back, then record or re-apply it accordingly.
+    const dir = mkdtempSync(join(tmpdir(), 'migrate-killed-'));
+    mkdirSync(join(dir, '1_a'));
+    writeFileSync(join(dir, '1_a', 'migration.sql'), 'CREATE TABLE a (id int);\n');
+    mkdirSync(join(dir, '2_slow'));
+    writeFileSync(join(dir, '2_slow', 'migration.sql'), 'SELECT pg_sleep(1.5);\nCREATE TABLE slow_done (id int);\n');
+    const url = await freshDatabaseUrl('killed');
+    const name = new URL(url).pathname.slice(1);
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const { openDatabase } = await import(${JSON.stringify(new URL('../../server/db/client.ts', import.meta.url).pathname)});
+         const { deployMigrations } = await import(${JSON.stringify(new URL('../../server/db/migrate.ts', import.meta.url).pathname)});
+         const db = await openDatabase({ url: process.env.KILL_URL });
+         await deployMigrations(db, { migrationsDir: process.env.KILL_DIR });
+         console.log('deploy finished, which it must not have');
+         process.exit(0);`,
+      ],
+      { cwd: new URL('../..', import.meta.url).pathname, env: { ...process.env, KILL_URL: url, KILL_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const db = await openDatabase({ url, poolMax: 2 });
+    const { logger, lines } = capturingLogger();
+    try {
+      await expect
+        .poll(
+          async () =>
+            (
+              await admin((c) =>
+                c.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep(1.5)%'`, [name]),
+              )
+            ).rows[0].n,
+          { timeout: 30_000, interval: 50 },
+        )
+        .toBe(1);
+      child.kill('SIGKILL');
+      await exited;
+      expect(output).not.toContain('deploy finished');
+      const applied = await deployMigrations(db, { migrationsDir: dir, logger });
+      // Which of the two it was depends on what the dead backend did at the end; both are settled.
+      expect([[], ['2_slow']]).toContainEqual(applied);
+      expect(lines).toContainEqual(expect.objectContaining({ level: 40, migration: '2_slow', msg: expect.stringContaining('interrupted') }));
+      expect(await migrationStatus(db, { migrationsDir: dir })).toEqual({ applied: ['1_a', '2_slow'], pending: [] });
+      expect(await db.prisma.$queryRaw`SELECT to_regclass('slow_done') IS NOT NULL AS present`).toEqual([{ present: true }]);
+    } finally {
+      child.kill('SIGKILL');
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import {
   migrationStatus,
   readMigrations,
 } from '../../server/db/migrate.ts';
+import { capturingLogger } from '../helpers/log-capture.ts';
 
 // PGlite creation (≈3 s) plus the wasm engine dominate; give each test room.
 const SLOW = { timeout: 60_000 };
@@ -75,6 +77,110 @@ describe('migration failures', SLOW, () => {
     } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a migration interrupted by a killed process', SLOW, () => {
+  // Two migrations; the second is the one "interrupted". A killed process leaves the row the
+  // engine inserts before running a script (unfinished, no error logged).
+  const A = 'CREATE TABLE "a" (id int);\n';
+  const B = 'CREATE TABLE "b" (id int);\n';
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'migrate-interrupted-'));
+    for (const [name, sql] of [['1_a', A], ['2_b', B]] as const) {
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, 'migration.sql'), sql);
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A database on which 1_a is applied and 2_b was started by a process that then died. */
+  async function interrupted(scriptCommitted: boolean): Promise<Database> {
+    const db = await openDatabase({ pgliteDir: 'memory://' });
+    await deployMigrations(db, { migrationsDir: dir });
+    await db.prisma.$executeRawUnsafe(`DELETE FROM "_prisma_migrations" WHERE "migration_name" = '2_b'`);
+    if (!scriptCommitted) await db.prisma.$executeRawUnsafe('DROP TABLE "b"');
+    await db.prisma.$executeRawUnsafe(
+      `INSERT INTO "_prisma_migrations" ("id", "checksum", "migration_name", "started_at", "applied_steps_count")
+       VALUES ('killed', $1, '2_b', now(), $2)`,
+      createHash('sha256').update(B).digest('hex'),
+      scriptCommitted ? 1 : 0,
+    );
+    return db;
+  }
+  const tableB = (db: Database) => db.prisma.$queryRaw<[{ present: boolean }]>`SELECT to_regclass('b') IS NOT NULL AS present`;
+
+  it('applies it again when its script never committed', async () => {
+    const db = await interrupted(false);
+    const { logger, lines } = capturingLogger();
+    try {
+      // Status tells it from a failed one, and resolve refuses it: deploy settles it.
+      expect((await migrationStatus(db, { migrationsDir: dir })).problems).toEqual({ failed: [], interrupted: ['2_b'], edited: [], missingLocally: [] });
+      await expect(markMigrationRolledBack(db, '2_b', { migrationsDir: dir })).rejects.toMatchObject({
+        code: 'ERR_MIGRATION_NOT_FAILED',
+        message: expect.stringContaining('interrupted'),
+      });
+      expect(await deployMigrations(db, { migrationsDir: dir, logger })).toEqual(['2_b']);
+      expect(await migrationStatus(db, { migrationsDir: dir })).toEqual({ applied: ['1_a', '2_b'], pending: [] });
+      expect(await tableB(db)).toEqual([{ present: true }]);
+      expect(lines).toContainEqual(expect.objectContaining({ level: 40 /* warn */, migration: '2_b', msg: expect.stringContaining('before its script committed') }));
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('records it as applied, without running it again, when its script committed', async () => {
+    const db = await interrupted(true);
+    const { logger, lines } = capturingLogger();
+    try {
+      // Running B again would fail: "b" exists.
+      expect(await deployMigrations(db, { migrationsDir: dir, logger })).toEqual([]);
+      expect(await migrationStatus(db, { migrationsDir: dir })).toEqual({ applied: ['1_a', '2_b'], pending: [] });
+      expect(lines).toContainEqual(expect.objectContaining({ level: 40 /* warn */, migration: '2_b', msg: expect.stringContaining('after its script committed') }));
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("a script's commit carries the mark that tells the two apart", async () => {
+    // Every update of the engine's own, after the script, fails, as if the process died the
+    // moment the script committed: what is left is the row the recovery reads. Only a statement
+    // inside the script's transaction (which holds the script lock) can update the row.
+    const db = await openDatabase({ pgliteDir: 'memory://' });
+    try {
+      await db.prisma.$executeRawUnsafe('CREATE TABLE "_prisma_migrations" ("id" varchar(36) PRIMARY KEY, "checksum" varchar(64) NOT NULL, "finished_at" timestamptz, "migration_name" varchar(255) NOT NULL, "logs" text, "rolled_back_at" timestamptz, "started_at" timestamptz NOT NULL DEFAULT now(), "applied_steps_count" integer NOT NULL DEFAULT 0)');
+      await db.prisma.$executeRawUnsafe(`CREATE FUNCTION die_before_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          -- The script lock's key, 30527293640763251, is (7107689 << 32) + 1835624307.
+          IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE "locktype" = 'advisory' AND "classid" = 7107689 AND "objid" = 1835624307 AND "pid" = pg_backend_pid()) THEN
+            RAISE EXCEPTION 'killed before recording';
+          END IF;
+          RETURN NEW;
+        END $$`);
+      await db.prisma.$executeRawUnsafe(`CREATE TRIGGER die_before_finish BEFORE UPDATE ON "_prisma_migrations" FOR EACH ROW EXECUTE FUNCTION die_before_finish()`);
+      await expect(deployMigrations(db, { migrationsDir: dir })).rejects.toMatchObject({ message: expect.stringContaining('killed before recording') });
+      const rows = await db.prisma.$queryRawUnsafe<Array<{ migration_name: string; applied_steps_count: number; finished_at: Date | null; logs: string | null }>>(
+        'SELECT "migration_name", "applied_steps_count", "finished_at", "logs" FROM "_prisma_migrations" ORDER BY "started_at"',
+      );
+      expect(rows).toEqual([{ migration_name: '1_a', applied_steps_count: 1, finished_at: null, logs: null }]);
+      await db.prisma.$executeRawUnsafe('DROP TRIGGER die_before_finish ON "_prisma_migrations"');
+      expect(await deployMigrations(db, { migrationsDir: dir })).toEqual(['2_b']);
+      expect(await migrationStatus(db, { migrationsDir: dir })).toEqual({ applied: ['1_a', '2_b'], pending: [] });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('leaves a migration that failed with an error to a human', async () => {
+    const db = await interrupted(false);
+    try {
+      await db.prisma.$executeRawUnsafe(`UPDATE "_prisma_migrations" SET "logs" = 'syntax error' WHERE "id" = 'killed'`);
+      await expect(deployMigrations(db, { migrationsDir: dir })).rejects.toMatchObject({ code: 'ERR_MIGRATION_FAILED' });
+      expect((await migrationStatus(db, { migrationsDir: dir })).problems).toMatchObject({ failed: ['2_b'], interrupted: [] });
+    } finally {
+      await db.close();
     }
   });
 });
