@@ -3,12 +3,19 @@
  * and lose its writes (PGlite takes no lock of its own).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../server/db/client.ts';
-import { lockPgliteDir, PGLITE_LOCK_FILE, PgliteDirInUseError, processIsRunning } from '../../server/db/pglite-lock.ts';
+import {
+  HEARTBEAT_MS,
+  lockPgliteDir,
+  PGLITE_LOCK_FILE,
+  PgliteDirInUseError,
+  processIsRunning,
+  STALE_AFTER_MS,
+} from '../../server/db/pglite-lock.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 let dir: string;
@@ -20,9 +27,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const lockFile = () => join(dir, PGLITE_LOCK_FILE);
 
 describe('lockPgliteDir', () => {
-  it('writes our pid, and the release removes the file', () => {
-    const release = lockPgliteDir(dir, { pid: 4242 });
-    expect(readFileSync(lockFile(), 'utf8')).toBe('4242\n');
+  it('writes our pid and host, and the release removes the file', () => {
+    const release = lockPgliteDir(dir, { pid: 4242, host: 'box-a' });
+    expect(readFileSync(lockFile(), 'utf8')).toBe('4242\nbox-a\n');
     release();
     expect(existsSync(lockFile())).toBe(false);
   });
@@ -38,15 +45,70 @@ describe('lockPgliteDir', () => {
 
   it('takes over a lock whose process is gone (kill -9, a crash)', () => {
     writeFileSync(lockFile(), '31337\n');
-    const release = lockPgliteDir(dir, { pid: 4242, isRunning: () => false });
-    expect(readFileSync(lockFile(), 'utf8')).toBe('4242\n');
+    const release = lockPgliteDir(dir, { pid: 4242, host: 'box-a', isRunning: () => false });
+    expect(readFileSync(lockFile(), 'utf8')).toBe('4242\nbox-a\n');
     release();
   });
 
+  it('on the same host, judges the holder by its pid, whatever the age of the file', () => {
+    writeFileSync(lockFile(), '31337\nbox-a\n');
+    const old = new Date(Date.now() - 3_600_000);
+    utimesSync(lockFile(), old, old);
+    expect(() => lockPgliteDir(dir, { pid: 4242, host: 'box-a', isRunning: (pid) => pid === 31337 })).toThrow(/in use by process 31337 /);
+    lockPgliteDir(dir, { pid: 4242, host: 'box-a', isRunning: () => false })();
+  });
+
+  it('refuses a lock another host (container) renewed recently, whatever pids run here', () => {
+    writeFileSync(lockFile(), '7\nbox-b\n');
+    const attempt = () => lockPgliteDir(dir, { pid: 4242, host: 'box-a', isRunning: () => false, now: () => statSync(lockFile()).mtimeMs + 12_000 });
+    expect(attempt).toThrow(PgliteDirInUseError);
+    expect(attempt).toThrow(/in use by process 7 on host box-b \(another container\?\), seen 12 s ago/);
+    expect(readFileSync(lockFile(), 'utf8')).toBe('7\nbox-b\n');
+  });
+
+  it('takes over a lock another host stopped renewing STALE_AFTER_MS ago', () => {
+    writeFileSync(lockFile(), '7\nbox-b\n');
+    const release = lockPgliteDir(dir, { pid: 4242, host: 'box-a', isRunning: () => true, now: () => statSync(lockFile()).mtimeMs + STALE_AFTER_MS });
+    expect(readFileSync(lockFile(), 'utf8')).toBe('4242\nbox-a\n');
+    release();
+  });
+
+  describe('renewal', () => {
+    beforeEach(() => vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] }));
+    afterEach(() => vi.useRealTimers());
+    const age = () => Date.now() - statSync(lockFile()).mtimeMs;
+    const backdate = () => {
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(lockFile(), old, old);
+    };
+
+    it('the holder touches its lock every HEARTBEAT_MS, and stops when released', () => {
+      const release = lockPgliteDir(dir, { pid: 4242, host: 'box-a' });
+      backdate();
+      vi.advanceTimersByTime(HEARTBEAT_MS);
+      expect(age()).toBeLessThan(5_000);
+      release();
+      writeFileSync(lockFile(), '7\nbox-b\n');
+      backdate();
+      vi.advanceTimersByTime(HEARTBEAT_MS * 2);
+      expect(age()).toBeGreaterThan(50_000);
+    });
+
+    it('never renews a lock another process has taken over', () => {
+      const release = lockPgliteDir(dir, { pid: 4242, host: 'box-a' });
+      writeFileSync(lockFile(), '7\nbox-b\n');
+      backdate();
+      vi.advanceTimersByTime(HEARTBEAT_MS * 2);
+      expect(age()).toBeGreaterThan(50_000);
+      release();
+      expect(readFileSync(lockFile(), 'utf8')).toBe('7\nbox-b\n');
+    });
+  });
+
   it('takes over a lock holding our own pid that this process did not take (a container restarted with the same pid)', () => {
-    writeFileSync(lockFile(), '4242\n');
-    const release = lockPgliteDir(dir, { pid: 4242, isRunning: () => true });
-    expect(readFileSync(lockFile(), 'utf8')).toBe('4242\n');
+    writeFileSync(lockFile(), '4242\nbox-a\n');
+    const release = lockPgliteDir(dir, { pid: 4242, host: 'box-a', isRunning: () => true });
+    expect(readFileSync(lockFile(), 'utf8')).toBe('4242\nbox-a\n');
     release();
     expect(existsSync(lockFile())).toBe(false);
   });
@@ -75,7 +137,7 @@ describe('openDatabase on PGlite', () => {
   it('holds the lock while open and releases it on close', async () => {
     const db = await openDatabase({ pgliteDir: dir });
     try {
-      expect(readFileSync(lockFile(), 'utf8')).toBe(`${process.pid}\n`);
+      expect(readFileSync(lockFile(), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
       await expect(openDatabase({ pgliteDir: dir })).rejects.toThrow(PgliteDirInUseError);
     } finally {
       await db.close();
