@@ -61,9 +61,11 @@ export interface LockOptions {
  */
 export function lockPgliteDir(
   dir: string,
-  { pid = process.pid, host = hostname(), isRunning = processIsRunning, now = Date.now }: LockOptions = {},
+  { pid = process.pid, host: givenHost = hostname(), isRunning = processIsRunning, now = Date.now }: LockOptions = {},
 ): () => void {
   const path = join(dir, PGLITE_LOCK_FILE);
+  // An empty line would read back as "no host" (a file from before host names were written).
+  const host = givenHost.replace(/\s/g, '') || 'unnamed-host';
   const ours = (): boolean => {
     const current = holder(path);
     return current?.pid === pid && current.host === host;
