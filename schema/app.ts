@@ -1,7 +1,8 @@
-import type { App } from '../server/generated/prisma/client.ts';
+import type { App, PrismaClient } from '../server/generated/prisma/client.ts';
 import { NotFoundError, ValidationError } from '../server/errors.ts';
 import { ltiToolUrls } from '../server/lti/tool-urls.ts';
 import { InputChecker, LIMITS } from '../server/validation.ts';
+import { batchedLoad } from './batched-load.ts';
 import { changedFields } from './changed-fields.ts';
 import { childPageWhere } from './child-pages.ts';
 import { builder, PAGE } from './builder.ts';
@@ -45,9 +46,9 @@ export const AppNode = builder.prismaNode('App', {
       description:
         "How many of this app's grades are FAILED: exactly what `retryFailedGradeDeliveries` would queue again now.",
       select: { id: true },
-      // One count query per app asked for, on the (appId, state) index: it reads the FAILED
-      // grades of this app only, however many grades the app has.
-      resolve: (app, _args, ctx) => ctx.prisma.grade.count({ where: { appId: app.id, state: 'FAILED' } }),
+      // One count for all the apps of a page (GraphQLContext.failedGradeCount), on the
+      // (appId, state) index: it reads the FAILED grades of those apps only.
+      resolve: (app, _args, ctx) => ctx.failedGradeCount(app.id),
     }),
     registrations: t.relatedConnection('registrations', {
       description: 'LTI platforms (e.g. Open edX courses) registered for this app, oldest first.',
@@ -221,3 +222,14 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
+
+/**
+ * App.failedGradeCount for every app asked for in one turn: one grouped count on the
+ * (appId, state) index instead of one count per app of a page. Made per request.
+ */
+export function failedGradeCounts(prisma: PrismaClient): (appId: string) => Promise<number> {
+  return batchedLoad(async (appIds) => {
+    const counts = await prisma.grade.groupBy({ by: ['appId'], where: { appId: { in: [...appIds] }, state: 'FAILED' }, _count: { _all: true } });
+    return new Map(counts.map((row) => [row.appId, row._count._all]));
+  }, 0);
+}

@@ -15,4 +15,6 @@ export interface GraphQLContext {
   /** Which addresses registration URLs may point at (config.outboundAllowedNetworks). */
   outboundPolicy: OutboundPolicy;
   onGradeQueued: () => void;
+  /** App.failedGradeCount for a page of apps in one statement (batched-load.ts). */
+  failedGradeCount: (appId: string) => Promise<number>;
 }

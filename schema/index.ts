@@ -9,6 +9,7 @@ import './tool-keys.ts';
 import './grade.ts';
 
 export type { GraphQLContext } from './context.ts';
+export { failedGradeCounts } from './app.ts';
 
 let schema: GraphQLSchema | undefined;
 

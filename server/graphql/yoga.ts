@@ -1,6 +1,6 @@
 import { getOperationAST, parse } from 'graphql';
 import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { getSchema, type GraphQLContext } from '../../schema/index.ts';
+import { failedGradeCounts, getSchema, type GraphQLContext } from '../../schema/index.ts';
 import { authenticateApiToken } from '../auth/api-tokens.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { ToolKeys } from '../lti/tool-keys.ts';
@@ -73,7 +73,7 @@ export function createGraphQLHandler(deps: GraphQLDeps): YogaServerInstance<Grap
           },
         });
       }
-      return { prisma, viewer, publicUrl, now, logger, toolKeys, outboundPolicy, onGradeQueued };
+      return { prisma, viewer, publicUrl, now, logger, toolKeys, outboundPolicy, onGradeQueued, failedGradeCount: failedGradeCounts(prisma) };
     },
   });
 }

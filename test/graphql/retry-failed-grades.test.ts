@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../../server/db/client.ts';
 import type { Grade } from '../../server/generated/prisma/client.ts';
 import { uuidv7 } from '../../server/ids.ts';
-import { AppFailedGradeCountDocument, RetryFailedGradeDeliveriesDocument } from '../generated/graphql.ts';
+import { AppFailedGradeCountDocument, AppsFailedGradeCountsDocument, RetryFailedGradeDeliveriesDocument } from '../generated/graphql.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { seedRegistration } from '../helpers/seed.ts';
 import { createOwner, graphqlClient, type GraphQLClient } from '../helpers/server.ts';
@@ -28,6 +28,9 @@ let bobAppId: string;
 const grades = { failed: [] as Grade[], delivered: undefined as unknown as Grade, pending: undefined as unknown as Grade };
 /** Counts UPDATEs of grades, to check that one statement queues them all. */
 let gradeUpdates = 0;
+/** Counts the statements that count grades (App.failedGradeCount). */
+let gradeCounts = 0;
+let aliceOwnerId: string;
 
 const gid = (type: string, id: string) => encodeGlobalID(type, id);
 
@@ -77,11 +80,17 @@ async function failedCount(client: GraphQLClient, appId: string): Promise<number
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase({ onQuery: (sql) => void (/^\s*UPDATE\s+\S*"Grade"/i.test(sql) && (gradeUpdates += 1)) });
+  db = await createTestDatabase({
+    onQuery: (sql) => {
+      if (/^\s*UPDATE\s+\S*"Grade"/i.test(sql)) gradeUpdates += 1;
+      if (/COUNT\(/i.test(sql) && /FROM\s+\S*"Grade"/i.test(sql)) gradeCounts += 1;
+    },
+  });
   clock = createClock();
   const aliceOwner = await createOwner(db, 'Alice');
   const bobOwner = await createOwner(db, 'Bob');
   aliceToken = aliceOwner.token;
+  aliceOwnerId = aliceOwner.ownerId;
   fixture = await startPlatformFixture(db, { clock, ownerId: aliceOwner.ownerId });
   bench = await startBench(fixture);
   alice = graphqlClient(bench.tool.app, aliceOwner.token);
@@ -130,6 +139,20 @@ describe('App.failedGradeCount', () => {
     expect(await failedCount(alice, otherAppId)).toBe(1);
     expect(await failedCount(bob, bobAppId)).toBe(1);
     expect(await failedCount(bob, fixture.appId)).toBeUndefined(); // app: null
+  });
+
+  it('counts a whole page of apps, aliases included, in one statement', async () => {
+    const emptyAppId = (await db.prisma.app.create({ data: { ownerId: aliceOwnerId, name: 'Empty', exerciseUrl: 'https://e.example/e' } })).id;
+    gradeCounts = 0;
+    const { apps } = await alice.run(AppsFailedGradeCountsDocument, {});
+    const counts = Object.fromEntries(apps.edges.map(({ node }) => [node.id, [node.failedGradeCount, node.again]]));
+    expect(counts).toEqual({
+      [gid('App', fixture.appId)]: [3, 3],
+      [gid('App', otherAppId)]: [1, 1],
+      [gid('App', emptyAppId)]: [0, 0],
+    });
+    expect(gradeCounts).toBe(1);
+    await db.prisma.app.delete({ where: { id: emptyAppId } });
   });
 });
 
