@@ -93,7 +93,7 @@ describe('deployMigrations on PostgreSQL', SLOW, () => {
     mkdirSync(join(dir, '1_a'));
     writeFileSync(join(dir, '1_a', 'migration.sql'), 'CREATE TABLE a (id int);\n');
     mkdirSync(join(dir, '2_slow'));
-    writeFileSync(join(dir, '2_slow', 'migration.sql'), 'SELECT pg_sleep(1.5);\nCREATE TABLE slow_done (id int);\n');
+    writeFileSync(join(dir, '2_slow', 'migration.sql'), 'SELECT pg_sleep(3);\nCREATE TABLE slow_done (id int);\n');
     const url = await freshDatabaseUrl('killed');
     const name = new URL(url).pathname.slice(1);
     const child = spawn(
@@ -124,7 +124,7 @@ describe('deployMigrations on PostgreSQL', SLOW, () => {
           async () =>
             (
               await admin((c) =>
-                c.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep(1.5)%'`, [name]),
+                c.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep(3)%'`, [name]),
               )
             ).rows[0].n,
           { timeout: 30_000, interval: 50 },
